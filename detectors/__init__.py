@@ -1,0 +1,1 @@
+"""Detectors: the shared detection stage (they never import `router` or `engines`)."""

@@ -1,0 +1,109 @@
+"""Ultralytics members (YOLO, RT-DETR): .pt, .onnx, .engine weights, or a .yaml for random weights."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from detectors.base import Box, DetectorOutput
+
+# No downloads, ever: weights are local files (ultralytics reads the literal string "true").
+os.environ.setdefault("YOLO_OFFLINE", "true")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+os.environ.setdefault("YOLO_VERBOSE", "false")
+
+MODELS_DIR = Path(__file__).parent / "models"
+UNTRAINED_NOTICE = "detector '{name}' runs untrained placeholder weights ({weights}): its votes are not meaningful"
+
+
+@dataclass
+class UltralyticsSpec:
+    """How to build one member (mirrors the `[[detectors]]` config table)."""
+
+    name: str
+    weights: str
+    kind: str = "yolo"  # "yolo" or "rtdetr"
+    weight: float = 1.0
+    device: str = "cpu"
+    conf: float = 0.25
+    imgsz: int = 640
+    evidence_classes: tuple[str, ...] = ()  # empty: every class counts as evidence
+    class_names: tuple[str, ...] = ()  # names for a .yaml-built model
+    seed: int = 0
+
+
+def resolve_weights(weights: str) -> str:
+    """A bare file name is looked up in the package's models folder; paths are used as given."""
+    path = Path(weights).expanduser()
+    if path.exists():
+        return str(path)
+    bundled = MODELS_DIR / weights
+    if bundled.exists():
+        return str(bundled)
+    raise FileNotFoundError(f"weights '{weights}' not found (looked in the working directory and {MODELS_DIR})")
+
+
+@dataclass
+class UltralyticsDetector:
+    """One ensemble member; load() and detect() must run on the same (long-lived) worker thread."""
+
+    spec: UltralyticsSpec
+    _model: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def weight(self) -> float:
+        return self.spec.weight
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        if self.spec.weights.endswith((".yaml", ".yml")):
+            return (UNTRAINED_NOTICE.format(name=self.spec.name, weights=self.spec.weights),)
+        return ()
+
+    def load(self) -> None:
+        import torch
+        from ultralytics import RTDETR, YOLO  # type: ignore[attr-defined]
+
+        path = resolve_weights(self.spec.weights)
+        cls: Any = RTDETR if self.spec.kind == "rtdetr" else YOLO
+        if path.endswith((".yaml", ".yml")):
+            torch.manual_seed(self.spec.seed)  # reproducible placeholder weights
+            model = cls(path)
+            if self.spec.class_names:
+                model.model.names = dict(enumerate(self.spec.class_names))
+        else:
+            model = cls(path)
+        self._model = model
+
+    def detect(self, image: Image.Image) -> DetectorOutput:
+        if self._model is None:
+            self.load()
+        result = self._model.predict(
+            image, conf=self.spec.conf, imgsz=self.spec.imgsz, device=self.spec.device, verbose=False
+        )[0]
+        names = result.names
+        evidence = set(self.spec.evidence_classes)
+        boxes = []
+        data = result.boxes
+        if data is not None and len(data):
+            for xyxy, conf, cls in zip(
+                data.xyxy.cpu().tolist(), data.conf.cpu().tolist(), data.cls.cpu().tolist(), strict=True
+            ):
+                name = str(names.get(int(cls), int(cls)))
+                boxes.append(
+                    Box(
+                        class_name=name,
+                        confidence=float(conf),
+                        xyxy=(float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3])),
+                        evidence=not evidence or name in evidence,
+                    )
+                )
+        return DetectorOutput(boxes=tuple(boxes))

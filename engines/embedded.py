@@ -1,0 +1,175 @@
+"""In-process transformers engine on the CPU: the quick start's default, no engine server needed."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Usage
+from engines.errors import EngineBadRequest, EngineUnavailable
+from engines.tiny_model import ensure_tiny_model
+
+PLACEHOLDER_NOTICE = (
+    "answered by the embedded placeholder model (random weights built locally): the text is not a "
+    "real answer; configure a real model (engines.embedded.model) or engine servers for real answers"
+)
+_DONE = object()
+
+
+class EmbeddedEngine:
+    """A causal LM run in one worker thread; requests are served one at a time, in arrival order."""
+
+    def __init__(self, model: str = "", *, device: str = "cpu", threads: int = 0) -> None:
+        self._model_ref = model
+        self._device = device
+        self._threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-engine")
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._load_lock = asyncio.Lock()
+        self._notices: tuple[str, ...] = () if model else (PLACEHOLDER_NOTICE,)
+
+    @property
+    def name(self) -> str:
+        return "embedded"
+
+    @property
+    def kind(self) -> str:
+        return "embedded"
+
+    @property
+    def vision(self) -> bool:
+        return False
+
+    @property
+    def model(self) -> str:
+        return self._model_ref or "embedded-placeholder"
+
+    @property
+    def placeholder(self) -> bool:
+        return not self._model_ref
+
+    def _load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        path = self._model_ref or str(ensure_tiny_model())
+        local = Path(path).exists()
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=local)
+        self._model = model.to(torch.device(self._device)).eval()  # type: ignore[arg-type]
+
+    async def _ensure_loaded(self) -> None:
+        async with self._load_lock:
+            if self._model is None:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+                except Exception as exc:
+                    raise EngineUnavailable(f"embedded model '{self.model}' failed to load: {exc}") from exc
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        messages = [{"role": m.role, "content": m.text} for m in request.messages]
+        ids = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
+            ids = ids["input_ids"]
+        return list(ids)
+
+    def _run(
+        self,
+        request: GenerationRequest,
+        emit: Any,
+        stop: threading.Event,
+    ) -> None:
+        """Greedy/sampled decoding with a KV cache; checks `stop` between tokens."""
+        import torch
+
+        ids = self._prompt_ids(request)
+        limit = int(getattr(self._model.config, "max_position_embeddings", 2048))
+        if len(ids) + request.max_tokens > limit:
+            raise EngineBadRequest(
+                f"prompt of {len(ids)} tokens plus max_tokens {request.max_tokens} exceeds the "
+                f"embedded model's context of {limit} tokens"
+            )
+        eos = self._tokenizer.eos_token_id
+        generated: list[int] = []
+        sent = ""
+        finish = "length"
+        gen = torch.Generator().manual_seed(0)
+        # transformers >= 5.2x names the KV cache argument `cache`; older releases `past_key_values`.
+        cache_arg = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+        with torch.inference_mode():
+            past = None
+            inputs = torch.tensor([ids], device=self._device)
+            for _ in range(request.max_tokens):
+                if stop.is_set():
+                    finish = "abort"
+                    break
+                out = self._model(input_ids=inputs, use_cache=True, **{cache_arg: past})
+                past = out[cache_arg]
+                logits = out.logits[0, -1]
+                if request.temperature > 0:
+                    probs = torch.softmax(logits / request.temperature, dim=-1)
+                    token = int(torch.multinomial(probs, 1, generator=gen))
+                else:
+                    token = int(torch.argmax(logits))
+                if token == eos:
+                    finish = "stop"
+                    break
+                generated.append(token)
+                text = self._tokenizer.decode(generated, skip_special_tokens=True)
+                if not text.endswith("\ufffd") and len(text) > len(sent):
+                    emit(Delta(text[len(sent) :]))
+                    sent = text
+                inputs = torch.tensor([[token]], device=self._device)
+        usage = Usage(prompt_tokens=len(ids), completion_tokens=len(generated))
+        emit(Finished(finish_reason=finish, usage=usage, model=self.model, notices=self._notices))
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        """Stream tokens from the worker thread; closing the iterator stops decoding at the next token."""
+        await self._ensure_loaded()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                self._run(request, emit, stop)
+            except BaseException as exc:  # forwarded to the consumer, which re-raises it
+                emit(exc)
+            finally:
+                emit(_DONE)
+
+        future = loop.run_in_executor(self._executor, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, EngineBadRequest):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise EngineUnavailable(f"embedded engine failed: {item}") from item
+                yield item
+        finally:
+            stop.set()
+            # The worker exits at the next token; don't make the caller wait for it.
+            future.add_done_callback(lambda f: f.exception())
+
+    async def health(self) -> bool:
+        return self._model is not None
+
+    async def warmup(self) -> None:
+        await self._ensure_loaded()
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,436 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    VERDICT_ROADWORK: _ClassVar[Verdict]
+    VERDICT_NO_ROADWORK: _ClassVar[Verdict]
+
+class VoteStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VOTE_STATUS_UNSPECIFIED: _ClassVar[VoteStatus]
+    VOTE_STATUS_OK: _ClassVar[VoteStatus]
+    VOTE_STATUS_TIMED_OUT: _ClassVar[VoteStatus]
+    VOTE_STATUS_FAILED: _ClassVar[VoteStatus]
+
+class RequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REQUEST_KIND_UNSPECIFIED: _ClassVar[RequestKind]
+    REQUEST_KIND_MULTI_TURN: _ClassVar[RequestKind]
+    REQUEST_KIND_BATCH: _ClassVar[RequestKind]
+    REQUEST_KIND_SINGLE_SHOT: _ClassVar[RequestKind]
+
+class BatchState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BATCH_STATE_UNSPECIFIED: _ClassVar[BatchState]
+    BATCH_STATE_QUEUED: _ClassVar[BatchState]
+    BATCH_STATE_RUNNING: _ClassVar[BatchState]
+    BATCH_STATE_COMPLETED: _ClassVar[BatchState]
+    BATCH_STATE_CANCELED: _ClassVar[BatchState]
+
+class ItemStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ITEM_STATUS_UNSPECIFIED: _ClassVar[ItemStatus]
+    ITEM_STATUS_PENDING: _ClassVar[ItemStatus]
+    ITEM_STATUS_SUCCEEDED: _ClassVar[ItemStatus]
+    ITEM_STATUS_FAILED: _ClassVar[ItemStatus]
+    ITEM_STATUS_CANCELED: _ClassVar[ItemStatus]
+VERDICT_UNSPECIFIED: Verdict
+VERDICT_ROADWORK: Verdict
+VERDICT_NO_ROADWORK: Verdict
+VOTE_STATUS_UNSPECIFIED: VoteStatus
+VOTE_STATUS_OK: VoteStatus
+VOTE_STATUS_TIMED_OUT: VoteStatus
+VOTE_STATUS_FAILED: VoteStatus
+REQUEST_KIND_UNSPECIFIED: RequestKind
+REQUEST_KIND_MULTI_TURN: RequestKind
+REQUEST_KIND_BATCH: RequestKind
+REQUEST_KIND_SINGLE_SHOT: RequestKind
+BATCH_STATE_UNSPECIFIED: BatchState
+BATCH_STATE_QUEUED: BatchState
+BATCH_STATE_RUNNING: BatchState
+BATCH_STATE_COMPLETED: BatchState
+BATCH_STATE_CANCELED: BatchState
+ITEM_STATUS_UNSPECIFIED: ItemStatus
+ITEM_STATUS_PENDING: ItemStatus
+ITEM_STATUS_SUCCEEDED: ItemStatus
+ITEM_STATUS_FAILED: ItemStatus
+ITEM_STATUS_CANCELED: ItemStatus
+
+class Box(_message.Message):
+    __slots__ = ("class_name", "confidence", "x1", "y1", "x2", "y2", "roadwork_evidence")
+    CLASS_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    X1_FIELD_NUMBER: _ClassVar[int]
+    Y1_FIELD_NUMBER: _ClassVar[int]
+    X2_FIELD_NUMBER: _ClassVar[int]
+    Y2_FIELD_NUMBER: _ClassVar[int]
+    ROADWORK_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    class_name: str
+    confidence: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    roadwork_evidence: bool
+    def __init__(self, class_name: _Optional[str] = ..., confidence: _Optional[float] = ..., x1: _Optional[float] = ..., y1: _Optional[float] = ..., x2: _Optional[float] = ..., y2: _Optional[float] = ..., roadwork_evidence: _Optional[bool] = ...) -> None: ...
+
+class DetectorVote(_message.Message):
+    __slots__ = ("detector", "roadwork", "confidence", "weight", "boxes", "status", "error", "latency_ms")
+    DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    ROADWORK_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOXES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    detector: str
+    roadwork: bool
+    confidence: float
+    weight: float
+    boxes: _containers.RepeatedCompositeFieldContainer[Box]
+    status: VoteStatus
+    error: str
+    latency_ms: float
+    def __init__(self, detector: _Optional[str] = ..., roadwork: _Optional[bool] = ..., confidence: _Optional[float] = ..., weight: _Optional[float] = ..., boxes: _Optional[_Iterable[_Union[Box, _Mapping]]] = ..., status: _Optional[_Union[VoteStatus, str]] = ..., error: _Optional[str] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+
+class Detection(_message.Message):
+    __slots__ = ("roadwork_probability", "verdict", "votes", "image_sha256", "image_width", "image_height", "cached", "latency_ms", "notices")
+    ROADWORK_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    roadwork_probability: float
+    verdict: Verdict
+    votes: _containers.RepeatedCompositeFieldContainer[DetectorVote]
+    image_sha256: str
+    image_width: int
+    image_height: int
+    cached: bool
+    latency_ms: float
+    notices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, roadwork_probability: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., votes: _Optional[_Iterable[_Union[DetectorVote, _Mapping]]] = ..., image_sha256: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., cached: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., notices: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DetectRequest(_message.Message):
+    __slots__ = ("image",)
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    def __init__(self, image: _Optional[bytes] = ...) -> None: ...
+
+class DetectResponse(_message.Message):
+    __slots__ = ("detection",)
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    detection: Detection
+    def __init__(self, detection: _Optional[_Union[Detection, _Mapping]] = ...) -> None: ...
+
+class GenerationOptions(_message.Message):
+    __slots__ = ("max_tokens", "temperature")
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    max_tokens: int
+    temperature: float
+    def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
+
+class AskRequest(_message.Message):
+    __slots__ = ("image", "question", "session_id", "open_session", "options", "strict")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPEN_SESSION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    question: str
+    session_id: str
+    open_session: bool
+    options: GenerationOptions
+    strict: bool
+    def __init__(self, image: _Optional[bytes] = ..., question: _Optional[str] = ..., session_id: _Optional[str] = ..., open_session: _Optional[bool] = ..., options: _Optional[_Union[GenerationOptions, _Mapping]] = ..., strict: _Optional[bool] = ...) -> None: ...
+
+class AskDetectionEvent(_message.Message):
+    __slots__ = ("detection", "session_id")
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    detection: Detection
+    session_id: str
+    def __init__(self, detection: _Optional[_Union[Detection, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class AskDeltaEvent(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("prompt_tokens", "completion_tokens", "cached_tokens")
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ...) -> None: ...
+
+class Cost(_message.Message):
+    __slots__ = ("prompt_usd", "completion_usd", "total_usd")
+    PROMPT_USD_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_USD_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_USD_FIELD_NUMBER: _ClassVar[int]
+    prompt_usd: float
+    completion_usd: float
+    total_usd: float
+    def __init__(self, prompt_usd: _Optional[float] = ..., completion_usd: _Optional[float] = ..., total_usd: _Optional[float] = ...) -> None: ...
+
+class Route(_message.Message):
+    __slots__ = ("kind", "pool", "engine", "replica", "model", "fallback_from")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FROM_FIELD_NUMBER: _ClassVar[int]
+    kind: RequestKind
+    pool: str
+    engine: str
+    replica: str
+    model: str
+    fallback_from: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pool: _Optional[str] = ..., engine: _Optional[str] = ..., replica: _Optional[str] = ..., model: _Optional[str] = ..., fallback_from: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AskDoneEvent(_message.Message):
+    __slots__ = ("answer", "route", "usage", "cost", "finish_reason", "degraded", "notices", "session_id", "detection_ms", "ttft_ms", "total_ms")
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    NOTICES_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_MS_FIELD_NUMBER: _ClassVar[int]
+    TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    answer: str
+    route: Route
+    usage: Usage
+    cost: Cost
+    finish_reason: str
+    degraded: bool
+    notices: _containers.RepeatedScalarFieldContainer[str]
+    session_id: str
+    detection_ms: float
+    ttft_ms: float
+    total_ms: float
+    def __init__(self, answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., finish_reason: _Optional[str] = ..., degraded: _Optional[bool] = ..., notices: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., detection_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
+
+class AskResponse(_message.Message):
+    __slots__ = ("detection", "delta", "done")
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    detection: AskDetectionEvent
+    delta: AskDeltaEvent
+    done: AskDoneEvent
+    def __init__(self, detection: _Optional[_Union[AskDetectionEvent, _Mapping]] = ..., delta: _Optional[_Union[AskDeltaEvent, _Mapping]] = ..., done: _Optional[_Union[AskDoneEvent, _Mapping]] = ...) -> None: ...
+
+class Session(_message.Message):
+    __slots__ = ("session_id", "image_sha256", "turns", "created_at", "expires_at")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TURNS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    image_sha256: str
+    turns: int
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_id: _Optional[str] = ..., image_sha256: _Optional[str] = ..., turns: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("image", "ttl_seconds")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    ttl_seconds: int
+    def __init__(self, image: _Optional[bytes] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateSessionResponse(_message.Message):
+    __slots__ = ("session",)
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+
+class CloseSessionRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class CloseSessionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BatchOptions(_message.Message):
+    __slots__ = ("default_question", "display_name", "generation", "detect_only")
+    DEFAULT_QUESTION_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    DETECT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    default_question: str
+    display_name: str
+    generation: GenerationOptions
+    detect_only: bool
+    def __init__(self, default_question: _Optional[str] = ..., display_name: _Optional[str] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., detect_only: _Optional[bool] = ...) -> None: ...
+
+class BatchItem(_message.Message):
+    __slots__ = ("image", "question", "item_id")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    question: str
+    item_id: str
+    def __init__(self, image: _Optional[bytes] = ..., question: _Optional[str] = ..., item_id: _Optional[str] = ...) -> None: ...
+
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("options", "item")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    options: BatchOptions
+    item: BatchItem
+    def __init__(self, options: _Optional[_Union[BatchOptions, _Mapping]] = ..., item: _Optional[_Union[BatchItem, _Mapping]] = ...) -> None: ...
+
+class BatchJob(_message.Message):
+    __slots__ = ("job_id", "state", "display_name", "total", "pending", "succeeded", "failed", "canceled", "created_at", "updated_at", "detect_only")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETECT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    state: BatchState
+    display_name: str
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    canceled: int
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    detect_only: bool
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[BatchState, str]] = ..., display_name: _Optional[str] = ..., total: _Optional[int] = ..., pending: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., canceled: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detect_only: _Optional[bool] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: BatchJob
+    def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ...) -> None: ...
+
+class GetBatchRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetBatchResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: BatchJob
+    def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ...) -> None: ...
+
+class WatchBatchRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class WatchBatchResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: BatchJob
+    def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ...) -> None: ...
+
+class ListBatchResultsRequest(_message.Message):
+    __slots__ = ("job_id", "offset", "limit", "follow")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    offset: int
+    limit: int
+    follow: bool
+    def __init__(self, job_id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class BatchItemResult(_message.Message):
+    __slots__ = ("index", "item_id", "status", "detection", "answer", "route", "usage", "cost", "error", "degraded")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    item_id: str
+    status: ItemStatus
+    detection: Detection
+    answer: str
+    route: Route
+    usage: Usage
+    cost: Cost
+    error: ItemError
+    degraded: bool
+    def __init__(self, index: _Optional[int] = ..., item_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., degraded: _Optional[bool] = ...) -> None: ...
+
+class ListBatchResultsResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: BatchItemResult
+    def __init__(self, result: _Optional[_Union[BatchItemResult, _Mapping]] = ...) -> None: ...
+
+class CancelBatchRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelBatchResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: BatchJob
+    def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,147 @@
+"""Composes the router from its config and runs it: gRPC server, health, reflection, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from detectors.base import Detector
+from detectors.ensemble import Ensemble
+from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+from router.config import Config
+from router.dispatch import Dispatcher
+from router.jobs import JobRunner, JobStore
+from router.metrics import Metrics
+from router.pipeline import Pipeline
+from router.pools import build_pools, distinct_replicas, warm_up, watch_health
+from router.server import RouterServicer
+from router.sessions import SessionStore
+from router.store import Store
+
+log = logging.getLogger(__name__)
+SERVICE = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
+
+
+def build_ensemble(config: Config) -> Ensemble:
+    members: list[Detector] = [
+        UltralyticsDetector(
+            UltralyticsSpec(
+                name=d.name,
+                weights=d.weights,
+                kind=d.kind,
+                weight=d.weight,
+                device=d.device,
+                conf=d.conf,
+                imgsz=d.imgsz,
+                evidence_classes=tuple(d.evidence_classes),
+                class_names=tuple(d.class_names),
+            )
+        )
+        for d in config.detectors
+    ]
+    det = config.detection
+    return Ensemble(members, vote_threshold=det.vote_threshold, deadline_s=det.deadline_s, cache_size=det.cache_size)
+
+
+class RouterApp:
+    """The running router. `start()` binds and serves at once; health turns SERVING after warm-up."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.store = Store(config.storage.resolved())
+        self.ensemble = build_ensemble(config)
+        self.pools = build_pools(config)
+        self.dispatcher = Dispatcher(self.pools, config.routing)
+        self.sessions = SessionStore(
+            self.store, default_ttl_s=config.sessions.ttl_s, max_ttl_s=config.sessions.max_ttl_s
+        )
+        self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics)
+        self.jobs = JobStore(self.store)
+        self.runner = JobRunner(self.jobs, self.pipeline, workers=config.batch.workers, poll_s=config.batch.poll_s)
+        self.health = health.aio.HealthServicer()
+        self.ready = asyncio.Event()
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._background: list[asyncio.Task[None]] = []
+
+    async def start(self) -> int:
+        """Bind the port and start serving; returns the port. Warm-up continues in the background."""
+        s = self.config.server
+        max_msg = s.max_message_bytes
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", max_msg),
+                ("grpc.max_send_message_length", max_msg),
+                ("grpc.max_concurrent_streams", s.max_concurrent_streams),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        pb_grpc.add_RouterServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            RouterServicer(self.config, self.pipeline, self.sessions, self.jobs, self.metrics), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+        )
+        for name in ("", SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind {s.host}:{s.port} (server.host / server.port)")
+        await server.start()
+        self._server = server
+        if s.metrics_port:
+            self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
+        self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
+        log.info("roadwork-router listening on %s:%d", s.host, self.port)
+        return self.port
+
+    async def _warm_up(self) -> None:
+        replicas = distinct_replicas(self.pools)
+        await asyncio.gather(self.ensemble.warmup(), warm_up(replicas))
+        self.runner.start()
+        self._background.append(asyncio.create_task(watch_health(replicas), name="engine-health"))
+        self._background.append(asyncio.create_task(self._purge_sessions(), name="session-purge"))
+        for name in ("", SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.ready.set()
+        log.info("roadwork-router is SERVING (detectors and engines warmed up)")
+
+    async def _purge_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(600)
+            await self.sessions.purge()
+
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait until SERVING; re-raises a failed warm-up instead of waiting forever."""
+        warm = self._background[0]
+        await asyncio.wait_for(asyncio.shield(warm), timeout_s)
+
+    async def wait(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
+        await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            await self._server.stop(self.config.server.grace_s if grace_s is None else grace_s)
+        await self.runner.stop()
+        for t in self._background:
+            t.cancel()
+        for t in self._background:
+            with contextlib.suppress(BaseException):
+                await t
+        for r in distinct_replicas(self.pools):
+            await r.engine.close()
+        self.ensemble.close()
+        self.store.close()

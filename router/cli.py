@@ -1,0 +1,278 @@
+"""roadwork-router: serve the gRPC API, or call it (ask, detect, batch)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from router.config import load_config
+from router.errors import ConfigError
+
+SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample_roadwork.jpg"
+DEFAULT_ADDR = "127.0.0.1:50051"
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        sys.exit(f"roadwork-router: {exc}")
+    overrides = {}
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if overrides:
+        cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update=overrides)})
+    return cfg
+
+
+async def _serve(args: argparse.Namespace, demo: bool) -> None:
+    from router.app import RouterApp
+
+    app = RouterApp(_config(args))
+    port = await app.start()
+    host = app.config.server.host
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"roadwork-router: listening on {host}:{port}; warming up detectors and engines...", flush=True)
+    await app.wait_ready()
+    metrics = (
+        f", metrics on http://{app.config.server.metrics_host}:{app.metrics_port}/metrics" if app.metrics_port else ""
+    )
+    print(f"roadwork-router: SERVING on {host}:{port}{metrics}", flush=True)
+    if demo:
+        from router.demo import run_demo
+
+        await asyncio.to_thread(run_demo, f"{host}:{port}")
+        if args.exit:
+            stop.set()
+        else:
+            print(
+                f"\nStill serving on {host}:{port}. Try:\n  roadwork-router ask {SAMPLE_IMAGE} "
+                f'"How many cones are there?" --addr {host}:{port}\nCtrl-C stops the router.',
+                flush=True,
+            )
+    await stop.wait()
+    print(f"roadwork-router: shutting down (grace {app.config.server.grace_s:.0f} s)", flush=True)
+    await app.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    asyncio.run(_serve(args, demo=False))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    asyncio.run(_serve(args, demo=True))
+
+
+def cmd_check_config(args: argparse.Namespace) -> None:
+    cfg = _config(args)
+    print(f"configuration OK: {len(cfg.pools)} pools, {len(cfg.detectors)} detectors")
+
+
+def _rpc_error(exc: BaseException) -> NoReturn:
+    import grpc
+
+    if isinstance(exc, grpc.RpcError):
+        sys.exit(f"roadwork-router: {exc.code().name}: {exc.details()}")
+    raise exc
+
+
+def cmd_ask(args: argparse.Namespace) -> None:
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router.client import RouterClient
+    from router.demo import print_ask_stream
+
+    client = RouterClient(args.addr)
+    image = Path(args.image).read_bytes() if args.image != "-" else b""
+    req = pb.AskRequest(
+        image=image,
+        question=args.question,
+        session_id=args.session or "",
+        open_session=args.open_session,
+        strict=args.strict,
+        options=pb.GenerationOptions(max_tokens=args.max_tokens),
+    )
+    try:
+        print_ask_stream(client.ask(req, timeout=args.timeout), as_json=args.json)
+    except Exception as exc:
+        _rpc_error(exc)
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    from router.client import RouterClient
+
+    try:
+        resp = RouterClient(args.addr).detect(Path(args.image).read_bytes(), timeout=args.timeout)
+    except Exception as exc:
+        _rpc_error(exc)
+    print(json.dumps(MessageToDict(resp.detection), indent=2))
+
+
+def cmd_batch_submit(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router.client import IMAGE_SUFFIXES, RouterClient
+
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        sys.exit(f"roadwork-router: {directory} is not a directory")
+    total = sum(1 for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    client = RouterClient(args.addr)
+    options = pb.BatchOptions(
+        default_question=args.question, display_name=args.name or directory.name, detect_only=args.detect_only
+    )
+    with tqdm(total=total, unit="img", desc="uploading") as bar:
+        try:
+            resp = client.submit_dir(directory, options, on_item=lambda _p: bar.update(1))
+        except Exception as exc:
+            _rpc_error(exc)
+    print(f"job {resp.job.job_id}: {resp.job.total} items accepted")
+    if args.watch:
+        _watch(client, resp.job.job_id)
+
+
+def _watch(client, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    from router._proto.roadwork.v1 import router_pb2 as pb
+
+    bar = None
+    try:
+        for msg in client.stub.WatchBatch(pb.WatchBatchRequest(job_id=job_id)):
+            job = msg.job
+            if bar is None:
+                bar = tqdm(total=job.total, unit="item", desc=job_id)
+            bar.n = job.succeeded + job.failed + job.canceled
+            bar.set_postfix(ok=job.succeeded, failed=job.failed, state=pb.BatchState.Name(job.state)[12:].lower())
+            bar.refresh()
+    except Exception as exc:
+        _rpc_error(exc)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def cmd_batch_watch(args: argparse.Namespace) -> None:
+    from router.client import RouterClient
+
+    _watch(RouterClient(args.addr), args.job)
+
+
+def cmd_batch_results(args: argparse.Namespace) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router.client import RouterClient
+
+    stub = RouterClient(args.addr).stub
+    req = pb.ListBatchResultsRequest(job_id=args.job, offset=args.offset, limit=args.limit, follow=args.follow)
+    try:
+        for msg in stub.ListBatchResults(req):
+            print(json.dumps(MessageToDict(msg.result)), flush=True)
+    except Exception as exc:
+        _rpc_error(exc)
+
+
+def cmd_batch_cancel(args: argparse.Namespace) -> None:
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router.client import RouterClient
+
+    try:
+        job = RouterClient(args.addr).stub.CancelBatch(pb.CancelBatchRequest(job_id=args.job)).job
+    except Exception as exc:
+        _rpc_error(exc)
+    print(f"job {job.job_id}: canceled ({job.succeeded} succeeded, {job.failed} failed, {job.canceled} canceled)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roadwork-router", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def server_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--config",
+            help="TOML config file (default: the bundled quick-start config); "
+            "ROADWORK__SECTION__KEY env vars override it",
+        )
+        sp.add_argument("--host", help="override server.host")
+        sp.add_argument("--port", type=int, help="override server.port")
+
+    def client_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--addr", default=DEFAULT_ADDR, help=f"router address (default {DEFAULT_ADDR})")
+        sp.add_argument("--timeout", type=float, default=120.0, help="deadline in seconds (default 120)")
+
+    sp = sub.add_parser("serve", help="serve the gRPC API")
+    server_args(sp)
+    sp.set_defaults(fn=cmd_serve)
+    sp = sub.add_parser("demo", help="serve, send a demo Ask with the bundled sample image, keep serving")
+    server_args(sp)
+    sp.add_argument("--exit", action="store_true", help="stop after the demo request")
+    sp.set_defaults(fn=cmd_demo)
+    sp = sub.add_parser("check-config", help="validate a config file (with env overrides) and exit")
+    server_args(sp)
+    sp.set_defaults(fn=cmd_check_config)
+
+    sp = sub.add_parser("ask", help="ask a question about an image and print the streamed answer")
+    sp.add_argument("image", help="image file (JPEG, PNG, WebP); '-' for none on a follow-up")
+    sp.add_argument("question")
+    sp.add_argument("--session", help="continue this session")
+    sp.add_argument("--open-session", action="store_true", help="open a session and print its id")
+    sp.add_argument("--max-tokens", type=int, default=0)
+    sp.add_argument("--strict", action="store_true", help="fail instead of a detections-only answer")
+    sp.add_argument("--json", action="store_true", help="print each event as JSON")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_ask)
+
+    sp = sub.add_parser("detect", help="run the detection ensemble on an image, print JSON")
+    sp.add_argument("image")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_detect)
+
+    bp = sub.add_parser("batch", help="bulk jobs").add_subparsers(dest="batch_command", required=True)
+    sp = bp.add_parser("submit", help="submit every image under DIR as one job (progress bar)")
+    sp.add_argument("dir")
+    sp.add_argument("--question", default="Is there roadwork in this image?", help="question for every image")
+    sp.add_argument("--name", help="display name (default: the directory name)")
+    sp.add_argument("--detect-only", action="store_true", help="detections only, no engine")
+    sp.add_argument("--watch", action="store_true", help="then follow progress until the job ends")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_batch_submit)
+    sp = bp.add_parser("watch", help="follow a job's progress until it ends")
+    sp.add_argument("job")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_batch_watch)
+    sp = bp.add_parser("results", help="print a job's results as JSON lines")
+    sp.add_argument("job")
+    sp.add_argument("--offset", type=int, default=0)
+    sp.add_argument("--limit", type=int, default=0)
+    sp.add_argument("--follow", action="store_true", help="wait for unfinished items")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_batch_results)
+    sp = bp.add_parser("cancel", help="cancel a job's unfinished items")
+    sp.add_argument("job")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_batch_cancel)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

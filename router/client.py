@@ -1,0 +1,54 @@
+"""A small Python client for the router's gRPC API (used by the CLI and the demo)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+class RouterClient:
+    """Blocking client; every call takes an optional deadline in seconds."""
+
+    def __init__(self, address: str, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        self.channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes),
+            ],
+        )
+        self.stub = pb_grpc.RouterServiceStub(self.channel)  # type: ignore[no-untyped-call]
+
+    def wait_ready(self, timeout_s: float) -> None:
+        grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
+
+    def detect(self, image: bytes, timeout: float | None = None) -> pb.DetectResponse:
+        return self.stub.Detect(pb.DetectRequest(image=image), timeout=timeout)  # type: ignore[no-any-return]
+
+    def ask(self, request: pb.AskRequest, timeout: float | None = None) -> Iterator[pb.AskResponse]:
+        return self.stub.Ask(request, timeout=timeout)  # type: ignore[no-any-return]
+
+    def submit_dir(self, directory: Path, options: pb.BatchOptions, on_item: object = None) -> pb.SubmitBatchResponse:
+        """Stream every image file under `directory` (sorted) as one job; `on_item(path)` per item."""
+        files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+        def messages() -> Iterator[pb.SubmitBatchRequest]:
+            yield pb.SubmitBatchRequest(options=options)
+            for path in files:
+                yield pb.SubmitBatchRequest(
+                    item=pb.BatchItem(image=path.read_bytes(), item_id=str(path.relative_to(directory)))
+                )
+                if callable(on_item):
+                    on_item(path)
+
+        return self.stub.SubmitBatch(messages())  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.channel.close()

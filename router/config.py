@@ -1,0 +1,215 @@
+"""One nested, validated configuration: a TOML file, then `ROADWORK__SECTION__KEY=value` env overrides.
+
+Defaults are the quick start's: every pool served by the embedded engine, one placeholder detector.
+Validation errors name the bad key, e.g. `pools.vllm.replicas: ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from router.errors import ConfigError
+
+ENV_PREFIX = "ROADWORK__"
+DEFAULT_CONFIG = Path(__file__).parent / "config" / "default.toml"
+Kind = Literal["multi_turn", "batch", "single_shot"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535, description="0 disables the Prometheus endpoint")
+    max_message_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_concurrent_streams: int = Field(256, gt=0)
+    grace_s: float = Field(10.0, ge=0)
+
+
+class LimitsConfig(_Strict):
+    max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_question_chars: int = Field(4000, gt=0)
+    max_batch_items: int = Field(10_000, gt=0)
+
+
+class StorageConfig(_Strict):
+    path: str = Field("~/.local/state/roadwork-router/router.sqlite3", description="SQLite file; ':memory:' for none")
+
+    def resolved(self) -> str:
+        return self.path if self.path == ":memory:" else str(Path(self.path).expanduser())
+
+
+class SessionsConfig(_Strict):
+    ttl_s: int = Field(1800, gt=0)
+    max_ttl_s: int = Field(86400, gt=0)
+    max_history_turns: int = Field(8, ge=0)
+
+
+class GenerationConfig(_Strict):
+    max_tokens: int = Field(128, gt=0)
+    max_tokens_cap: int = Field(2048, gt=0)
+    temperature: float = Field(0.0, ge=0, le=2)
+    system_prompt: str = (
+        "You answer questions about street images for roadwork (construction zones). "
+        "Use the detection summary; say when you are unsure."
+    )
+
+
+class RoutingConfig(_Strict):
+    """Request kind -> engine pools, first choice first, then the fallback order."""
+
+    multi_turn: list[str] = ["sglang", "vllm", "lmdeploy"]
+    batch: list[str] = ["lmdeploy", "vllm", "sglang"]
+    single_shot: list[str] = ["vllm", "sglang", "lmdeploy"]
+    degrade_to_detections: bool = Field(True, description="answer from detections alone when no pool can")
+
+    def pools_for(self, kind: Kind) -> list[str]:
+        return list(getattr(self, kind))
+
+
+class Price(_Strict):
+    prompt_per_1k: float = Field(0.0, ge=0)
+    completion_per_1k: float = Field(0.0, ge=0)
+    cached_prompt_per_1k: float | None = Field(None, ge=0, description="default: prompt_per_1k")
+
+
+class PoolConfig(_Strict):
+    engine: Literal["embedded", "openai_http"] = "embedded"
+    replicas: list[str] = Field(default_factory=list, description="base URLs for openai_http")
+    model: str = Field("", description="served model id; '' = ask the server (/v1/models)")
+    vision: bool = False
+    api_key_env: str = Field("", description="env var holding a bearer token for the servers")
+    policy: Literal["round_robin", "least_loaded", "session_affinity"] = "least_loaded"
+    max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
+    batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
+    timeout_s: float = Field(120.0, gt=0)
+    price: Price = Price()
+
+    @model_validator(mode="after")
+    def _replicas_match_engine(self) -> PoolConfig:
+        if self.engine == "openai_http" and not self.replicas:
+            raise ValueError("engine 'openai_http' needs at least one URL in replicas")
+        for url in self.replicas:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"replica '{url}' is not an http(s) URL")
+        return self
+
+
+class EmbeddedConfig(_Strict):
+    model: str = Field("", description="local path or hub id; '' = the placeholder model built locally")
+    device: str = "cpu"
+    threads: int = Field(0, ge=0, description="torch threads; 0 = torch's default")
+
+
+class DetectorConfig(_Strict):
+    name: str
+    kind: Literal["yolo", "rtdetr"] = "yolo"
+    weights: str
+    weight: float = Field(1.0, ge=0)
+    device: str = "cpu"
+    conf: float = Field(0.25, gt=0, lt=1)
+    imgsz: int = Field(640, gt=0)
+    evidence_classes: list[str] = Field(default_factory=list, description="[] = every class is evidence")
+    class_names: list[str] = Field(default_factory=list, description="names for a .yaml-built model")
+
+
+class DetectionConfig(_Strict):
+    vote_threshold: float = Field(0.5, gt=0, le=1)
+    deadline_s: float = Field(10.0, gt=0)
+    cache_size: int = Field(4096, ge=0)
+
+
+class BatchConfig(_Strict):
+    workers: int = Field(4, gt=0, description="items in flight per router")
+    poll_s: float = Field(0.2, gt=0)
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    limits: LimitsConfig = LimitsConfig()
+    storage: StorageConfig = StorageConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    generation: GenerationConfig = GenerationConfig()
+    routing: RoutingConfig = RoutingConfig()
+    pools: dict[str, PoolConfig] = Field(default_factory=dict)
+    embedded: EmbeddedConfig = EmbeddedConfig()
+    detection: DetectionConfig = DetectionConfig()
+    detectors: list[DetectorConfig] = Field(default_factory=list)
+    batch: BatchConfig = BatchConfig()
+
+    @field_validator("detectors")
+    @classmethod
+    def _unique_detectors(cls, v: list[DetectorConfig]) -> list[DetectorConfig]:
+        names = [d.name for d in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"detector names must be unique; repeated: {dupes}")
+        return v
+
+    @model_validator(mode="after")
+    def _routes_name_pools(self) -> Config:
+        for kind in ("multi_turn", "batch", "single_shot"):
+            pools = self.routing.pools_for(kind)
+            if not pools:
+                raise ValueError(f"routing.{kind} must name at least one pool")
+            for name in pools:
+                if name not in self.pools:
+                    raise ValueError(f"routing.{kind} names pool '{name}', which is not defined under [pools]")
+        return self
+
+
+def _set_path(tree: dict[str, Any], path: list[str], raw: str) -> None:
+    """Set `tree[a][b]...` from an env string, parsed as JSON when it parses (numbers, bools, lists)."""
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    node = tree
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(path)}: cannot override inside '{key}', which is not a table")
+        node = child
+    node[path[-1]] = value
+
+
+def apply_env(tree: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """Apply `ROADWORK__A__B=value` overrides (keys lower-cased) to a config tree."""
+    for name, raw in sorted(env.items()):
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            _set_path(tree, [p.lower() for p in name[len(ENV_PREFIX) :].split("__")], raw)
+    return tree
+
+
+def _format(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{loc}: {err['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Load the file (default: the bundled quick-start config), apply env overrides, validate."""
+    source = Path(path) if path else DEFAULT_CONFIG
+    try:
+        tree = tomllib.loads(source.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {source} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {source} is not valid TOML: {exc}") from exc
+    apply_env(tree, dict(os.environ) if env is None else env)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_format(exc)}") from exc

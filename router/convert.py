@@ -1,0 +1,200 @@
+"""Protobuf <-> domain objects; with server.py, the only code that touches generated stubs."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from detectors.base import Detection, VoteStatus
+from engines.base import Usage
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router.types import (
+    AskEvent,
+    AskInput,
+    BatchItemInput,
+    BatchOptions,
+    BatchState,
+    Cost,
+    DeltaEvent,
+    DetectionEvent,
+    DoneEvent,
+    ItemResult,
+    ItemStatus,
+    JobView,
+    RequestKind,
+    Route,
+)
+
+_KIND = {
+    RequestKind.MULTI_TURN: pb.REQUEST_KIND_MULTI_TURN,
+    RequestKind.BATCH: pb.REQUEST_KIND_BATCH,
+    RequestKind.SINGLE_SHOT: pb.REQUEST_KIND_SINGLE_SHOT,
+}
+_VOTE = {
+    VoteStatus.OK: pb.VOTE_STATUS_OK,
+    VoteStatus.TIMED_OUT: pb.VOTE_STATUS_TIMED_OUT,
+    VoteStatus.FAILED: pb.VOTE_STATUS_FAILED,
+}
+_STATE = {
+    BatchState.QUEUED: pb.BATCH_STATE_QUEUED,
+    BatchState.RUNNING: pb.BATCH_STATE_RUNNING,
+    BatchState.COMPLETED: pb.BATCH_STATE_COMPLETED,
+    BatchState.CANCELED: pb.BATCH_STATE_CANCELED,
+}
+_ITEM = {
+    ItemStatus.PENDING: pb.ITEM_STATUS_PENDING,
+    ItemStatus.RUNNING: pb.ITEM_STATUS_PENDING,
+    ItemStatus.SUCCEEDED: pb.ITEM_STATUS_SUCCEEDED,
+    ItemStatus.FAILED: pb.ITEM_STATUS_FAILED,
+    ItemStatus.CANCELED: pb.ITEM_STATUS_CANCELED,
+}
+
+
+def timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def detection_pb(d: Detection) -> pb.Detection:
+    return pb.Detection(
+        roadwork_probability=d.probability,
+        verdict=pb.VERDICT_ROADWORK if d.roadwork else pb.VERDICT_NO_ROADWORK,
+        votes=[
+            pb.DetectorVote(
+                detector=v.detector,
+                roadwork=v.roadwork,
+                confidence=v.confidence,
+                weight=v.weight,
+                status=_VOTE[v.status],
+                error=v.error,
+                latency_ms=v.latency_ms,
+                boxes=[
+                    pb.Box(
+                        class_name=b.class_name,
+                        confidence=b.confidence,
+                        x1=b.xyxy[0],
+                        y1=b.xyxy[1],
+                        x2=b.xyxy[2],
+                        y2=b.xyxy[3],
+                        roadwork_evidence=b.evidence,
+                    )
+                    for b in v.boxes
+                ],
+            )
+            for v in d.votes
+        ],
+        image_sha256=d.image_sha256,
+        image_width=d.width,
+        image_height=d.height,
+        cached=d.cached,
+        latency_ms=d.latency_ms,
+        notices=list(d.notices),
+    )
+
+
+def route_pb(r: Route) -> pb.Route:
+    return pb.Route(
+        kind=_KIND[r.kind],
+        pool=r.pool,
+        engine=r.engine,
+        replica=r.replica,
+        model=r.model,
+        fallback_from=list(r.fallback_from),
+    )
+
+
+def usage_pb(u: Usage) -> pb.Usage:
+    return pb.Usage(prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens, cached_tokens=u.cached_tokens)
+
+
+def cost_pb(c: Cost) -> pb.Cost:
+    return pb.Cost(prompt_usd=c.prompt_usd, completion_usd=c.completion_usd, total_usd=c.total_usd)
+
+
+def ask_input(req: pb.AskRequest, request_id: str, deadline_s: float | None) -> AskInput:
+    return AskInput(
+        question=req.question,
+        image=req.image,
+        session_id=req.session_id,
+        open_session=req.open_session,
+        max_tokens=req.options.max_tokens,
+        temperature=req.options.temperature if req.options.HasField("temperature") else None,
+        strict=req.strict,
+        request_id=request_id,
+        deadline_s=deadline_s,
+    )
+
+
+def ask_event_pb(event: AskEvent) -> pb.AskResponse:
+    if isinstance(event, DetectionEvent):
+        return pb.AskResponse(
+            detection=pb.AskDetectionEvent(detection=detection_pb(event.detection), session_id=event.session_id)
+        )
+    if isinstance(event, DeltaEvent):
+        return pb.AskResponse(delta=pb.AskDeltaEvent(text=event.text))
+    return pb.AskResponse(done=done_pb(event))
+
+
+def done_pb(e: DoneEvent) -> pb.AskDoneEvent:
+    return pb.AskDoneEvent(
+        answer=e.answer,
+        route=route_pb(e.route),
+        usage=usage_pb(e.usage),
+        cost=cost_pb(e.cost),
+        finish_reason=e.finish_reason,
+        degraded=e.degraded,
+        notices=list(e.notices),
+        session_id=e.session_id,
+        detection_ms=e.detection_ms,
+        ttft_ms=e.ttft_ms,
+        total_ms=e.total_ms,
+    )
+
+
+def batch_options(o: pb.BatchOptions) -> BatchOptions:
+    return BatchOptions(
+        default_question=o.default_question,
+        display_name=o.display_name,
+        max_tokens=o.generation.max_tokens,
+        temperature=o.generation.temperature if o.generation.HasField("temperature") else None,
+        detect_only=o.detect_only,
+    )
+
+
+def batch_item(i: pb.BatchItem) -> BatchItemInput:
+    return BatchItemInput(image=i.image, question=i.question, item_id=i.item_id)
+
+
+def job_pb(j: JobView) -> pb.BatchJob:
+    return pb.BatchJob(
+        job_id=j.job_id,
+        state=_STATE[j.state],
+        display_name=j.display_name,
+        total=j.total,
+        pending=j.pending,
+        succeeded=j.succeeded,
+        failed=j.failed,
+        canceled=j.canceled,
+        created_at=timestamp(j.created),
+        updated_at=timestamp(j.updated),
+        detect_only=j.detect_only,
+    )
+
+
+def item_result_pb(r: ItemResult) -> pb.BatchItemResult:
+    msg = pb.BatchItemResult(
+        index=r.index,
+        item_id=r.item_id,
+        status=_ITEM[r.status],
+        answer=r.answer,
+        usage=usage_pb(r.usage),
+        cost=cost_pb(r.cost),
+        degraded=r.degraded,
+    )
+    if r.detection is not None:
+        msg.detection.CopyFrom(detection_pb(r.detection))
+    if r.route is not None:
+        msg.route.CopyFrom(route_pb(r.route))
+    if r.error_code:
+        msg.error.CopyFrom(pb.ItemError(code=r.error_code, message=r.error_message))
+    return msg

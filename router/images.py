@@ -1,0 +1,55 @@
+"""Image validation: format, size and pixel limits, digest; errors a client can act on."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from router.errors import BadImage, LimitExceeded
+
+FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A validated image: its bytes, digest, mime type and RGB pixels."""
+
+    data: bytes
+    sha256: str
+    mime: str
+    pixels: Image.Image
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "image") -> DecodedImage:
+    """Validate and decode JPEG/PNG/WebP bytes, or raise BadImage / LimitExceeded naming `field`."""
+    if not data:
+        raise BadImage(f"{field} is empty: send JPEG, PNG or WebP bytes")
+    if len(data) > max_bytes:
+        raise LimitExceeded(f"{field} is {len(data)} bytes; the limit is {max_bytes} bytes (limits.max_image_bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or ""
+            if fmt not in FORMATS:
+                raise BadImage(f"{field} is {fmt or 'an unknown format'}; send JPEG, PNG or WebP")
+            w, h = img.size
+            if w * h > max_pixels:
+                raise LimitExceeded(
+                    f"{field} is {w}x{h} = {w * h} pixels; the limit is {max_pixels} (limits.max_image_pixels)"
+                )
+            img.load()
+            rgb = img.convert("RGB")
+    except (BadImage, LimitExceeded):
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise LimitExceeded(f"{field} has too many pixels: {exc} (limits.max_image_pixels)") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImage(f"{field} could not be decoded as JPEG, PNG or WebP: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+        raise BadImage(f"{field} is corrupt or truncated: {exc}") from exc
+    return DecodedImage(data=data, sha256=hashlib.sha256(data).hexdigest(), mime=FORMATS[fmt], pixels=rgb)

@@ -1,0 +1,319 @@
+"""Durable bulk jobs: staged submission, a worker loop that resumes after restarts, results.
+
+Exactly-once: an item moves pending -> running -> finished; its result is written by one guarded
+UPDATE (`WHERE status = 'running'`), so a canceled item is never overwritten and a crash between
+the engine call and the write just runs the item again, storing one result. Items left `running`
+by a crash go back to `pending` at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from router.errors import FailedPrecondition, InvalidRequest, LimitExceeded, NotFound
+from router.pipeline import ItemOutcome, Pipeline
+from router.serialize import detection_from_dict, detection_to_dict, usage_from_dict, usage_to_dict
+from router.store import Store
+from router.types import (
+    BatchItemInput,
+    BatchOptions,
+    BatchState,
+    Cost,
+    ItemResult,
+    ItemStatus,
+    JobView,
+    RequestKind,
+    Route,
+)
+
+log = logging.getLogger(__name__)
+FINISHED = ("succeeded", "failed", "canceled")
+
+
+def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
+    """(status, result JSON) for a finished item."""
+    done = outcome.done
+    data: dict[str, Any] = {
+        "detection": detection_to_dict(outcome.detection) if outcome.detection else None,
+        "error": [outcome.error_code, outcome.error_message] if outcome.error_code else None,
+    }
+    if done is not None:
+        r = done.route
+        data.update(
+            answer=done.answer,
+            degraded=done.degraded,
+            usage=usage_to_dict(done.usage),
+            cost=[done.cost.prompt_usd, done.cost.completion_usd],
+            route=[r.kind.value, r.pool, r.engine, r.replica, r.model, list(r.fallback_from)],
+        )
+    return ("failed" if outcome.error_code else "succeeded"), json.dumps(data, separators=(",", ":"))
+
+
+def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> ItemResult:
+    if not raw:
+        return ItemResult(index=idx, item_id=item_id, status=ItemStatus(status))
+    data = json.loads(raw)
+    route = None
+    if data.get("route"):
+        k, pool, engine, replica, model, fb = data["route"]
+        route = Route(RequestKind(k), pool, engine, replica, model, tuple(fb))
+    err = data.get("error") or ["", ""]
+    cost = data.get("cost") or [0.0, 0.0]
+    return ItemResult(
+        index=idx,
+        item_id=item_id,
+        status=ItemStatus(status),
+        detection=detection_from_dict(data["detection"]) if data.get("detection") else None,
+        answer=data.get("answer", ""),
+        route=route,
+        usage=usage_from_dict(data.get("usage") or {}),
+        cost=Cost(cost[0], cost[1]),
+        error_code=err[0],
+        error_message=err[1],
+        degraded=bool(data.get("degraded")),
+    )
+
+
+def _view(conn: sqlite3.Connection, job_id: str) -> JobView | None:
+    row = conn.execute(
+        "SELECT created, updated, canceled, display_name, options, total FROM jobs WHERE id = ? AND staging = 0",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    created, updated, canceled, name, options, total = row
+    counts = dict(conn.execute("SELECT status, COUNT(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,)))
+    pending = counts.get("pending", 0) + counts.get("running", 0)
+    if canceled:
+        state = BatchState.CANCELED
+    elif pending == 0:
+        state = BatchState.COMPLETED
+    elif pending < total or counts.get("running", 0):
+        state = BatchState.RUNNING
+    else:
+        state = BatchState.QUEUED
+    return JobView(
+        job_id=job_id,
+        state=state,
+        display_name=name,
+        total=total,
+        pending=pending,
+        succeeded=counts.get("succeeded", 0),
+        failed=counts.get("failed", 0),
+        canceled=counts.get("canceled", 0),
+        created=created,
+        updated=updated,
+        detect_only=bool(json.loads(options).get("detect_only")),
+    )
+
+
+class JobStore:
+    """Job and item rows, and change notification for watchers."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._changed: dict[str, asyncio.Event] = {}
+        self.work_available = asyncio.Event()
+
+    def notify(self, job_id: str) -> None:
+        event = self._changed.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_change(self, job_id: str, timeout_s: float) -> None:
+        """Return after the job changes, or after timeout_s (watchers re-read either way)."""
+        event = self._changed.setdefault(job_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout_s)
+
+    async def submit(
+        self, options: BatchOptions, items: AsyncIterator[BatchItemInput], *, max_items: int, max_image_bytes: int
+    ) -> JobView:
+        """Stage items as they arrive; accept the job only when the stream ended cleanly."""
+        job_id = "job_" + secrets.token_urlsafe(12)
+        now = time.time()
+        opts = json.dumps(asdict(options))
+        await self._store.run(
+            lambda c: c.execute(
+                "INSERT INTO jobs (id, created, updated, display_name, options, total) VALUES (?, ?, ?, ?, ?, 0)",
+                (job_id, now, now, options.display_name, opts),
+            )
+        )
+        count = 0
+        chunk: list[tuple[Any, ...]] = []
+
+        async def flush() -> None:
+            rows = list(chunk)
+            chunk.clear()
+            await self._store.run(
+                lambda c: c.executemany(
+                    "INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, ?)", rows
+                )
+            )
+
+        try:
+            async for item in items:
+                where = f"item {count}" + (f" (item_id '{item.item_id}')" if item.item_id else "")
+                if count >= max_items:
+                    raise LimitExceeded(f"the job has more than {max_items} items (limits.max_batch_items); split it")
+                if not item.image:
+                    raise InvalidRequest(f"{where}: image is empty; send JPEG, PNG or WebP bytes")
+                if len(item.image) > max_image_bytes:
+                    raise LimitExceeded(
+                        f"{where}: image is {len(item.image)} bytes; the limit is {max_image_bytes}"
+                        " (limits.max_image_bytes)"
+                    )
+                if not options.detect_only and not (item.question.strip() or options.default_question.strip()):
+                    raise InvalidRequest(f"{where}: no question and no options.default_question")
+                chunk.append((job_id, count, item.item_id, item.question, item.image))
+                count += 1
+                if len(chunk) >= 64:
+                    await flush()
+            if count == 0:
+                raise InvalidRequest("the job has no items: stream at least one BatchItem")
+            await flush()
+        except BaseException:
+            await asyncio.shield(self._store.run(lambda c: self._delete(c, job_id)))
+            raise
+
+        def accept(c: sqlite3.Connection) -> JobView | None:
+            c.execute("UPDATE jobs SET staging = 0, total = ? WHERE id = ?", (count, job_id))
+            return _view(c, job_id)
+
+        view = await self._store.run(accept)
+        assert view is not None
+        self.work_available.set()
+        return view
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, job_id: str) -> None:
+        conn.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    async def get(self, job_id: str) -> JobView:
+        view = await self._store.run(lambda c: _view(c, job_id))
+        if view is None:
+            raise NotFound(f"batch job '{job_id}' does not exist")
+        return view
+
+    async def cancel(self, job_id: str) -> JobView:
+        view = await self.get(job_id)
+        if view.state in (BatchState.COMPLETED, BatchState.CANCELED):
+            raise FailedPrecondition(f"batch job '{job_id}' already ended ({view.state.value}); nothing to cancel")
+
+        def mark(c: sqlite3.Connection) -> JobView | None:
+            c.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
+            c.execute(
+                "UPDATE items SET status = 'canceled', image = x''"
+                " WHERE job_id = ? AND status IN ('pending', 'running')",
+                (job_id,),
+            )
+            return _view(c, job_id)
+
+        view2 = await self._store.run(mark)
+        self.notify(job_id)
+        assert view2 is not None
+        return view2
+
+    async def results(self, job_id: str, offset: int, limit: int, finished_only: bool) -> list[ItemResult]:
+        await self.get(job_id)
+
+        def select(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            sql = "SELECT idx, item_id, status, result FROM items WHERE job_id = ? AND idx >= ?"
+            if finished_only:
+                sql += " AND status IN ('succeeded', 'failed', 'canceled')"
+            sql += " ORDER BY idx" + (" LIMIT ?" if limit else "")
+            args: tuple[Any, ...] = (job_id, offset, limit) if limit else (job_id, offset)
+            return c.execute(sql, args).fetchall()
+
+        rows = await self._store.run(select)
+        return [_result_from_row(*row) for row in rows]
+
+    def reset_running(self) -> int:
+        """After a restart: items a dead router left running go back to pending; staged jobs go."""
+
+        def reset(c: sqlite3.Connection) -> int:
+            for (job_id,) in c.execute("SELECT id FROM jobs WHERE staging = 1").fetchall():
+                self._delete(c, job_id)
+            return c.execute("UPDATE items SET status = 'pending' WHERE status = 'running'").rowcount
+
+        return self._store.run_sync(reset)
+
+    async def claim(self) -> tuple[str, int, bytes, str, BatchOptions] | None:
+        """Take the oldest pending item of a live job (FIFO across jobs) and mark it running."""
+
+        def take(c: sqlite3.Connection) -> tuple[str, int, bytes, str, BatchOptions] | None:
+            row = c.execute(
+                "SELECT i.job_id, i.idx, i.image, i.question, j.options FROM items i JOIN jobs j ON j.id = i.job_id"
+                " WHERE i.status = 'pending' AND j.staging = 0 AND j.canceled = 0 ORDER BY j.created, i.idx LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE items SET status = 'running' WHERE job_id = ? AND idx = ?", (row[0], row[1]))
+            return row[0], row[1], bytes(row[2]), row[3], BatchOptions(**json.loads(row[4]))
+
+        return await self._store.run(take)
+
+    async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
+        """Store an item's one result; False when the item was canceled meanwhile."""
+        status, result = _outcome_to_json(outcome)
+
+        def write(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE items SET status = ?, result = ?, image = x''"
+                " WHERE job_id = ? AND idx = ? AND status = 'running'",
+                (status, result, job_id, idx),
+            )
+            c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
+            return cur.rowcount == 1
+
+        stored = await self._store.run(write)
+        self.notify(job_id)
+        return stored
+
+
+class JobRunner:
+    """`workers` tasks that claim pending items and run them through the pipeline at BATCH priority."""
+
+    def __init__(self, jobs: JobStore, pipeline: Pipeline, *, workers: int, poll_s: float) -> None:
+        self._jobs = jobs
+        self._pipeline = pipeline
+        self._workers = workers
+        self._poll_s = poll_s
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        resumed = self._jobs.reset_running()
+        if resumed:
+            log.info("resuming %d bulk items left running by a previous router", resumed)
+        self._tasks = [asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._workers)]
+
+    async def _work(self) -> None:
+        while True:
+            claimed = await self._jobs.claim()
+            if claimed is None:
+                self._jobs.work_available.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
+                continue
+            job_id, idx, image, question, options = claimed
+            outcome = await self._pipeline.answer_item(image, question, options)
+            if await self._jobs.finish(job_id, idx, outcome):
+                status = "failed" if outcome.error_code else "succeeded"
+                self._pipeline.metrics.batch_items.labels(status).inc()
+
+    async def stop(self) -> None:
+        """Stop the workers; items they held stay `running` and resume at the next start."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

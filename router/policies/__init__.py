@@ -1,0 +1,20 @@
+"""Routing policies: one file each, behind the `Policy` protocol; `make_policy` picks by config name."""
+
+from __future__ import annotations
+
+from router.policies.base import Policy, ReplicaView
+from router.policies.least_loaded import LeastLoaded
+from router.policies.round_robin import RoundRobin
+from router.policies.session_affinity import SessionAffinity
+
+__all__ = ["LeastLoaded", "Policy", "ReplicaView", "RoundRobin", "SessionAffinity", "make_policy"]
+
+
+def make_policy(name: str) -> Policy:
+    """The policy object for a `pools.<name>.policy` value."""
+    policies: dict[str, type[Policy]] = {
+        "round_robin": RoundRobin,
+        "least_loaded": LeastLoaded,
+        "session_affinity": SessionAffinity,
+    }
+    return policies[name]()

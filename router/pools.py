@@ -1,0 +1,113 @@
+"""Engine pools built from the config: replicas (an engine plus its priority slots) and a policy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+
+from engines.base import Engine
+from engines.embedded import EmbeddedEngine
+from engines.openai_http import OpenAIHTTPEngine
+from router.admission import PrioritySlots
+from router.config import Config, PoolConfig
+from router.policies import Policy, make_policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Replica:
+    """One engine endpoint; pools that point at the same endpoint share it (and its slots)."""
+
+    engine: Engine
+    slots: PrioritySlots
+    healthy: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    @property
+    def load(self) -> int:
+        return self.slots.in_flight
+
+
+@dataclass(eq=False)
+class Pool:
+    """A named group of replicas of one engine type, with its routing policy and price table."""
+
+    name: str
+    config: PoolConfig
+    replicas: list[Replica]
+    policy: Policy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = make_policy(self.config.policy)
+
+    def available(self) -> list[Replica]:
+        """Replicas a policy may choose from (unhealthy ones filtered out first)."""
+        return [r for r in self.replicas if r.healthy]
+
+
+def build_pools(config: Config) -> dict[str, Pool]:
+    """One Pool per `[pools.<name>]`; the embedded engine and identical endpoints are shared."""
+    shared: dict[str, Replica] = {}
+    pools = {}
+    for name, pc in config.pools.items():
+        batch_cap = max(1, int(pc.max_in_flight * pc.batch_share))
+        replicas = []
+        if pc.engine == "embedded":
+            if "embedded" not in shared:
+                emb = config.embedded
+                engine: Engine = EmbeddedEngine(emb.model, device=emb.device, threads=emb.threads)
+                shared["embedded"] = Replica(engine, PrioritySlots(1, 1))  # one generation at a time
+            replicas.append(shared["embedded"])
+        else:
+            api_key = os.environ.get(pc.api_key_env, "") if pc.api_key_env else ""
+            for url in pc.replicas:
+                key = f"{url}|{pc.model}"
+                if key not in shared:
+                    http: Engine = OpenAIHTTPEngine(
+                        url, pc.model, vision=pc.vision, api_key=api_key, read_timeout_s=pc.timeout_s
+                    )
+                    shared[key] = Replica(http, PrioritySlots(pc.max_in_flight, batch_cap))
+                replicas.append(shared[key])
+        pools[name] = Pool(name, pc, replicas)
+    return pools
+
+
+def distinct_replicas(pools: dict[str, Pool]) -> list[Replica]:
+    """Every replica once, in pool order."""
+    seen: dict[int, Replica] = {}
+    for pool in pools.values():
+        for r in pool.replicas:
+            seen.setdefault(id(r), r)
+    return list(seen.values())
+
+
+async def warm_up(replicas: list[Replica]) -> None:
+    """Warm every replica in parallel; one that fails is marked unhealthy (traffic falls back)."""
+
+    async def one(r: Replica) -> None:
+        try:
+            await r.engine.warmup()
+            r.healthy = True
+        except Exception as exc:
+            r.healthy = False
+            log.warning("engine %s failed warm-up, marked unhealthy: %s", r.name, exc)
+
+    await asyncio.gather(*(one(r) for r in replicas))
+
+
+async def watch_health(replicas: list[Replica], interval_s: float = 5.0) -> None:
+    """Poll each replica's health endpoint forever, updating `healthy`."""
+    while True:
+        await asyncio.sleep(interval_s)
+        results = await asyncio.gather(*(r.engine.health() for r in replicas), return_exceptions=True)
+        for r, ok in zip(replicas, results, strict=True):
+            healthy = ok is True
+            if healthy != r.healthy:
+                log.warning("engine %s is now %s", r.name, "healthy" if healthy else "unhealthy")
+            r.healthy = healthy

@@ -1,0 +1,241 @@
+"""The gRPC servicer: protobuf in, domain calls, protobuf out; RouterErrors become status codes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import TypeVar
+
+import grpc
+
+from router import convert
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+from router.config import Config
+from router.errors import InvalidRequest, RouterError
+from router.jobs import JobStore
+from router.metrics import Metrics
+from router.pipeline import Pipeline, Trace
+from router.sessions import SessionStore
+from router.types import BatchItemInput, BatchOptions, BatchState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_TERMINAL = (BatchState.COMPLETED, BatchState.CANCELED)
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and value:
+            return str(value)[:128]
+    return uuid.uuid4().hex
+
+
+def _failure(exc: BaseException, rid: str) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, RouterError):
+        return exc.code, exc.message
+    log.exception("request %s failed unexpectedly", rid, exc_info=exc)
+    return grpc.StatusCode.INTERNAL, f"internal error in the router; report request id {rid}"
+
+
+class RouterServicer(pb_grpc.RouterServiceServicer):
+    """Implements roadwork.v1.RouterService."""
+
+    def __init__(self, config: Config, pipeline: Pipeline, sessions: SessionStore, jobs: JobStore, metrics: Metrics):
+        self._config = config
+        self._pipeline = pipeline
+        self._sessions = sessions
+        self._jobs = jobs
+        self._metrics = metrics
+
+    async def _begin(self, context: grpc.aio.ServicerContext) -> str:
+        rid = _request_id(context)
+        await context.send_initial_metadata((("x-request-id", rid),))
+        return rid
+
+    def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
+        kind = trace.kind.value if trace.kind else ""
+        self._metrics.requests.labels(rpc, kind, trace.pool, code.name).inc()
+        self._metrics.request_seconds.labels(rpc, kind).observe(time.perf_counter() - start)
+
+    async def _unary(self, rpc: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
+        start = time.perf_counter()
+        rid = await self._begin(context)
+        try:
+            result = await call()
+        except asyncio.CancelledError:
+            self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
+            raise
+        except Exception as exc:
+            code, message = _failure(exc, rid)
+            self._record(rpc, Trace(), code, start)
+            await context.abort(code, message)
+        self._record(rpc, Trace(), grpc.StatusCode.OK, start)
+        return result
+
+    async def _stream(
+        self, rpc: str, context: grpc.aio.ServicerContext, events: AsyncIterator[T], trace: Trace | None = None
+    ) -> AsyncGenerator[T, None]:
+        start = time.perf_counter()
+        trace = trace or Trace()
+        rid = await self._begin(context)
+        try:
+            async with aclosing(events) as it:  # type: ignore[type-var]
+                async for event in it:
+                    yield event
+        except asyncio.CancelledError:
+            self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
+            raise
+        except Exception as exc:
+            code, message = _failure(exc, rid)
+            self._record(rpc, trace, code, start)
+            await context.abort(code, message)
+        self._record(rpc, trace, grpc.StatusCode.OK, start)
+
+    # -- RPCs ------------------------------------------------------------------------------------
+
+    async def Detect(self, request: pb.DetectRequest, context: grpc.aio.ServicerContext) -> pb.DetectResponse:
+        async def call() -> pb.DetectResponse:
+            return pb.DetectResponse(detection=convert.detection_pb(await self._pipeline.detect(request.image)))
+
+        return await self._unary("Detect", context, call)
+
+    async def Ask(
+        self, request: pb.AskRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[pb.AskResponse, None]:
+        trace = Trace()
+
+        async def events() -> AsyncGenerator[pb.AskResponse, None]:
+            inp = convert.ask_input(request, _request_id(context), context.time_remaining())
+            async with aclosing(self._pipeline.ask(inp, trace)) as it:
+                async for event in it:
+                    yield convert.ask_event_pb(event)
+
+        async for msg in self._stream("Ask", context, events(), trace):
+            yield msg
+
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateSessionResponse:
+        async def call() -> pb.CreateSessionResponse:
+            image = detection = None
+            if request.image:
+                image = self._pipeline.decode(request.image)
+                detection = await self._pipeline.detect_image(image)
+            s = await self._sessions.create(ttl_s=request.ttl_seconds, image=image, detection=detection)
+            return pb.CreateSessionResponse(
+                session=pb.Session(
+                    session_id=s.id,
+                    image_sha256=s.image_sha256,
+                    turns=len(s.history),
+                    created_at=convert.timestamp(s.created),
+                    expires_at=convert.timestamp(s.expires),
+                )
+            )
+
+        return await self._unary("CreateSession", context, call)
+
+    async def CloseSession(
+        self, request: pb.CloseSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CloseSessionResponse:
+        async def call() -> pb.CloseSessionResponse:
+            if not request.session_id:
+                raise InvalidRequest("session_id is required")
+            await self._sessions.close(request.session_id)
+            return pb.CloseSessionResponse()
+
+        return await self._unary("CloseSession", context, call)
+
+    async def SubmitBatch(
+        self, request_iterator: AsyncIterator[pb.SubmitBatchRequest], context: grpc.aio.ServicerContext
+    ) -> pb.SubmitBatchResponse:
+        async def call() -> pb.SubmitBatchResponse:
+            stream = aiter(request_iterator)
+            first = await anext(stream, None)
+            has_options = first is not None and first.WhichOneof("payload") == "options"
+            options = convert.batch_options(first.options) if first is not None and has_options else BatchOptions()
+
+            async def items() -> AsyncGenerator[BatchItemInput, None]:
+                if first is not None and not has_options:
+                    yield self._item(first)
+                async for msg in stream:
+                    yield self._item(msg)
+
+            lim = self._config.limits
+            view = await self._jobs.submit(
+                options, items(), max_items=lim.max_batch_items, max_image_bytes=lim.max_image_bytes
+            )
+            return pb.SubmitBatchResponse(job=convert.job_pb(view))
+
+        return await self._unary("SubmitBatch", context, call)
+
+    @staticmethod
+    def _item(msg: pb.SubmitBatchRequest) -> BatchItemInput:
+        which = msg.WhichOneof("payload")
+        if which == "item":
+            return convert.batch_item(msg.item)
+        if which == "options":
+            raise InvalidRequest("options must be the first message of SubmitBatch, and sent once")
+        raise InvalidRequest("each SubmitBatch message must set options or item")
+
+    async def GetBatch(self, request: pb.GetBatchRequest, context: grpc.aio.ServicerContext) -> pb.GetBatchResponse:
+        async def call() -> pb.GetBatchResponse:
+            return pb.GetBatchResponse(job=convert.job_pb(await self._jobs.get(request.job_id)))
+
+        return await self._unary("GetBatch", context, call)
+
+    async def WatchBatch(
+        self, request: pb.WatchBatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[pb.WatchBatchResponse, None]:
+        async def events() -> AsyncGenerator[pb.WatchBatchResponse, None]:
+            last = None
+            while True:
+                view = await self._jobs.get(request.job_id)
+                if view != last:
+                    yield pb.WatchBatchResponse(job=convert.job_pb(view))
+                    last = view
+                if view.state in _TERMINAL:
+                    return
+                await self._jobs.wait_change(request.job_id, 1.0)
+
+        async for msg in self._stream("WatchBatch", context, events()):
+            yield msg
+
+    async def ListBatchResults(
+        self, request: pb.ListBatchResultsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
+        async def events() -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
+            offset, left = request.offset, request.limit or None
+            if not request.follow:
+                for r in await self._jobs.results(request.job_id, offset, request.limit, finished_only=True):
+                    yield pb.ListBatchResultsResponse(result=convert.item_result_pb(r))
+                return
+            while left is None or left > 0:
+                rows = await self._jobs.results(request.job_id, offset, left or 0, finished_only=False)
+                if not rows:
+                    return  # past the last item
+                for r in rows:
+                    if r.status.value in ("pending", "running"):
+                        break
+                    yield pb.ListBatchResultsResponse(result=convert.item_result_pb(r))
+                    offset = r.index + 1
+                    if left is not None:
+                        left -= 1
+                else:
+                    continue
+                await self._jobs.wait_change(request.job_id, 1.0)
+
+        async for msg in self._stream("ListBatchResults", context, events()):
+            yield msg
+
+    async def CancelBatch(
+        self, request: pb.CancelBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelBatchResponse:
+        async def call() -> pb.CancelBatchResponse:
+            return pb.CancelBatchResponse(job=convert.job_pb(await self._jobs.cancel(request.job_id)))
+
+        return await self._unary("CancelBatch", context, call)

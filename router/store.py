@@ -1,0 +1,80 @@
+"""The embedded durable store: one SQLite file (WAL), used from one worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    last_used REAL NOT NULL,
+    ttl_s INTEGER NOT NULL,
+    closed INTEGER NOT NULL DEFAULT 0,
+    image BLOB,
+    image_mime TEXT,
+    image_sha256 TEXT,
+    detection TEXT,
+    history TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    canceled INTEGER NOT NULL DEFAULT 0,
+    staging INTEGER NOT NULL DEFAULT 1,
+    display_name TEXT NOT NULL DEFAULT '',
+    options TEXT NOT NULL,
+    total INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    item_id TEXT NOT NULL DEFAULT '',
+    question TEXT NOT NULL DEFAULT '',
+    image BLOB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    result TEXT,
+    seq INTEGER,
+    PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_pending ON items (status, job_id, idx);
+"""
+
+
+class Store:
+    """Serialises every statement on one thread; callers await `run(fn)` with a connection-taking fn."""
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._conn = self._executor.submit(self._open).result()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+        return conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the store thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._conn)
+
+    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the store thread from synchronous code."""
+        return self._executor.submit(fn, self._conn).result()
+
+    def close(self) -> None:
+        self._executor.submit(self._conn.close).result()
+        self._executor.shutdown(wait=True)

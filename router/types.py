@@ -1,0 +1,150 @@
+"""Domain types the pipeline, jobs and servicer exchange (no protobuf here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from detectors.base import Detection
+from engines.base import Usage
+
+
+class RequestKind(Enum):
+    """The shape of a request; it picks the engine pools (see `routing` in the config)."""
+
+    MULTI_TURN = "multi_turn"
+    BATCH = "batch"
+    SINGLE_SHOT = "single_shot"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """USD estimate from the pool's price table."""
+
+    prompt_usd: float = 0.0
+    completion_usd: float = 0.0
+
+    @property
+    def total_usd(self) -> float:
+        return self.prompt_usd + self.completion_usd
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which pool, engine and replica served a request, and which pools were tried first."""
+
+    kind: RequestKind
+    pool: str
+    engine: str
+    replica: str
+    model: str
+    fallback_from: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AskInput:
+    """An Ask request in domain terms."""
+
+    question: str
+    image: bytes = b""
+    session_id: str = ""
+    open_session: bool = False
+    max_tokens: int = 0  # 0 = configured default
+    temperature: float | None = None
+    strict: bool = False
+    request_id: str = ""
+    deadline_s: float | None = None  # seconds left on the client's deadline
+
+
+@dataclass(frozen=True)
+class DetectionEvent:
+    detection: Detection
+    session_id: str
+
+
+@dataclass(frozen=True)
+class DeltaEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    answer: str
+    route: Route
+    usage: Usage
+    cost: Cost
+    finish_reason: str
+    degraded: bool
+    session_id: str
+    detection_ms: float
+    ttft_ms: float
+    total_ms: float
+    notices: tuple[str, ...] = field(default_factory=tuple)
+
+
+AskEvent = DetectionEvent | DeltaEvent | DoneEvent
+
+
+class BatchState(Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+class ItemStatus(Enum):
+    PENDING = "pending"
+    RUNNING = "running"  # stored only; reported to clients as PENDING
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    default_question: str = ""
+    display_name: str = ""
+    max_tokens: int = 0
+    temperature: float | None = None
+    detect_only: bool = False
+
+
+@dataclass(frozen=True)
+class BatchItemInput:
+    image: bytes
+    question: str = ""
+    item_id: str = ""
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job's state and counts."""
+
+    job_id: str
+    state: BatchState
+    display_name: str
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    canceled: int
+    created: float
+    updated: float
+    detect_only: bool
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One finished bulk item."""
+
+    index: int
+    item_id: str
+    status: ItemStatus
+    detection: Detection | None = None
+    answer: str = ""
+    route: Route | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost: Cost = field(default_factory=Cost)
+    error_code: str = ""
+    error_message: str = ""
+    degraded: bool = False
