@@ -30,6 +30,7 @@ class Ensemble:
         self._vote_threshold = vote_threshold
         self._deadline_s = deadline_s
         self._cache: LRUCache[Detection] = LRUCache(cache_size)
+        self._in_flight: dict[str, asyncio.Future[Detection]] = {}
         # One thread per member, created once: ultralytics models are not thread-safe and the
         # first CUDA work on a fresh thread is slow, so each member lives on its own worker.
         self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"detector-{m.name}") for m in members]
@@ -99,6 +100,25 @@ class Ensemble:
         cached = self._cache.get(digest)
         if cached is not None:
             return replace(cached, cached=True, latency_ms=0.0)
+        running = self._in_flight.get(digest)
+        if running is not None:  # the same image is being detected right now: share that result
+            await asyncio.wait({running})
+            if not running.cancelled() and running.exception() is None:
+                return replace(running.result(), cached=True, latency_ms=0.0)
+        future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
+        self._in_flight[digest] = future
+        try:
+            result = await self._run(image, digest)
+        except BaseException:
+            future.cancel()  # waiters run the detection themselves
+            raise
+        finally:
+            if self._in_flight.get(digest) is future:
+                del self._in_flight[digest]
+        future.set_result(result)
+        return result
+
+    async def _run(self, image: Image.Image, digest: str) -> Detection:
         start = time.perf_counter()
         votes = tuple(
             await asyncio.gather(*(self._vote(m, w, image) for m, w in zip(self._members, self._workers, strict=True)))

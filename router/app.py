@@ -12,11 +12,12 @@ from grpc_reflection.v1alpha import reflection
 
 from detectors.base import Detector
 from detectors.ensemble import Ensemble
-from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec
+from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec, resolve_weights
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.config import Config
 from router.dispatch import Dispatcher
+from router.errors import ConfigError
 from router.jobs import JobRunner, JobStore
 from router.metrics import Metrics
 from router.pipeline import Pipeline
@@ -30,6 +31,12 @@ SERVICE = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
 
 
 def build_ensemble(config: Config) -> Ensemble:
+    """The detection stage from `[[detectors]]`; a missing weights file fails here, naming the key."""
+    for i, d in enumerate(config.detectors):
+        try:
+            resolve_weights(d.weights)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"detectors[{i}].weights ({d.name}): {exc}") from exc
     members: list[Detector] = [
         UltralyticsDetector(
             UltralyticsSpec(
@@ -48,6 +55,14 @@ def build_ensemble(config: Config) -> Ensemble:
     ]
     det = config.detection
     return Ensemble(members, vote_threshold=det.vote_threshold, deadline_s=det.deadline_s, cache_size=det.cache_size)
+
+
+def _preload() -> None:
+    """Import torch, torchvision, ultralytics and transformers (what warm-up will need)."""
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+    import transformers  # noqa: F401
+    import ultralytics  # noqa: F401
 
 
 class RouterApp:
@@ -106,6 +121,9 @@ class RouterApp:
         return self.port
 
     async def _warm_up(self) -> None:
+        # Import the heavy libraries once, on one thread: torchvision imported from two threads at
+        # once (detector and embedded engine warming up in parallel) fails with a circular import.
+        await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
         await asyncio.gather(self.ensemble.warmup(), warm_up(replicas))
         self.runner.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -12,6 +13,14 @@ from PIL import Image, UnidentifiedImageError
 from router.errors import BadImage, LimitExceeded
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def _pil_open(fp: io.BytesIO) -> Image.Image:
+    """PIL's own `Image.open`: ultralytics replaces it with one that, on undecodable bytes, tries to
+    install and import pi-heif (failing offline with ModuleNotFoundError instead of a clean error)."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    opener = getattr(patches, "_image_open", None) or Image.open
+    return opener(fp)
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = _pil_open(io.BytesIO(data))
             fmt = img.format or ""
             if fmt not in FORMATS:
                 raise BadImage(f"{field} is {fmt or 'an unknown format'}; send JPEG, PNG or WebP")
@@ -49,7 +58,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise LimitExceeded(f"{field} has too many pixels: {exc} (limits.max_image_pixels)") from exc
     except UnidentifiedImageError as exc:
-        raise BadImage(f"{field} could not be decoded as JPEG, PNG or WebP: {exc}") from exc
+        raise BadImage(f"{field} could not be decoded as JPEG, PNG or WebP (first bytes: {data[:8]!r})") from exc
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
         raise BadImage(f"{field} is corrupt or truncated: {exc}") from exc
     return DecodedImage(data=data, sha256=hashlib.sha256(data).hexdigest(), mime=FORMATS[fmt], pixels=rgb)

@@ -200,6 +200,8 @@ class JobStore:
         conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     async def get(self, job_id: str) -> JobView:
+        if not job_id:
+            raise InvalidRequest("job_id is required (from SubmitBatch)")
         view = await self._store.run(lambda c: _view(c, job_id))
         if view is None:
             raise NotFound(f"batch job '{job_id}' does not exist")

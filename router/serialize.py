@@ -16,6 +16,7 @@ def detection_to_dict(d: Detection) -> dict[str, Any]:
         "w": d.width,
         "h": d.height,
         "ms": d.latency_ms,
+        "cached": d.cached,
         "notices": list(d.notices),
         "votes": [
             {
@@ -54,6 +55,7 @@ def detection_from_dict(raw: dict[str, Any]) -> Detection:
         width=raw["w"],
         height=raw["h"],
         latency_ms=raw["ms"],
+        cached=bool(raw.get("cached")),
         notices=tuple(raw.get("notices", ())),
     )
 

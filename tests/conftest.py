@@ -1,0 +1,173 @@
+"""Shared fixtures: a real router served on loopback (in a thread with its own event loop), config
+factories, free ports, and a real vLLM server on the CPU for the slow tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+from router.app import RouterApp
+from router.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "router" / "assets" / "sample_roadwork.jpg"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_config(tmp: Path, **env: str) -> Config:
+    """The quick-start config on a free port, with its store in `tmp`, plus ROADWORK__ overrides."""
+    base = {
+        "ROADWORK__SERVER__PORT": "0",
+        "ROADWORK__SERVER__METRICS_PORT": "0",
+        "ROADWORK__SERVER__GRACE_S": "1",
+        "ROADWORK__STORAGE__PATH": str(tmp / "router.sqlite3"),
+    }
+    base.update(env)
+    return load_config(env=base)
+
+
+class RunningRouter:
+    """A RouterApp served from a background thread; tests use blocking gRPC stubs against it."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="router-loop")
+        self.thread.start()
+        self.app: RouterApp = self.call(self._make())
+        self.port = self.call(self.app.start())
+        self.addr = f"127.0.0.1:{self.port}"
+        self.channel = grpc.insecure_channel(
+            self.addr,
+            options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
+        )
+        self.stub = pb_grpc.RouterServiceStub(self.channel)
+
+    async def _make(self) -> RouterApp:
+        return RouterApp(self.config)
+
+    def call(self, coro: Any, timeout: float = 300) -> Any:
+        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(timeout)
+
+    def wait_ready(self, timeout: float = 300) -> RunningRouter:
+        self.call(self.app.wait_ready(timeout), timeout + 5)
+        return self
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.call(self.app.stop(0.5))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def sample_jpeg() -> bytes:
+    return SAMPLE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
+    """The quick-start router (embedded engine, placeholder detector), warmed up."""
+    r = RunningRouter(make_config(tmp_path_factory.mktemp("router"))).wait_ready()
+    yield r
+    r.stop()
+
+
+def ask(stub: pb_grpc.RouterServiceStub, timeout: float = 120, **kw: Any) -> list[pb.AskResponse]:
+    return list(stub.Ask(pb.AskRequest(**kw), timeout=timeout))
+
+
+# -- a real vLLM server (CPU) ----------------------------------------------------------------------
+
+
+def vllm_python() -> str | None:
+    path = os.environ.get("ROADWORK_VLLM_PYTHON") or str(ROOT / ".venv-vllm" / "bin" / "python")
+    return path if Path(path).exists() else None
+
+
+class VLLMServer:
+    """`python -m vllm.entrypoints.openai.api_server` on the tiny local model, on a free port."""
+
+    def __init__(self, python: str, model: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="WARNING")
+        self.log = log
+        self.proc = subprocess.Popen(
+            [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
+             "--port", str(self.port), "--enforce-eager", "--enable-prompt-tokens-details", "--max-model-len", "2048",
+             "--served-model-name", "tiny"],
+            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+
+    def wait(self, timeout: float = 300) -> VLLMServer:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"vLLM not healthy after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def metric(self, name: str) -> float:
+        """Sum of a Prometheus metric's samples on the server's /metrics."""
+        total = 0.0
+        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engines.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """One real vLLM server for the session. Missing vLLM fails in CI (it must run there)."""
+    python = vllm_python()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail("vLLM venv missing: `make test` builds .venv-vllm (or set ROADWORK_VLLM_PYTHON)")
+        pytest.skip("no vLLM venv (.venv-vllm or ROADWORK_VLLM_PYTHON); `make test` builds it")
+    server = VLLMServer(python, tiny_model, tmp_path_factory.mktemp("vllm") / "vllm.log")
+    try:
+        yield server.wait()
+    finally:
+        server.stop()

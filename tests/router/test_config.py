@@ -1,0 +1,66 @@
+"""Config loading, env overrides and error messages that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router.config import load_config
+from router.errors import ConfigError
+
+
+def test_default_config_is_valid() -> None:
+    cfg = load_config(env={})
+    assert set(cfg.pools) == {"sglang", "lmdeploy", "vllm"}
+    assert cfg.routing.multi_turn[0] == "sglang" and cfg.routing.batch[0] == "lmdeploy"
+    assert cfg.routing.single_shot[0] == "vllm" and cfg.pools["sglang"].policy == "session_affinity"
+    assert cfg.detectors and cfg.detectors[0].weights.endswith(".yaml")
+
+
+def test_env_overrides_parse_json_values() -> None:
+    cfg = load_config(env={
+        "ROADWORK__SERVER__PORT": "6000",
+        "ROADWORK__POOLS__VLLM__ENGINE": "openai_http",
+        "ROADWORK__POOLS__VLLM__REPLICAS": '["http://127.0.0.1:8000", "http://127.0.0.1:8001"]',
+        "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
+        "OTHER_VAR": "ignored",
+    })  # fmt: skip
+    assert cfg.server.port == 6000
+    assert cfg.pools["vllm"].replicas == ["http://127.0.0.1:8000", "http://127.0.0.1:8001"]
+    assert cfg.routing.single_shot == ["vllm"]
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"ROADWORK__SERVER__PORT": "abc"}, "server.port"),
+        ({"ROADWORK__SERVER__PORT": "70000"}, "server.port"),
+        ({"ROADWORK__SERVER__PROT": "1"}, "server.prot: Extra inputs are not permitted"),
+        ({"ROADWORK__POOLS__VLLM__ENGINE": "openai_http"}, "pools.vllm: Value error, engine 'openai_http' needs"),
+        ({"ROADWORK__POOLS__VLLM__POLICY": "random"}, "pools.vllm.policy"),
+        ({"ROADWORK__ROUTING__BATCH": '["nope"]'}, "routing.batch names pool 'nope'"),
+        ({"ROADWORK__LIMITS__MAX_IMAGE_BYTES": "0"}, "limits.max_image_bytes"),
+        ({"ROADWORK__SERVER__PORT__X": "1"}, "server.port.x: cannot override"),
+    ],
+)
+def test_errors_name_the_bad_key(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(env=env)
+    assert words in str(exc.value)
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml", env={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\nport = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad, env={})
+    dupes = tmp_path / "dupes.toml"
+    dupes.write_text(
+        '[pools.p]\nengine="embedded"\n[routing]\nmulti_turn=["p"]\nbatch=["p"]\nsingle_shot=["p"]\n'
+        '[[detectors]]\nname="a"\nweights="w.pt"\n[[detectors]]\nname="a"\nweights="w.pt"\n'
+    )
+    with pytest.raises(ConfigError, match="detectors: Value error, detector names must be unique"):
+        load_config(dupes, env={})

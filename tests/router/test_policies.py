@@ -1,0 +1,74 @@
+"""Routing policies on fake replica views (pure policy logic)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from router.classify import classify
+from router.policies import LeastLoaded, RoundRobin, SessionAffinity, make_policy
+from router.types import RequestKind
+
+
+@dataclass
+class View:
+    name: str
+    load: int = 0
+
+
+def test_classify() -> None:
+    assert classify(bulk=True, session_id="s") is RequestKind.BATCH
+    assert classify(bulk=False, session_id="s_1") is RequestKind.MULTI_TURN
+    assert classify(bulk=False, open_session=True) is RequestKind.MULTI_TURN
+    assert classify(bulk=False) is RequestKind.SINGLE_SHOT
+
+
+def test_round_robin_cycles() -> None:
+    rr = RoundRobin()
+    views = [View("a"), View("b"), View("c")]
+    assert [rr.choose(views, "") for _ in range(6)] == [0, 1, 2, 0, 1, 2]
+
+
+def test_least_loaded_picks_lightest_and_rotates_ties() -> None:
+    ll = LeastLoaded()
+    assert ll.choose([View("a", 5), View("b", 1), View("c", 3)], "") == 1
+    ties = Counter(ll.choose([View("a"), View("b")], "") for _ in range(10))
+    assert ties[0] == ties[1] == 5
+
+
+def test_session_affinity_is_sticky_and_spreads_sessions() -> None:
+    sa = SessionAffinity()
+    views = [View("http://a"), View("http://b"), View("http://c")]
+    for key in ("s_1", "s_2", "s_x"):
+        assert len({sa.choose(views, key) for _ in range(5)}) == 1
+    spread = Counter(sa.choose(views, f"s_{i}") for i in range(300))
+    assert len(spread) == 3 and min(spread.values()) > 60
+
+
+def test_session_affinity_moves_off_an_overloaded_replica_only() -> None:
+    sa = SessionAffinity(bound=1.5)
+    views = [View("http://a"), View("http://b")]
+    key = next(f"s_{i}" for i in range(100) if sa.choose(views, f"s_{i}") == 0)
+    views[0].load = 2
+    views[1].load = 1
+    assert sa.choose(views, key) == 0  # 2 <= 1.5 * 1.5 + 1: stay for the cache
+    views[0].load = 20
+    assert sa.choose(views, key) == 1  # far over the bound: move
+
+
+def test_session_affinity_minimal_reshuffle_when_a_replica_leaves() -> None:
+    sa = SessionAffinity()
+    three = [View("http://a"), View("http://b"), View("http://c")]
+    two = [three[0], three[1]]
+    moved = sum(
+        1 for i in range(200)
+        if three[sa.choose(three, f"s_{i}")].name != "http://c"
+        and two[sa.choose(two, f"s_{i}")].name != three[sa.choose(three, f"s_{i}")].name
+    )  # fmt: skip
+    assert moved == 0  # rendezvous hashing: only sessions of the removed replica move
+
+
+def test_make_policy_names() -> None:
+    assert isinstance(make_policy("round_robin"), RoundRobin)
+    assert isinstance(make_policy("least_loaded"), LeastLoaded)
+    assert isinstance(make_policy("session_affinity"), SessionAffinity)
