@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncGenerator
@@ -85,8 +86,10 @@ class OpenAIHTTPEngine:
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 60.0,
         max_connections: int = 256,
+        extra_body: dict[str, Any] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._extra = dict(extra_body or {})
         self._model = model
         self._vision = vision
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -116,6 +119,7 @@ class OpenAIHTTPEngine:
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         return {
+            **self._extra,
             "model": self._model,
             "messages": [message_to_openai(m, self._vision) for m in request.messages],
             "max_tokens": request.max_tokens,
@@ -132,35 +136,45 @@ class OpenAIHTTPEngine:
         headers = {"X-Request-Id": request.request_id} if request.request_id else {}
         finish_reason = "stop"
         usage = Usage()
+        request_ = self._client.build_request(
+            "POST", "/v1/chat/completions", json=self._payload(request), timeout=timeout, headers=headers
+        )
         try:
-            async with self._client.stream(
-                "POST", "/v1/chat/completions", json=self._payload(request), timeout=timeout, headers=headers
-            ) as resp:
-                if resp.status_code != 200:
-                    raise _status_error(resp.status_code, await resp.aread())
-                async for line in resp.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = json.loads(data)
-                    if chunk.get("error"):
-                        raise EngineUnavailable(f"engine error mid-stream: {chunk['error']}")
-                    if chunk.get("usage"):
-                        usage = parse_usage(chunk["usage"])
-                    for choice in chunk.get("choices") or []:
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield Delta(text)
-                        if choice.get("finish_reason"):
-                            finish_reason = str(choice["finish_reason"])
+            resp = await self._client.send(request_, stream=True)
+        except httpx.TimeoutException as exc:
+            raise EngineTimeout(f"{self._base}: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
+        try:
+            if resp.status_code != 200:
+                raise _status_error(resp.status_code, await resp.aread())
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if chunk.get("error"):
+                    raise EngineUnavailable(f"engine error mid-stream: {chunk['error']}")
+                if chunk.get("usage"):
+                    usage = parse_usage(chunk["usage"])
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield Delta(text)
+                    if choice.get("finish_reason"):
+                        finish_reason = str(choice["finish_reason"])
         except httpx.TimeoutException as exc:
             raise EngineTimeout(f"{self._base}: {type(exc).__name__}") from exc
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise EngineUnavailable(f"{self._base}: malformed stream: {exc}") from exc
+        finally:
+            # Closing the unfinished response closes its connection: that is what makes the engine
+            # abort the request. Shielded, so a second cancellation during cleanup cannot skip it.
+            await asyncio.shield(resp.aclose())
         yield Finished(finish_reason=finish_reason, usage=usage, model=self._model)
 
     async def _discover_model(self) -> None:

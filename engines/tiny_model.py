@@ -13,11 +13,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-BUILD_VERSION = "tiny-llama-v1"
+BUILD_VERSION = "tiny-llama-v2"
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Long enough that a test can ask for a generation lasting many seconds (1 KiB of KV cache a token).
+CONTEXT = 16384
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _WORDS = (
     "roadwork construction zone cone cones drum barrier barricade sign arrow board worker vest lane "
@@ -67,7 +69,7 @@ def build_tiny_model(out: Path, *, vocab_size: int = 1024, seed: int = 0) -> Pat
         pad_token="<|endoftext|>",
         bos_token=None,
         chat_template=CHAT_TEMPLATE,
-        model_max_length=2048,
+        model_max_length=CONTEXT,
     )
     cfg = LlamaConfig(
         vocab_size=tok.get_vocab_size(),
@@ -77,7 +79,7 @@ def build_tiny_model(out: Path, *, vocab_size: int = 1024, seed: int = 0) -> Pat
         num_attention_heads=4,
         num_key_value_heads=4,
         head_dim=32,
-        max_position_embeddings=2048,
+        max_position_embeddings=CONTEXT,
         eos_token_id=tok.token_to_id("<|im_end|>"),
         pad_token_id=tok.token_to_id("<|endoftext|>"),
         bos_token_id=None,

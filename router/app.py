@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 
 import grpc
@@ -129,6 +130,10 @@ class RouterApp:
         self.runner.start()
         self._background.append(asyncio.create_task(watch_health(replicas), name="engine-health"))
         self._background.append(asyncio.create_task(self._purge_sessions(), name="session-purge"))
+        # Everything loaded so far (torch, models) lives as long as the process: move it out of the
+        # collector's reach, so full collections stop costing ~0.1-0.25 s pauses on the request path.
+        gc.collect()
+        gc.freeze()
         for name in ("", SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.ready.set()

@@ -117,7 +117,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
         resp = RouterClient(args.addr).detect(Path(args.image).read_bytes(), timeout=args.timeout)
     except Exception as exc:
         _rpc_error(exc)
-    print(json.dumps(MessageToDict(resp.detection), indent=2))
+    print(json.dumps(MessageToDict(resp.detection, always_print_fields_with_no_presence=True), indent=2))
 
 
 def cmd_batch_submit(args: argparse.Namespace) -> None:
@@ -181,7 +181,7 @@ def cmd_batch_results(args: argparse.Namespace) -> None:
     req = pb.ListBatchResultsRequest(job_id=args.job, offset=args.offset, limit=args.limit, follow=args.follow)
     try:
         for msg in stub.ListBatchResults(req):
-            print(json.dumps(MessageToDict(msg.result)), flush=True)
+            print(json.dumps(MessageToDict(msg.result, always_print_fields_with_no_presence=True)), flush=True)
     except Exception as exc:
         _rpc_error(exc)
 

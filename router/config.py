@@ -93,6 +93,9 @@ class PoolConfig(_Strict):
     max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
     batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
     timeout_s: float = Field(120.0, gt=0)
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="fields merged into every request, e.g. {ignore_eos = true}, top_k"
+    )
     price: Price = Price()
 
     @model_validator(mode="after")

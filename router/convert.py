@@ -111,7 +111,7 @@ def cost_pb(c: Cost) -> pb.Cost:
     return pb.Cost(prompt_usd=c.prompt_usd, completion_usd=c.completion_usd, total_usd=c.total_usd)
 
 
-def ask_input(req: pb.AskRequest, request_id: str, deadline_s: float | None) -> AskInput:
+def ask_input(req: pb.AskRequest, request_id: str) -> AskInput:
     return AskInput(
         question=req.question,
         image=req.image,
@@ -121,7 +121,6 @@ def ask_input(req: pb.AskRequest, request_id: str, deadline_s: float | None) -> 
         temperature=req.options.temperature if req.options.HasField("temperature") else None,
         strict=req.strict,
         request_id=request_id,
-        deadline_s=deadline_s,
     )
 
 

@@ -71,5 +71,5 @@ class Dispatcher:
                 tried.append(name)
                 failures.append(f"{name}: {exc}")
             finally:
-                await replica.slots.release(interactive)
+                replica.slots.release(interactive)
         raise Unavailable("no engine pool could answer: " + "; ".join(failures))

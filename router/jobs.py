@@ -123,6 +123,7 @@ class JobStore:
         self._store = store
         self._changed: dict[str, asyncio.Event] = {}
         self.work_available = asyncio.Event()
+        self.running: dict[str, set[asyncio.Task[ItemOutcome]]] = {}
 
     def notify(self, job_id: str) -> None:
         event = self._changed.pop(job_id, None)
@@ -222,6 +223,8 @@ class JobStore:
             return _view(c, job_id)
 
         view2 = await self._store.run(mark)
+        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
+            task.cancel()
         self.notify(job_id)
         assert view2 is not None
         return view2
@@ -308,7 +311,20 @@ class JobRunner:
                     await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
                 continue
             job_id, idx, image, question, options = claimed
-            outcome = await self._pipeline.answer_item(image, question, options)
+            task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
+            tasks = self._jobs.running.setdefault(job_id, set())
+            tasks.add(task)
+            try:
+                outcome = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():  # the worker itself is stopping: stop the item too
+                    task.cancel()
+                    raise
+                continue  # CancelBatch canceled the item; its row already says so
+            finally:
+                tasks.discard(task)
+                if not tasks:
+                    self._jobs.running.pop(job_id, None)
             if await self._jobs.finish(job_id, idx, outcome):
                 status = "failed" if outcome.error_code else "succeeded"
                 self._pipeline.metrics.batch_items.labels(status).inc()

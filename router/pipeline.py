@@ -152,7 +152,6 @@ class Pipeline:
                 max_tokens=max_tokens,
                 temperature=temperature,
                 request_id=inp.request_id,
-                timeout_s=inp.deadline_s,
             )
             done: DoneEvent | None = None
             async with aclosing(

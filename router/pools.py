@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -67,10 +68,16 @@ def build_pools(config: Config) -> dict[str, Pool]:
         else:
             api_key = os.environ.get(pc.api_key_env, "") if pc.api_key_env else ""
             for url in pc.replicas:
-                key = f"{url}|{pc.model}"
+                # Same server, same request settings: one engine object and one set of slots.
+                key = json.dumps([url, pc.model, pc.vision, pc.extra_body], sort_keys=True)
                 if key not in shared:
                     http: Engine = OpenAIHTTPEngine(
-                        url, pc.model, vision=pc.vision, api_key=api_key, read_timeout_s=pc.timeout_s
+                        url,
+                        pc.model,
+                        vision=pc.vision,
+                        api_key=api_key,
+                        read_timeout_s=pc.timeout_s,
+                        extra_body=pc.extra_body,
                     )
                     shared[key] = Replica(http, PrioritySlots(pc.max_in_flight, batch_cap))
                 replicas.append(shared[key])

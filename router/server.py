@@ -38,6 +38,8 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
 def _failure(exc: BaseException, rid: str) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, RouterError):
         return exc.code, exc.message
+    if isinstance(exc, TimeoutError):
+        return grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed before it finished"
     log.exception("request %s failed unexpectedly", rid, exc_info=exc)
     return grpc.StatusCode.INTERNAL, f"internal error in the router; report request id {rid}"
 
@@ -66,7 +68,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         start = time.perf_counter()
         rid = await self._begin(context)
         try:
-            result = await call()
+            async with asyncio.timeout(context.time_remaining()):
+                result = await call()
         except asyncio.CancelledError:
             self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
             raise
@@ -78,15 +81,20 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         return result
 
     async def _stream(
-        self, rpc: str, context: grpc.aio.ServicerContext, events: AsyncIterator[T], trace: Trace | None = None
-    ) -> AsyncGenerator[T, None]:
+        self, rpc: str, context: grpc.aio.ServicerContext, events: AsyncGenerator[T, None], trace: Trace | None = None
+    ) -> None:
+        """Write each event with `context.write`. Unlike yielding from the handler, a client cancel or
+        a passed deadline then raises CancelledError inside this call chain, so `aclosing` closes the
+        pipeline and the engine stream at once (aborting generation) instead of whenever GC runs."""
         start = time.perf_counter()
         trace = trace or Trace()
         rid = await self._begin(context)
         try:
-            async with aclosing(events) as it:  # type: ignore[type-var]
+            # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
+            # the chain below is cancelled and closed, which aborts the engine request.
+            async with asyncio.timeout(context.time_remaining()), aclosing(events) as it:
                 async for event in it:
-                    yield event
+                    await context.write(event)
         except asyncio.CancelledError:
             self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
             raise
@@ -104,19 +112,16 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
         return await self._unary("Detect", context, call)
 
-    async def Ask(
-        self, request: pb.AskRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncGenerator[pb.AskResponse, None]:
+    async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext) -> None:
         trace = Trace()
 
         async def events() -> AsyncGenerator[pb.AskResponse, None]:
-            inp = convert.ask_input(request, _request_id(context), context.time_remaining())
+            inp = convert.ask_input(request, _request_id(context))
             async with aclosing(self._pipeline.ask(inp, trace)) as it:
                 async for event in it:
                     yield convert.ask_event_pb(event)
 
-        async for msg in self._stream("Ask", context, events(), trace):
-            yield msg
+        await self._stream("Ask", context, events(), trace)
 
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
@@ -188,9 +193,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
         return await self._unary("GetBatch", context, call)
 
-    async def WatchBatch(
-        self, request: pb.WatchBatchRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncGenerator[pb.WatchBatchResponse, None]:
+    async def WatchBatch(self, request: pb.WatchBatchRequest, context: grpc.aio.ServicerContext) -> None:
         async def events() -> AsyncGenerator[pb.WatchBatchResponse, None]:
             last = None
             while True:
@@ -202,12 +205,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     return
                 await self._jobs.wait_change(request.job_id, 1.0)
 
-        async for msg in self._stream("WatchBatch", context, events()):
-            yield msg
+        await self._stream("WatchBatch", context, events())
 
-    async def ListBatchResults(
-        self, request: pb.ListBatchResultsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
+    async def ListBatchResults(self, request: pb.ListBatchResultsRequest, context: grpc.aio.ServicerContext) -> None:
         async def events() -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
             offset, left = request.offset, request.limit or None
             if not request.follow:
@@ -229,8 +229,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     continue
                 await self._jobs.wait_change(request.job_id, 1.0)
 
-        async for msg in self._stream("ListBatchResults", context, events()):
-            yield msg
+        await self._stream("ListBatchResults", context, events())
 
     async def CancelBatch(
         self, request: pb.CancelBatchRequest, context: grpc.aio.ServicerContext

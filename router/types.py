@@ -53,7 +53,6 @@ class AskInput:
     temperature: float | None = None
     strict: bool = False
     request_id: str = ""
-    deadline_s: float | None = None  # seconds left on the client's deadline
 
 
 @dataclass(frozen=True)

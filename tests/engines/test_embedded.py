@@ -57,7 +57,7 @@ async def _collect(engine: EmbeddedEngine, req: GenerationRequest) -> list[objec
 
 async def test_prompt_over_context_is_a_bad_request(engine: EmbeddedEngine) -> None:
     with pytest.raises(EngineBadRequest, match="context"):
-        await _collect(engine, _req("roadwork " * 3000))
+        await _collect(engine, _req("roadwork " * 20000))
 
 
 async def test_missing_model_path_is_unavailable(tmp_path: object) -> None:

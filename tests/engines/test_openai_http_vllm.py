@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import aclosing
 
 import pytest
@@ -50,7 +49,7 @@ async def test_prompt_over_context_is_bad_request_with_server_message(vllm_serve
     engine = OpenAIHTTPEngine(vllm_server.url, "tiny")
     try:
         with pytest.raises(EngineBadRequest, match="maximum context length"):
-            async for _ in engine.generate(_req("cone " * 3000)):
+            async for _ in engine.generate(_req("cone " * 20000)):
                 pass
     finally:
         await engine.close()
@@ -80,27 +79,24 @@ async def test_dead_server_is_unavailable() -> None:
 
 
 async def test_closing_the_stream_aborts_generation_on_vllm(vllm_server: VLLMServer) -> None:
-    """Leaving the stream early closes the connection; vLLM stops generating within a few tokens."""
-    engine = OpenAIHTTPEngine(vllm_server.url, "tiny")
+    """Leaving the stream early closes the connection and vLLM aborts the request (trials where
+    vLLM delivered the stream in one burst, completing it first, are dropped)."""
+    engine = OpenAIHTTPEngine(vllm_server.url, "tiny", extra_body={"ignore_eos": True})
+    outcomes = []
     try:
-        trials = []
-        for _ in range(3):
-            before = vllm_server.metric("vllm:generation_tokens_total")
-            chunks = 0
-            req = GenerationRequest(messages=(Message("user", "Describe the work zone."),), max_tokens=1500,
+        for _ in range(12):
+            before = vllm_server.finished()
+            req = GenerationRequest(messages=(Message("user", "Describe the work zone."),), max_tokens=10000,
                                     temperature=0.0)  # fmt: skip
+            chunks = 0
             async with aclosing(engine.generate(req)) as gen:
                 async for e in gen:
                     chunks += isinstance(e, Delta)
                     if chunks == 5:
                         break
-            deadline = time.time() + 10
-            while time.time() < deadline and vllm_server.metric("vllm:num_requests_running") > 0:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)
-            trials.append(vllm_server.metric("vllm:generation_tokens_total") - before)
-        assert vllm_server.metric("vllm:num_requests_running") == 0
-        # Far below the 1500 asked for: the abort reached the engine (CPU vLLM may burst some tokens).
-        assert min(trials) < 200, trials
+            outcomes.append(await asyncio.to_thread(vllm_server.outcome, before))
+            if outcomes.count("aborted") >= 3:
+                break
+        assert outcomes.count("aborted") >= 3, outcomes
     finally:
         await engine.close()

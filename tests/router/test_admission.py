@@ -15,7 +15,7 @@ async def test_batch_share_is_bounded() -> None:
     await asyncio.sleep(0.01)
     assert not third.done() and slots.batch_in_flight == 2
     await slots.acquire(True)  # interactive still gets in
-    await slots.release(False)
+    slots.release(False)
     await asyncio.wait_for(third, 1)
     assert slots.batch_in_flight == 2 and slots.in_flight == 3
 
@@ -33,10 +33,10 @@ async def test_waiting_interactive_request_goes_before_waiting_batch() -> None:
     await asyncio.sleep(0.01)
     inter = asyncio.create_task(take("interactive", True))
     await asyncio.sleep(0.01)
-    await slots.release(False)
+    slots.release(False)
     await asyncio.wait_for(inter, 1)
     assert order == ["interactive"] and not batch.done()
-    await slots.release(True)
+    slots.release(True)
     await asyncio.wait_for(batch, 1)
     assert order == ["interactive", "batch"]
 
@@ -48,5 +48,5 @@ async def test_cancelled_waiter_does_not_leak_priority() -> None:
     await asyncio.sleep(0.01)
     waiter.cancel()
     await asyncio.gather(waiter, return_exceptions=True)
-    await slots.release(True)
+    slots.release(True)
     await asyncio.wait_for(slots.acquire(False), 1)  # no phantom interactive waiter blocks batch

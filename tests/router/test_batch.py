@@ -201,3 +201,17 @@ def test_restart_resumes_jobs_and_sessions(tmp_path_factory: pytest.TempPathFact
         assert events[0].detection.detection.image_sha256 == session.image_sha256
     finally:
         second.stop()
+
+
+def test_interactive_requests_are_not_starved_by_a_bulk_job(router: RunningRouter, sample_jpeg: bytes) -> None:
+    """The embedded engine runs one generation at a time; an Ask waits for at most one bulk item."""
+    items = [pb.BatchItem(image=img) for img in _images(60, seed=21)]
+    job = _submit(router.stub, items, pb.BatchOptions(default_question="Roadwork?",
+                                                       generation=pb.GenerationOptions(max_tokens=48)))  # fmt: skip
+    time.sleep(0.3)  # let the bulk job fill the queue
+    events = list(router.stub.Ask(pb.AskRequest(image=sample_jpeg, question="now?",
+                                                options=pb.GenerationOptions(max_tokens=4)), timeout=60))  # fmt: skip
+    pending = router.stub.GetBatch(pb.GetBatchRequest(job_id=job.job_id), timeout=10).job.pending
+    assert events[-1].done.usage.completion_tokens > 0
+    assert pending > 10, f"the Ask finished only after the bulk job drained (pending={pending})"
+    router.stub.CancelBatch(pb.CancelBatchRequest(job_id=job.job_id), timeout=10)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from router._proto.roadwork.v1 import router_pb2 as pb
-from tests.conftest import RunningRouter, VLLMServer, ask, free_port, make_config
+from tests.conftest import RunningRouter, TCPProxy, VLLMServer, ask, free_port, make_config
 
 
 def _dead() -> str:
@@ -103,3 +104,97 @@ def test_no_engine_degrades_to_detections_or_fails_in_strict_mode(
         assert "vllm: no healthy replica" in exc.value.details()  # type: ignore[attr-defined]
     finally:
         r.stop()
+
+
+@pytest.fixture(scope="module")
+def proxied_router(
+    vllm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningRouter, TCPProxy]]:
+    """single_shot on vLLM through a TCP relay that timestamps when the router closes its connection."""
+    proxy = TCPProxy(vllm_server.port)
+    cfg = make_config(
+        tmp_path_factory.mktemp("proxied"),
+        ROADWORK__POOLS__VLLM__ENGINE="openai_http",
+        ROADWORK__POOLS__VLLM__REPLICAS=json.dumps([proxy.url]),
+        ROADWORK__GENERATION__MAX_TOKENS_CAP="16000",
+        # The random model emits EOS after ~1,900 greedy tokens: long answers need ignore_eos.
+        ROADWORK__POOLS__VLLM__EXTRA_BODY='{"ignore_eos": true}',
+    )
+    r = RunningRouter(cfg).wait_ready()
+    yield r, proxy
+    r.stop()
+    proxy.close()
+
+
+def _long_ask(image: bytes) -> pb.AskRequest:
+    return pb.AskRequest(image=image, question="Describe everything.", options=pb.GenerationOptions(max_tokens=10000))
+
+
+def _closed_after(proxy: TCPProxy, n_closed: int, since: float, timeout: float = 10.0) -> float:
+    """Seconds from `since` until the router closed one more engine connection."""
+    deadline = time.monotonic() + timeout
+    while len(proxy.closed) <= n_closed and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(proxy.closed) > n_closed, "the router never closed the engine connection"
+    return proxy.closed[n_closed] - since
+
+
+@pytest.mark.slow
+def test_client_cancel_closes_the_engine_stream_and_vllm_aborts(
+    proxied_router: tuple[RunningRouter, TCPProxy], vllm_server: VLLMServer, sample_jpeg: bytes
+) -> None:
+    """Cancel after 5 deltas of a 10,000-token answer: the router closes its engine connection at
+    once (timed at a TCP relay), and vLLM ends the request as aborted, long before 10,000 tokens.
+
+    vLLM on 2 CPU cores sometimes delivers a stream in one burst at the end; then generation is
+    over before the client sees 5 deltas: such trials measure nothing and are dropped (counted)."""
+    router, proxy = proxied_router
+    outcomes = []
+    for _ in range(6):
+        before = vllm_server.finished()
+        n_closed = len(proxy.closed)
+        call = router.stub.Ask(_long_ask(sample_jpeg), timeout=120)
+        deltas = 0
+        for event in call:
+            deltas += event.WhichOneof("event") == "delta"
+            if deltas == 5:
+                cancelled_at = time.monotonic()
+                call.cancel()
+                break
+        outcome = vllm_server.outcome(before)
+        outcomes.append(outcome)
+        if outcome == "aborted":
+            # The generation would take over 10 s; the bound leaves room for this host's stalls.
+            assert _closed_after(proxy, n_closed, cancelled_at) < 8.0
+        if outcomes.count("aborted") >= 2:
+            break
+    assert outcomes.count("aborted") >= 2, f"outcomes by trial: {outcomes}"
+
+
+@pytest.mark.slow
+def test_client_deadline_closes_the_engine_stream_and_vllm_aborts(
+    proxied_router: tuple[RunningRouter, TCPProxy], vllm_server: VLLMServer, sample_jpeg: bytes
+) -> None:
+    """A 0.5 s deadline on a 10,000-token answer: DEADLINE_EXCEEDED, the engine connection closed
+    when the deadline passed, and vLLM aborts. This 2-core host sometimes stalls every process for
+    1-2 s under vLLM load (seen with an external ticker); a trial whose client-side deadline itself
+    fired late was such a stall, measures nothing, and is dropped (counted)."""
+    router, proxy = proxied_router
+    counted, stalled = 0, 0
+    for _ in range(5):
+        before = vllm_server.finished()
+        n_closed = len(proxy.closed)
+        start = time.monotonic()
+        with pytest.raises(grpc.RpcError) as exc:
+            list(router.stub.Ask(_long_ask(sample_jpeg), timeout=0.5))
+        assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+        if time.monotonic() - start > 1.0:
+            stalled += 1
+            vllm_server.outcome(before)
+            continue
+        assert _closed_after(proxy, n_closed, start) < 8.0  # the generation would take over 10 s
+        assert vllm_server.outcome(before) == "aborted"
+        counted += 1
+        if counted >= 2:
+            break
+    assert counted >= 1, f"all {stalled} trials stalled"

@@ -1,0 +1,77 @@
+"""The console script as users run it: the demo (the quick start's main job), ask, batch, check-config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE, RunningRouter, free_port
+
+CLI = [sys.executable, "-m", "router.cli"]
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    return dict(
+        os.environ,
+        ROADWORK__SERVER__PORT=str(free_port()),
+        ROADWORK__SERVER__METRICS_PORT="0",
+        ROADWORK__STORAGE__PATH=str(tmp / "cli.sqlite3"),
+        **extra,
+    )
+
+
+@pytest.mark.slow
+def test_demo_serves_and_prints_streamed_events(tmp_path: Path) -> None:
+    out = subprocess.run([*CLI, "demo", "--exit"], env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "SERVING on 127.0.0.1:" in text
+    assert text.count("[detection] P(roadwork)=") == 2 and text.count("[done] kind=MULTI_TURN") == 2
+    assert "cached=true" in text  # the follow-up reused the session's detections
+    assert "placeholder" in text  # placeholder models are said plainly
+
+
+def test_check_config_names_bad_key(tmp_path: Path) -> None:
+    bad = subprocess.run([*CLI, "check-config"], env=_env(tmp_path, ROADWORK__POOLS__VLLM__POLICY="fastest"),
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode != 0 and "pools.vllm.policy" in bad.stderr
+    ok = subprocess.run([*CLI, "check-config"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "configuration OK" in ok.stdout
+
+
+def test_help_lists_commands() -> None:
+    out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=60)
+    for cmd in ("serve", "demo", "ask", "detect", "batch", "check-config"):
+        assert cmd in out.stdout
+
+
+def test_ask_detect_and_batch_commands(router: RunningRouter, tmp_path: Path) -> None:
+    addr = ["--addr", router.addr]
+    ask = subprocess.run([*CLI, "ask", str(SAMPLE), "Any cones?", "--max-tokens", "4", *addr],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert ask.returncode == 0, ask.stderr
+    assert "[detection]" in ask.stdout and "[done] kind=SINGLE_SHOT pool=vllm" in ask.stdout
+    det = subprocess.run([*CLI, "detect", str(SAMPLE), *addr], capture_output=True, text=True, timeout=120)
+    assert det.returncode == 0, det.stderr
+    assert '"roadworkProbability"' in det.stdout and '"verdict": "VERDICT_' in det.stdout
+    bad = subprocess.run([*CLI, "ask", str(SAMPLE), " ", *addr], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "INVALID_ARGUMENT: question is required" in bad.stderr
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i in range(3):
+        shutil.copy(SAMPLE, images / f"{i}.jpg")
+    sub = subprocess.run([*CLI, "batch", "submit", str(images), "--detect-only", "--watch", *addr],
+                         capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert sub.returncode == 0, sub.stderr
+    assert "3 items accepted" in sub.stdout and "uploading" in sub.stderr  # tqdm bars go to stderr
+    job = sub.stdout.split()[1].rstrip(":")
+    res = subprocess.run([*CLI, "batch", "results", job, *addr], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.count('"ITEM_STATUS_SUCCEEDED"') == 3
+    assert '"itemId": "0.jpg"' in res.stdout
