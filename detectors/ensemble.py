@@ -61,6 +61,11 @@ class Ensemble:
         member.load()
         member.detect(image)
 
+    @staticmethod
+    def _left_out(member: Detector, status: VoteStatus, error: str, start: float) -> Vote:
+        ms = (time.perf_counter() - start) * 1e3
+        return Vote(member.name, member.weight, status, error=error, latency_ms=ms)
+
     async def _vote(self, member: Detector, worker: ThreadPoolExecutor, image: Image.Image) -> Vote:
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
@@ -68,21 +73,9 @@ class Ensemble:
         try:
             out = await asyncio.wait_for(future, self._deadline_s)
         except TimeoutError:
-            return Vote(
-                member.name,
-                member.weight,
-                VoteStatus.TIMED_OUT,
-                error=f"no answer within {self._deadline_s:g} s",
-                latency_ms=(time.perf_counter() - start) * 1e3,
-            )
+            return self._left_out(member, VoteStatus.TIMED_OUT, f"no answer within {self._deadline_s:g} s", start)
         except Exception as exc:  # a failed member is left out of the vote, never fails the request
-            return Vote(
-                member.name,
-                member.weight,
-                VoteStatus.FAILED,
-                error=f"{type(exc).__name__}: {exc}",
-                latency_ms=(time.perf_counter() - start) * 1e3,
-            )
+            return self._left_out(member, VoteStatus.FAILED, f"{type(exc).__name__}: {exc}", start)
         evidence = out.evidence
         return Vote(
             detector=member.name,

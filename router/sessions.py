@@ -37,6 +37,11 @@ class Session:
     def expires(self) -> float:
         return self.last_used + self.ttl_s
 
+    def set_image(self, image: DecodedImage, detection: Detection | None) -> None:
+        """Make `image` (and its detection) the one later turns are about."""
+        self.image, self.image_mime, self.image_sha256 = image.data, image.mime, image.sha256
+        self.detection = detection
+
 
 def _row_to_session(row: tuple[Any, ...]) -> Session:
     (sid, created, last_used, ttl_s, _closed, image, mime, sha, det, history) = row
@@ -68,8 +73,7 @@ class SessionStore:
         ttl = min(ttl_s or self._default_ttl, self._max_ttl)
         session = Session(id="s_" + secrets.token_urlsafe(16), created=now, last_used=now, ttl_s=ttl)
         if image is not None:
-            session.image, session.image_mime, session.image_sha256 = image.data, image.mime, image.sha256
-            session.detection = detection
+            session.set_image(image, detection)
 
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -117,8 +121,7 @@ class SessionStore:
         session.history.append((question, answer))
         session.last_used = time.time()
         if image is not None:
-            session.image, session.image_mime, session.image_sha256 = image.data, image.mime, image.sha256
-            session.detection = detection
+            session.set_image(image, detection)
 
         def update(conn: sqlite3.Connection) -> None:
             conn.execute(
