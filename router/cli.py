@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,15 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return cfg
 
 
+def _try_hint(addr: str) -> str:
+    """What to run next, with the console script's path as this user invoked it."""
+    exe = os.path.relpath(sys.argv[0]) if os.path.exists(sys.argv[0]) else "roadwork-router"
+    return (
+        f"\nStill serving on {addr}. Try:\n  {exe} ask {os.path.relpath(SAMPLE_IMAGE)} "
+        f'"How many cones are there?" --addr {addr}\nCtrl-C stops the router.'
+    )
+
+
 async def _serve(args: argparse.Namespace, demo: bool) -> None:
     from router.app import RouterApp
 
@@ -56,11 +66,7 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
         if args.exit:
             stop.set()
         else:
-            print(
-                f"\nStill serving on {host}:{port}. Try:\n  roadwork-router ask {SAMPLE_IMAGE} "
-                f'"How many cones are there?" --addr {host}:{port}\nCtrl-C stops the router.',
-                flush=True,
-            )
+            print(_try_hint(f"{host}:{port}"), flush=True)
     await stop.wait()
     print(f"roadwork-router: shutting down (grace {app.config.server.grace_s:.0f} s)", flush=True)
     await app.stop()
