@@ -33,6 +33,7 @@ class UltralyticsSpec:
     imgsz: int = 640
     evidence_classes: tuple[str, ...] = ()  # empty: every class counts as evidence
     class_names: tuple[str, ...] = ()  # names for a .yaml-built model
+    notice: str = ""  # caveat shown with every detection
     seed: int = 0
 
 
@@ -64,9 +65,10 @@ class UltralyticsDetector:
 
     @property
     def notices(self) -> tuple[str, ...]:
+        notices: tuple[str, ...] = (f"{self.spec.name}: {self.spec.notice}",) if self.spec.notice else ()
         if self.spec.weights.endswith((".yaml", ".yml")):
-            return (UNTRAINED_NOTICE.format(name=self.spec.name, weights=self.spec.weights),)
-        return ()
+            notices += (UNTRAINED_NOTICE.format(name=self.spec.name, weights=self.spec.weights),)
+        return notices
 
     def load(self) -> None:
         import torch

@@ -50,6 +50,7 @@ def build_ensemble(config: Config) -> Ensemble:
                 imgsz=d.imgsz,
                 evidence_classes=tuple(d.evidence_classes),
                 class_names=tuple(d.class_names),
+                notice=d.notice,
             )
         )
         for d in config.detectors

@@ -124,6 +124,7 @@ class DetectorConfig(_Strict):
     imgsz: int = Field(640, gt=0)
     evidence_classes: list[str] = Field(default_factory=list, description="[] = every class is evidence")
     class_names: list[str] = Field(default_factory=list, description="names for a .yaml-built model")
+    notice: str = Field("", description="caveat shown with every detection (e.g. demo weights)")
 
 
 class DetectionConfig(_Strict):

@@ -116,6 +116,7 @@ class VLLMServer:
         self.proc = subprocess.Popen(
             [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
              "--port", str(self.port), "--enforce-eager", "--enable-prompt-tokens-details", "--max-model-len", "16384",
+             "--block-size", "32",  # small blocks: follow-ups hit the cache at fine grain
              "--served-model-name", "tiny"],
             stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
             # vLLM's CPU engine busy-polls; niced, it cannot starve the router under test (2 cores).

@@ -32,10 +32,20 @@ def test_detect_returns_probability_votes_and_digest(router: RunningRouter, samp
     d = router.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60).detection
     assert 0.0 <= d.roadwork_probability <= 1.0
     assert d.verdict == (pb.VERDICT_ROADWORK if d.roadwork_probability > 0.5 else pb.VERDICT_NO_ROADWORK)
-    assert [v.detector for v in d.votes] == ["yolo11n-roadwork"]
-    assert d.votes[0].status == pb.VOTE_STATUS_OK
+    assert [v.detector for v in d.votes] == ["yolo11n-roadwork", "yolov8n-roadwork"]
+    assert all(v.status == pb.VOTE_STATUS_OK for v in d.votes)
     assert len(d.image_sha256) == 64 and (d.image_width, d.image_height) == (640, 480)
-    assert any("placeholder" in n for n in d.notices)  # untrained weights are said plainly
+    assert any("synthetic scenes" in n for n in d.notices)  # demo weights are said plainly
+
+
+def test_demo_detectors_find_the_roadwork_in_the_sample(router: RunningRouter, sample_jpeg: bytes) -> None:
+    d = router.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60).detection
+    assert d.verdict == pb.VERDICT_ROADWORK and d.roadwork_probability > 0.5
+    found = {b.class_name for v in d.votes for b in v.boxes if b.roadwork_evidence}
+    assert "cone" in found, found
+    for v in d.votes:
+        for b in v.boxes:
+            assert 0 <= b.x1 < b.x2 <= 640 and 0 <= b.y1 < b.y2 <= 480
 
 
 def test_detect_cache_hit_on_same_image(router: RunningRouter) -> None:

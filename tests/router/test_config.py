@@ -15,7 +15,8 @@ def test_default_config_is_valid() -> None:
     assert set(cfg.pools) == {"sglang", "lmdeploy", "vllm"}
     assert cfg.routing.multi_turn[0] == "sglang" and cfg.routing.batch[0] == "lmdeploy"
     assert cfg.routing.single_shot[0] == "vllm" and cfg.pools["sglang"].policy == "session_affinity"
-    assert cfg.detectors and cfg.detectors[0].weights.endswith(".yaml")
+    assert [d.weights for d in cfg.detectors] == ["roadwork-yolo11n.pt", "roadwork-yolov8n.pt"]
+    assert all(d.notice for d in cfg.detectors)  # demo weights carry their caveat
 
 
 def test_env_overrides_parse_json_values() -> None:

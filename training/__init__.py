@@ -1,0 +1,1 @@
+"""Training utilities: synthetic data generation for the roadwork YOLO detector."""

@@ -1,0 +1,100 @@
+"""Train the demo detectors on procedurally generated scenes (run where a GPU is; CPU works, slowly).
+
+python -m training.train OUT --train 4000 --val 400 --epochs 25 --imgsz 512 --models roadwork-yolo11n.yaml ...
+Writes OUT/<model stem>.pt (the best checkpoint) and OUT/train-report.json (data, epochs, val mAP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("YOLO_OFFLINE", "true")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+
+MODELS = Path(__file__).resolve().parent.parent / "detectors" / "models"
+
+
+def make_data(out: Path, n_train: int, n_val: int, jobs: int, seed: int) -> Path:
+    """Generate the dataset with `jobs` worker processes (the files are the same for any number)."""
+    from training.synth import write_dataset
+
+    return Path(write_dataset(out, n_train, n_val, seed=seed, workers=jobs))
+
+
+def train(
+    model_yaml: str, data: Path, out: Path, *, epochs: int, imgsz: int, batch: int, device: str, minutes: float
+) -> dict[str, Any]:
+    """Train one model from its yaml (random init); copy the best checkpoint to OUT/<stem>.pt."""
+    import torch
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    torch.manual_seed(0)
+    model = YOLO(str(MODELS / model_yaml))
+    start = time.time()
+    model.train(
+        data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=min(12, os.cpu_count() or 2),
+        project=str(out / "runs"), name=Path(model_yaml).stem, exist_ok=True, pretrained=False, plots=False,
+        verbose=False, seed=0, deterministic=False, amp=True, cache="ram", fliplr=0.5, flipud=0.1, degrees=15.0,
+        close_mosaic=max(1, epochs // 5), **({"time": minutes / 60} if minutes else {}),
+    )  # fmt: skip
+    seconds = time.time() - start
+    best = out / "runs" / Path(model_yaml).stem / "weights" / "best.pt"
+    target = out / (Path(model_yaml).stem + ".pt")
+    shutil.copy(best, target)
+    metrics = YOLO(str(target)).val(data=str(data), imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False)
+    return {
+        "model": model_yaml,
+        "weights": target.name,
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "train_seconds": round(seconds, 1),
+        "val_map50": round(float(metrics.box.map50), 4),
+        "val_map50_95": round(float(metrics.box.map), 4),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("out", type=Path)
+    p.add_argument("--train", type=int, default=4000)
+    p.add_argument("--val", type=int, default=400)
+    p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--imgsz", type=int, default=512)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--device", default="0")
+    p.add_argument("--minutes", type=float, default=0, help="cap each model's training time (ultralytics `time`)")
+    p.add_argument("--models", nargs="+", default=["roadwork-yolo11n.yaml", "roadwork-yolov8n.yaml"])
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    data = make_data(args.out / "data", args.train, args.val, args.jobs, args.seed)
+    models: list[dict[str, Any]] = []
+    report: dict[str, Any] = {
+        "data": {
+            "train": args.train,
+            "val": args.val,
+            "seed": args.seed,
+            "generate_seconds": round(time.time() - t0, 1),
+        },
+        "models": models,
+    }
+    print(json.dumps(report["data"]), flush=True)
+    for m in args.models:
+        kw = {"epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "device": args.device}
+        models.append(train(m, data, args.out, minutes=args.minutes, **kw))
+        (args.out / "train-report.json").write_text(json.dumps(report, indent=2))
+        print(json.dumps(models[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
