@@ -151,7 +151,7 @@ class VLLMServer:
 
     def outcome(self, finished_before: float) -> str:
         """How the one request sent since `finished_before` ended: "completed" or "aborted"."""
-        self.settle()
+        self.settle(timeout=90)  # an unaborted 10,000-token answer runs to its end first
         time.sleep(0.3)  # let the counters catch up
         return "completed" if self.finished() > finished_before else "aborted"
 
