@@ -16,18 +16,16 @@ from training.synth import CLASSES, augment_streetvision, render_scene, write_da
 SIZE = (320, 240)
 
 
-def test_classes_match_detector_config() -> None:
-    assert CLASSES == (
-        "cone",
-        "drum",
-        "barricade",
-        "barrier",
-        "vertical_panel",
-        "arrow_board",
-        "work_sign",
-        "worker",
-        "work_vehicle",
-    )
+def test_classes_match_the_shipped_weights_and_config() -> None:
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+
+    from router.config import load_config
+
+    models = Path(__file__).resolve().parents[2] / "detectors" / "models"
+    for weights in ("roadwork-yolo11n.pt", "roadwork-yolov8n.pt"):
+        assert tuple(YOLO(str(models / weights)).names.values()) == CLASSES
+    for d in load_config(env={}).detectors:
+        assert set(d.evidence_classes) <= set(CLASSES)
 
 
 def test_render_is_deterministic_for_a_seed() -> None:
