@@ -37,10 +37,6 @@ class Ensemble:
         self.ready = False
 
     @property
-    def members(self) -> list[Detector]:
-        return self._members
-
-    @property
     def cache(self) -> LRUCache[Detection]:
         return self._cache
 

@@ -34,8 +34,6 @@ class GenerationRequest:
     max_tokens: int
     temperature: float
     request_id: str = ""
-    # Seconds the engine may take in all; None means no limit beyond the client's.
-    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)

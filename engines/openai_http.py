@@ -93,7 +93,6 @@ class OpenAIHTTPEngine:
         self._model = model
         self._vision = vision
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._read_timeout_s = read_timeout_s
         self._client = httpx.AsyncClient(
             base_url=self._base,
             headers=headers,
@@ -132,12 +131,11 @@ class OpenAIHTTPEngine:
         """Stream the answer; leaving the loop early closes the connection, which aborts the request."""
         if not self._model:
             await self._discover_model()
-        timeout = httpx.Timeout(request.timeout_s or self._read_timeout_s, connect=5.0)
         headers = {"X-Request-Id": request.request_id} if request.request_id else {}
         finish_reason = "stop"
         usage = Usage()
         request_ = self._client.build_request(
-            "POST", "/v1/chat/completions", json=self._payload(request), timeout=timeout, headers=headers
+            "POST", "/v1/chat/completions", json=self._payload(request), headers=headers
         )
         try:
             resp = await self._client.send(request_, stream=True)

@@ -26,9 +26,6 @@ class RouterClient:
         )
         self.stub = pb_grpc.RouterServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
-    def wait_ready(self, timeout_s: float) -> None:
-        grpc.channel_ready_future(self.channel).result(timeout=timeout_s)
-
     def detect(self, image: bytes, timeout: float | None = None) -> pb.DetectResponse:
         return self.stub.Detect(pb.DetectRequest(image=image), timeout=timeout)  # type: ignore[no-any-return]
 

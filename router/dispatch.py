@@ -30,10 +30,6 @@ class Dispatcher:
         self._pools = pools
         self._routing = routing
 
-    @property
-    def pools(self) -> dict[str, Pool]:
-        return self._pools
-
     async def stream(
         self, kind: RequestKind, request: GenerationRequest, *, key: str = ""
     ) -> AsyncGenerator[Delta | Served, None]:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from weakref import WeakValueDictionary
 
 from detectors.base import Detection
@@ -40,7 +40,6 @@ class Trace:
 
     kind: RequestKind | None = None
     pool: str = ""
-    notices: list[str] = field(default_factory=list)
 
 
 class Pipeline:
