@@ -1,0 +1,102 @@
+"""`Detect` through gRPC: images/s and latency with concurrent clients (detection cache off).
+
+python -m bench.detect_grpc [--concurrency 1 4 16] [--requests 64] [--json bench/results/detect_grpc.json]
+Starts the quick-start router in-process on a free port (ROADWORK__ env overrides apply, e.g.
+ROADWORK__DETECTORS... via a config file with --config), sends distinct images so every request
+runs the ensemble, and reports medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+from router.app import RouterApp
+from router.config import load_config
+
+
+def _jpegs(n: int, seed: int = 11) -> list[bytes]:
+    from training.synth import render_scene
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        buf = io.BytesIO()
+        render_scene(rng)[0].save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def _serve(config_path: str | None, store: str) -> tuple[RouterApp, asyncio.AbstractEventLoop, int]:
+    env = {"ROADWORK__SERVER__PORT": "0", "ROADWORK__SERVER__METRICS_PORT": "0", "ROADWORK__STORAGE__PATH": store,
+           "ROADWORK__DETECTION__CACHE_SIZE": "0"}  # fmt: skip
+    app = RouterApp(load_config(config_path, env=env))
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    port = asyncio.run_coroutine_threadsafe(app.start(), loop).result(120)
+    asyncio.run_coroutine_threadsafe(app.wait_ready(600), loop).result(660)
+    return app, loop, port
+
+
+def _measure(stub: pb_grpc.RouterServiceStub, images: list[bytes], concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+
+    def one(data: bytes) -> None:
+        t = time.perf_counter()
+        stub.Detect(pb.DetectRequest(image=data), timeout=120)
+        latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, images))
+    wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "concurrency": concurrency,
+        "requests": len(images),
+        "images_per_s": len(images) / wall,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--requests", type=int, default=64)
+    p.add_argument("--json", type=Path, default=Path("bench/results/detect_grpc.json"))
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        app, loop, port = _serve(args.config, str(Path(tmp) / "bench.sqlite3"))
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
+        images = _jpegs(args.requests)
+        _measure(stub, images[:8], 2)  # warm the path
+        rows = [_measure(stub, images, c) for c in args.concurrency]
+        channel.close()
+        asyncio.run_coroutine_threadsafe(app.stop(0), loop).result(60)
+    members = ", ".join(d.name for d in app.config.detectors)
+    print(f"Detect through gRPC, cache off, {args.requests} distinct 640x480 JPEGs, ensemble: {members}")
+    print(f"{'concurrency':>11} {'images/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in rows:
+        print(f"{r['concurrency']:>11} {r['images_per_s']:>9.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"members": members, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
