@@ -116,6 +116,12 @@ class OpenAIHTTPEngine:
     def model(self) -> str:
         return self._model
 
+    def _transport_error(self, exc: Exception) -> EngineError:
+        """A connection-level failure: a timeout, or the engine unreachable / the stream broken."""
+        if isinstance(exc, httpx.TimeoutException):
+            return EngineTimeout(f"{self._base}: {type(exc).__name__}")
+        return EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}")
+
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
         return {
             **self._extra,
@@ -139,10 +145,8 @@ class OpenAIHTTPEngine:
         )
         try:
             resp = await self._client.send(request_, stream=True)
-        except httpx.TimeoutException as exc:
-            raise EngineTimeout(f"{self._base}: {type(exc).__name__}") from exc
-        except httpx.TransportError as exc:
-            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError as exc:  # timeouts included
+            raise self._transport_error(exc) from exc
         try:
             if resp.status_code != 200:
                 raise _status_error(resp.status_code, await resp.aread())
@@ -163,10 +167,8 @@ class OpenAIHTTPEngine:
                         yield Delta(text)
                     if choice.get("finish_reason"):
                         finish_reason = str(choice["finish_reason"])
-        except httpx.TimeoutException as exc:
-            raise EngineTimeout(f"{self._base}: {type(exc).__name__}") from exc
         except (httpx.TransportError, httpx.StreamError) as exc:
-            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
+            raise self._transport_error(exc) from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise EngineUnavailable(f"{self._base}: malformed stream: {exc}") from exc
         finally:
