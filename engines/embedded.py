@@ -16,7 +16,7 @@ from engines.tiny_model import ensure_tiny_model
 
 PLACEHOLDER_NOTICE = (
     "answered by the embedded placeholder model (random weights built locally): the text is not a "
-    "real answer; configure a real model (engines.embedded.model) or engine servers for real answers"
+    "real answer; configure a real model (embedded.model in the config) or engine servers for real answers"
 )
 _DONE = object()
 
@@ -49,10 +49,6 @@ class EmbeddedEngine:
     @property
     def model(self) -> str:
         return self._model_ref or "embedded-placeholder"
-
-    @property
-    def placeholder(self) -> bool:
-        return not self._model_ref
 
     def _load(self) -> None:
         import torch
