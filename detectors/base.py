@@ -57,7 +57,7 @@ class Vote:
 class Detection:
     """The detection stage's result for one image."""
 
-    probability: float
+    probability: float  # calibrated P(roadwork); > 0.5 exactly when the weighted majority said yes
     votes: tuple[Vote, ...]
     image_sha256: str
     width: int
@@ -65,15 +65,19 @@ class Detection:
     cached: bool = False
     latency_ms: float = 0.0
     notices: tuple[str, ...] = field(default_factory=tuple)
+    yes_share: float = 0.0  # share of the answering weight that voted "roadwork"
+    vote_confidence: float = 0.0  # weighted geometric mean of the "roadwork" voters' evidence
+    raw_score: float = 0.5  # the vote's score before calibration (detectors.voting)
+    quorum_met: bool = True  # enough of the configured weight answered (detection.quorum)
 
     @property
     def roadwork(self) -> bool:
-        """StreetVision rule: roadwork exactly when P > 0.5."""
+        """StreetVision rule: roadwork exactly when P > 0.5 (calibration keeps the vote's side)."""
         return self.probability > 0.5
 
 
-class Detector(Protocol):
-    """An object detector; `detect` blocks, and the ensemble runs it in the detector's own worker."""
+class Member(Protocol):
+    """How an ensemble member votes: its name, vote weight, threshold and caveats."""
 
     @property
     def name(self) -> str: ...
@@ -82,14 +86,38 @@ class Detector(Protocol):
     def weight(self) -> float: ...
 
     @property
+    def threshold(self) -> float:
+        """Evidence at or above which this member votes "roadwork"."""
+        ...
+
+    @property
     def notices(self) -> tuple[str, ...]:
         """Caveats about this member shown with every detection (e.g. untrained weights)."""
         ...
 
+
+class Detector(Member, Protocol):
+    """An object detector; its methods block and run on the detector's own worker thread."""
+
     def load(self) -> None:
-        """Load weights; called once, in the worker thread that will run `detect`."""
+        """Load weights; called once, in the worker thread that will run `detect_batch`."""
         ...
 
-    def detect(self, image: Image.Image) -> DetectorOutput:
-        """Detect objects in an RGB image."""
+    def detect_batch(self, images: list[Image.Image]) -> list[DetectorOutput]:
+        """Detect objects in RGB images, one output per image."""
+        ...
+
+
+class Runner(Protocol):
+    """Runs one or more members together on one worker thread (see detectors.ensemble)."""
+
+    @property
+    def members(self) -> tuple[Member, ...]: ...
+
+    def load(self) -> None:
+        """Load every member; a member that fails to load reports its error in every run."""
+        ...
+
+    def run(self, images: list[Image.Image]) -> list[list[DetectorOutput | Exception]]:
+        """Every member's output (or error) for every image: result[image][member]."""
         ...

@@ -28,6 +28,7 @@ class UltralyticsSpec:
     weights: str
     kind: str = "yolo"  # "yolo" or "rtdetr"
     weight: float = 1.0
+    vote_threshold: float = 0.5  # evidence at or above this votes "roadwork"
     device: str = "cpu"
     conf: float = 0.25
     imgsz: int = 640
@@ -64,6 +65,10 @@ class UltralyticsDetector:
         return self.spec.weight
 
     @property
+    def threshold(self) -> float:
+        return self.spec.vote_threshold
+
+    @property
     def notices(self) -> tuple[str, ...]:
         notices: tuple[str, ...] = (f"{self.spec.name}: {self.spec.notice}",) if self.spec.notice else ()
         if self.spec.weights.endswith((".yaml", ".yml")):
@@ -71,26 +76,21 @@ class UltralyticsDetector:
         return notices
 
     def load(self) -> None:
-        import torch
-        from ultralytics import RTDETR, YOLO  # type: ignore[attr-defined]
-
-        path = resolve_weights(self.spec.weights)
-        cls: Any = RTDETR if self.spec.kind == "rtdetr" else YOLO
-        if path.endswith((".yaml", ".yml")):
-            torch.manual_seed(self.spec.seed)  # reproducible placeholder weights
-            model = cls(path)
-            if self.spec.class_names:
-                model.model.names = dict(enumerate(self.spec.class_names))
-        else:
-            model = cls(path)
-        self._model = model
+        self._model = load_yolo(self.spec)
 
     def detect(self, image: Image.Image) -> DetectorOutput:
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[Image.Image]) -> list[DetectorOutput]:
+        """ultralytics `predict()` on a batch of images."""
         if self._model is None:
             self.load()
-        result = self._model.predict(
-            image, conf=self.spec.conf, imgsz=self.spec.imgsz, device=self.spec.device, verbose=False
-        )[0]
+        results = self._model.predict(
+            images, conf=self.spec.conf, imgsz=self.spec.imgsz, device=self.spec.device, verbose=False
+        )
+        return [self._output(r) for r in results]
+
+    def _output(self, result: Any) -> DetectorOutput:
         names = result.names
         evidence = set(self.spec.evidence_classes)
         boxes = []
@@ -109,3 +109,19 @@ class UltralyticsDetector:
                     )
                 )
         return DetectorOutput(boxes=tuple(boxes))
+
+
+def load_yolo(spec: UltralyticsSpec) -> Any:
+    """The ultralytics model object (YOLO or RTDETR) for a spec; .yaml builds seeded random weights."""
+    import torch
+    from ultralytics import RTDETR, YOLO  # type: ignore[attr-defined]
+
+    path = resolve_weights(spec.weights)
+    cls: Any = RTDETR if spec.kind == "rtdetr" else YOLO
+    if not path.endswith((".yaml", ".yml")):
+        return cls(path)
+    torch.manual_seed(spec.seed)  # reproducible placeholder weights
+    model = cls(path)
+    if spec.class_names:
+        model.model.names = dict(enumerate(spec.class_names))
+    return model

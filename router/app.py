@@ -11,14 +11,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from detectors.base import Detector
-from detectors.ensemble import Ensemble
-from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec, resolve_weights
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.config import Config
+from router.detection import build_ensemble
 from router.dispatch import Dispatcher
-from router.errors import ConfigError
 from router.jobs import JobRunner, JobStore
 from router.metrics import Metrics
 from router.pipeline import Pipeline
@@ -29,34 +26,6 @@ from router.store import Store
 
 log = logging.getLogger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
-
-
-def build_ensemble(config: Config) -> Ensemble:
-    """The detection stage from `[[detectors]]`; a missing weights file fails here, naming the key."""
-    for i, d in enumerate(config.detectors):
-        try:
-            resolve_weights(d.weights)
-        except FileNotFoundError as exc:
-            raise ConfigError(f"detectors[{i}].weights ({d.name}): {exc}") from exc
-    members: list[Detector] = [
-        UltralyticsDetector(
-            UltralyticsSpec(
-                name=d.name,
-                weights=d.weights,
-                kind=d.kind,
-                weight=d.weight,
-                device=d.device,
-                conf=d.conf,
-                imgsz=d.imgsz,
-                evidence_classes=tuple(d.evidence_classes),
-                class_names=tuple(d.class_names),
-                notice=d.notice,
-            )
-        )
-        for d in config.detectors
-    ]
-    det = config.detection
-    return Ensemble(members, vote_threshold=det.vote_threshold, deadline_s=det.deadline_s, cache_size=det.cache_size)
 
 
 def _preload() -> None:

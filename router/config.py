@@ -119,7 +119,13 @@ class DetectorConfig(_Strict):
     kind: Literal["yolo", "rtdetr"] = "yolo"
     weights: str
     weight: float = Field(1.0, ge=0)
-    device: str = "cpu"
+    vote_threshold: float | None = Field(None, gt=0, le=1, description="None = detection.vote_threshold")
+    device: str = Field("cpu", description='"cpu", "cuda:N", or "cuda" (round-robin over the visible GPUs)')
+    backend: Literal["auto", "fused", "predict"] = Field(
+        "auto",
+        description="fused: a device's YOLO members run as one step; predict: ultralytics predict(); "
+        "auto: fused on GPUs, predict on the CPU",
+    )
     conf: float = Field(0.25, gt=0, lt=1)
     imgsz: int = Field(640, gt=0)
     evidence_classes: list[str] = Field(default_factory=list, description="[] = every class is evidence")
@@ -128,7 +134,13 @@ class DetectorConfig(_Strict):
 
 
 class DetectionConfig(_Strict):
-    vote_threshold: float = Field(0.5, gt=0, le=1)
+    vote_threshold: float = Field(0.5, gt=0, le=1, description="evidence at which a member votes roadwork")
+    majority: float = Field(2 / 3, gt=0, le=1, description="share of the answering weight a roadwork verdict needs")
+    quorum: float = Field(0.5, ge=0, le=1, description="share of the configured weight that must answer")
+    calibration: str = Field("", description="calibration JSON (training/calibrate.py); '' = uncalibrated")
+    max_batch: int = Field(16, ge=1, le=256, description="most images one detector forward pass takes")
+    batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="wait for more images before a batch")
+    cuda_graphs: bool = Field(True, description="replay fused members as CUDA graphs on GPUs")
     deadline_s: float = Field(10.0, gt=0)
     cache_size: int = Field(4096, ge=0)
 
@@ -173,18 +185,33 @@ class Config(_Strict):
 
 
 def _set_path(tree: dict[str, Any], path: list[str], raw: str) -> None:
-    """Set `tree[a][b]...` from an env string, parsed as JSON when it parses (numbers, bools, lists)."""
+    """Set `tree[a][b]...` from an env string, parsed as JSON when it parses (numbers, bools, lists).
+
+    A number steps into a list: ROADWORK__DETECTORS__0__DEVICE=cuda sets the first detector's device."""
     try:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
-    node = tree
-    for key in path[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{'.'.join(path)}: cannot override inside '{key}', which is not a table")
-        node = child
-    node[path[-1]] = value
+    node: Any = tree
+    for depth, key in enumerate(path):
+        where = ".".join(path[: depth + 1])
+        last = depth == len(path) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise ConfigError(
+                    f"{'.'.join(path)}: '{key}' is not an index of the {len(node)} entries of {where[: -len(key) - 1]}"
+                )
+            if last:
+                node[int(key)] = value
+                return
+            node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+                return
+            node = node.setdefault(key, {})
+        else:
+            raise ConfigError(f"{'.'.join(path)}: cannot override inside '{path[depth - 1]}', which is not a table")
 
 
 def apply_env(tree: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:

@@ -89,6 +89,10 @@ def detection_pb(d: Detection) -> pb.Detection:
         cached=d.cached,
         latency_ms=d.latency_ms,
         notices=list(d.notices),
+        roadwork_vote_share=d.yes_share,
+        vote_confidence=d.vote_confidence,
+        raw_score=d.raw_score,
+        quorum_met=d.quorum_met,
     )
 
 

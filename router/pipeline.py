@@ -57,9 +57,12 @@ class Pipeline:
 
     # -- detection -------------------------------------------------------------------------
 
-    def decode(self, data: bytes, field: str = "image") -> DecodedImage:
+    async def decode(self, data: bytes, field: str = "image") -> DecodedImage:
+        """Validate and decode on a worker thread (PIL and hashlib release the GIL), off the event loop."""
         lim = self.config.limits
-        return decode_image(data, max_bytes=lim.max_image_bytes, max_pixels=lim.max_image_pixels, field=field)
+        return await asyncio.to_thread(
+            decode_image, data, max_bytes=lim.max_image_bytes, max_pixels=lim.max_image_pixels, field=field
+        )
 
     async def detect_image(self, image: DecodedImage) -> Detection:
         result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
@@ -70,7 +73,7 @@ class Pipeline:
 
     async def detect(self, data: bytes) -> Detection:
         """Detect RPC: validate the image, run (or reuse) the ensemble."""
-        return await self.detect_image(self.decode(data))
+        return await self.detect_image(await self.decode(data))
 
     # -- ask ---------------------------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class Pipeline:
         start = time.perf_counter()
         question = self._check_question(inp.question)
         max_tokens, temperature = self._generation(inp.max_tokens, inp.temperature)
-        image = self.decode(inp.image) if inp.image else None
+        image = await self.decode(inp.image) if inp.image else None
         trace.kind = kind = classify(bulk=False, session_id=inp.session_id, open_session=inp.open_session)
         if not inp.session_id and image is None:
             raise InvalidRequest("image is required unless session_id names a session that has one")
@@ -256,7 +259,7 @@ class Pipeline:
         """Run one bulk item (kind BATCH); failures are returned as the item's error, never raised."""
         start = time.perf_counter()
         try:
-            image = self.decode(image_bytes)
+            image = await self.decode(image_bytes)
             detection = await self.detect_image(image)
             if options.detect_only:
                 return ItemOutcome(detection=detection)

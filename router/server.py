@@ -129,7 +129,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         async def call() -> pb.CreateSessionResponse:
             image = detection = None
             if request.image:
-                image = self._pipeline.decode(request.image)
+                image = await self._pipeline.decode(request.image)
                 detection = await self._pipeline.detect_image(image)
             s = await self._sessions.create(ttl_s=request.ttl_seconds, image=image, detection=detection)
             return pb.CreateSessionResponse(

