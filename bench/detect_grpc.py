@@ -100,7 +100,8 @@ def _backend_rows(args: argparse.Namespace, backend: str, images: list[bytes]) -
             rows.append({"backend": backend, **row, "images_per_forward": items / max(1, batches)})
         channel.close()
         asyncio.run_coroutine_threadsafe(app.stop(0), loop).result(60)
-    return rows, ", ".join(f"{d.name}@{d.device}" for d in app.config.detectors)
+    placed = [(m.name, getattr(getattr(m, "spec", None), "device", "?")) for m in app.ensemble.members]
+    return rows, ", ".join(f"{name}@{device}" for name, device in placed)
 
 
 def main() -> None:

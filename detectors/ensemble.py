@@ -80,6 +80,10 @@ class Ensemble:
         return cls([Solo(m) for m in members], **kwargs)  # type: ignore[arg-type]
 
     @property
+    def members(self) -> list[Member]:
+        return list(self._members)
+
+    @property
     def cache(self) -> LRUCache[Detection]:
         return self._cache
 

@@ -14,6 +14,7 @@ few pixels and confidences to a few hundredths (tests/detectors/test_fused.py).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,10 @@ from detectors.base import Box, DetectorOutput
 from detectors.ultralytics import UltralyticsDetector, load_yolo
 
 BUCKETS = (1, 2, 4, 8, 16)
+# One CUDA graph capture at a time in this process: runners on other GPUs load on their own threads,
+# and a capture fails ("operation not permitted when stream is capturing") if another thread's
+# work lands in it. Captures happen only at start-up, so the lock costs nothing later.
+_CAPTURE_LOCK = threading.Lock()
 PAD = 114 / 255  # ultralytics' letterbox grey
 
 
@@ -100,15 +105,18 @@ class FusedRunner:
             return m.graphs[bucket]
         torch, size = self._torch, m.detector.spec.imgsz
         static_in = torch.full((bucket, 3, size, size), PAD, dtype=self._dtype, device=self._device)
-        with torch.cuda.stream(m.stream), torch.inference_mode():
-            for _ in range(3):  # warm up (allocations, cuDNN choices) before capture
-                self._forward(m, static_in)
-            head = m.module.model[-1]
-            m.keep += [getattr(head, "anchors", None), getattr(head, "strides", None)]
-        m.stream.synchronize()
-        graph = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(graph, stream=m.stream):
-            static_out = self._forward(m, static_in)
+        with _CAPTURE_LOCK:
+            with torch.cuda.stream(m.stream), torch.inference_mode():
+                for _ in range(3):  # warm up (allocations, cuDNN choices) before capture
+                    self._forward(m, static_in)
+                head = m.module.model[-1]
+                m.keep += [getattr(head, "anchors", None), getattr(head, "strides", None)]
+            m.stream.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: other threads may use CUDA meanwhile (e.g. a predict() member's warm-up).
+            capture = torch.cuda.graph(graph, stream=m.stream, capture_error_mode="thread_local")
+            with torch.inference_mode(), capture:
+                static_out = self._forward(m, static_in)
         m.graphs[bucket] = (graph, static_in, static_out)
         return m.graphs[bucket]
 
