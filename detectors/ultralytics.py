@@ -92,6 +92,7 @@ class UltralyticsDetector:
 
     def _output(self, result: Any) -> DetectorOutput:
         names = result.names
+        h, w = result.orig_shape
         evidence = set(self.spec.evidence_classes)
         boxes = []
         data = result.boxes
@@ -104,7 +105,7 @@ class UltralyticsDetector:
                     Box(
                         class_name=name,
                         confidence=float(conf),
-                        xyxy=(float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3])),
+                        xyxy=_clip(xyxy, w, h),
                         evidence=not evidence or name in evidence,
                     )
                 )
@@ -125,3 +126,9 @@ def load_yolo(spec: UltralyticsSpec) -> Any:
     if spec.class_names:
         model.model.names = dict(enumerate(spec.class_names))
     return model
+
+
+def _clip(xyxy: list[float], w: float, h: float) -> tuple[float, float, float, float]:
+    """A box clipped to the image (RT-DETR's can overshoot by float error)."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return (min(w, max(0.0, x1)), min(h, max(0.0, y1)), min(w, max(0.0, x2)), min(h, max(0.0, y2)))

@@ -87,8 +87,10 @@ class OpenAIHTTPEngine:
         read_timeout_s: float = 60.0,
         max_connections: int = 256,
         extra_body: dict[str, Any] | None = None,
+        kind: str = "openai_http",
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"
         self._extra = dict(extra_body or {})
         self._model = model
         self._vision = vision
@@ -106,7 +108,7 @@ class OpenAIHTTPEngine:
 
     @property
     def kind(self) -> str:
-        return "openai_http"
+        return self._kind
 
     @property
     def vision(self) -> bool:
@@ -122,7 +124,8 @@ class OpenAIHTTPEngine:
             return EngineTimeout(f"{self._base}: {type(exc).__name__}")
         return EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}")
 
-    def _payload(self, request: GenerationRequest) -> dict[str, Any]:
+    def payload(self, request: GenerationRequest) -> dict[str, Any]:
+        """The JSON body this engine POSTs to /v1/chat/completions for `request`."""
         return {
             **self._extra,
             "model": self._model,
@@ -141,7 +144,7 @@ class OpenAIHTTPEngine:
         finish_reason = "stop"
         usage = Usage()
         request_ = self._client.build_request(
-            "POST", "/v1/chat/completions", json=self._payload(request), headers=headers
+            "POST", "/v1/chat/completions", json=self.payload(request), headers=headers
         )
         try:
             resp = await self._client.send(request_, stream=True)

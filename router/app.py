@@ -17,9 +17,10 @@ from router.config import Config
 from router.detection import build_ensemble
 from router.dispatch import Dispatcher
 from router.jobs import JobRunner, JobStore
+from router.launcher import Launcher
 from router.metrics import Metrics
 from router.pipeline import Pipeline
-from router.pools import build_pools, distinct_replicas, warm_up, watch_health
+from router.pools import Replica, build_pools, distinct_replicas, warm_up, watch_health, watch_load
 from router.server import RouterServicer
 from router.sessions import SessionStore
 from router.store import Store
@@ -45,6 +46,7 @@ class RouterApp:
         self.store = Store(config.storage.resolved())
         self.ensemble = build_ensemble(config)
         self.pools = build_pools(config)
+        self.launcher = Launcher(config)
         self.dispatcher = Dispatcher(self.pools, config.routing)
         self.sessions = SessionStore(
             self.store, default_ttl_s=config.sessions.ttl_s, max_ttl_s=config.sessions.max_ttl_s
@@ -96,9 +98,13 @@ class RouterApp:
         # once (detector and embedded engine warming up in parallel) fails with a circular import.
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
-        await asyncio.gather(self.ensemble.warmup(), warm_up(replicas))
+        await asyncio.gather(self.ensemble.warmup(), self._start_engines(replicas))
         self.runner.start()
         self._background.append(asyncio.create_task(watch_health(replicas), name="engine-health"))
+        self._background.append(asyncio.create_task(self._supervise(), name="engine-supervisor"))
+        for replica, interval in self._scraped(replicas):
+            task = watch_load(replica, interval, self._record_load)
+            self._background.append(asyncio.create_task(task, name=f"metrics-{replica.name}"))
         self._background.append(asyncio.create_task(self._purge_sessions(), name="session-purge"))
         # Everything loaded so far (torch, models) lives as long as the process: move it out of the
         # collector's reach, so full collections stop costing ~0.1-0.25 s pauses on the request path.
@@ -108,6 +114,37 @@ class RouterApp:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.ready.set()
         log.info("roadwork-router is SERVING (detectors and engines warmed up)")
+
+    async def _start_engines(self, replicas: list[Replica]) -> None:
+        """Launch the configured engine servers (waiting for their health), then warm every replica."""
+        await self.launcher.start()
+        await warm_up(replicas)
+
+    async def _supervise(self) -> None:
+        restarts = {id(s): s.restarts for s in self.launcher.servers}
+        supervisor = asyncio.create_task(self.launcher.supervise())
+        try:
+            while True:  # export restarts as they happen
+                await asyncio.sleep(1.0)
+                for s in self.launcher.servers:
+                    if s.restarts != restarts[id(s)]:
+                        self.metrics.engine_restarts.labels(s.url).inc(s.restarts - restarts[id(s)])
+                        restarts[id(s)] = s.restarts
+        finally:
+            supervisor.cancel()
+
+    def _scraped(self, replicas: list[Replica]) -> list[tuple[Replica, float]]:
+        """Replicas whose servers expose load metrics, each with its pool's scrape interval."""
+        out = []
+        for r in replicas:
+            intervals = [p.config.metrics_interval_s for p in self.pools.values() if r in p.replicas]
+            if r.server is not None and min(intervals) > 0:
+                out.append((r, min(intervals)))
+        return out
+
+    def _record_load(self, replica: Replica) -> None:
+        self.metrics.record_engine_load(replica.name, replica.engine_load)
+        self.metrics.engine_healthy.labels(replica.name).set(1 if replica.healthy else 0)
 
     async def _purge_sessions(self) -> None:
         while True:
@@ -136,5 +173,6 @@ class RouterApp:
                 await t
         for r in distinct_replicas(self.pools):
             await r.engine.close()
+        await self.launcher.stop()
         self.ensemble.close()
         self.store.close()

@@ -83,9 +83,38 @@ class Price(_Strict):
     cached_prompt_per_1k: float | None = Field(None, ge=0, description="default: prompt_per_1k")
 
 
+class LaunchConfig(_Strict):
+    """An engine server the router starts itself (and restarts when it dies, and stops on shutdown)."""
+
+    model: str = Field(description="model directory or hub id")
+    port: int = Field(gt=0, lt=65536)
+    host: str = "127.0.0.1"
+    gpus: list[int] = Field(default_factory=list, description="CUDA_VISIBLE_DEVICES; [] = inherit")
+    tensor_parallel: int = Field(1, ge=1)
+    served_model_name: str = ""
+    python: str = Field("", description="interpreter of the engine's environment; '' = the router's")
+    extra_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    start_timeout_s: float = Field(600.0, gt=0, description="until /health answers")
+    nice: int = Field(0, ge=0, le=19)
+
+    @model_validator(mode="after")
+    def _tp_fits(self) -> LaunchConfig:
+        if self.gpus and self.tensor_parallel > len(self.gpus):
+            raise ValueError(f"tensor_parallel {self.tensor_parallel} needs at least that many gpus, got {self.gpus}")
+        return self
+
+
+SERVER_ENGINES = ("vllm", "sglang", "lmdeploy")
+
+
 class PoolConfig(_Strict):
-    engine: Literal["embedded", "openai_http"] = "embedded"
-    replicas: list[str] = Field(default_factory=list, description="base URLs for openai_http")
+    engine: Literal["embedded", "openai_http", "vllm", "sglang", "lmdeploy"] = Field(
+        "embedded", description="vllm/sglang/lmdeploy: openai_http plus that server's metrics and launcher"
+    )
+    replicas: list[str] = Field(default_factory=list, description="base URLs of servers started elsewhere")
+    launch: list[LaunchConfig] = Field(default_factory=list, description="servers the router starts itself")
+    metrics_interval_s: float = Field(2.0, ge=0, description="scrape each server's /metrics; 0 = off")
     model: str = Field("", description="served model id; '' = ask the server (/v1/models)")
     vision: bool = False
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")
@@ -102,6 +131,13 @@ class PoolConfig(_Strict):
     def _replicas_match_engine(self) -> PoolConfig:
         if self.engine == "openai_http" and not self.replicas:
             raise ValueError("engine 'openai_http' needs at least one URL in replicas")
+        if self.engine in SERVER_ENGINES and not (self.replicas or self.launch):
+            raise ValueError(f"engine '{self.engine}' needs replicas (URLs) or launch (servers to start)")
+        if self.launch and self.engine not in SERVER_ENGINES:
+            raise ValueError(f"launch needs engine = one of {', '.join(SERVER_ENGINES)}, not '{self.engine}'")
+        ports = [lc.port for lc in self.launch]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"launch ports must differ, got {ports}")
         for url in self.replicas:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"replica '{url}' is not an http(s) URL")

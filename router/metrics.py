@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from engines.prometheus import EngineLoad
+
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -30,6 +32,28 @@ class Metrics:
         )
         self.batch_items = Counter("roadwork_batch_items", "Bulk items finished", ["status"], registry=r)
         self.in_flight = Gauge("roadwork_in_flight", "Requests in flight by RPC", ["rpc"], registry=r)
+        self.engine_load = Gauge(
+            "roadwork_engine_load",
+            "An engine server's figures from its /metrics: running, waiting, kv_cache_usage, prefix_cache_hit_rate",
+            ["replica", "measure"],
+            registry=r,
+        )
+        self.engine_healthy = Gauge(
+            "roadwork_engine_healthy", "1 while a replica passes health checks", ["replica"], registry=r
+        )
+        self.engine_restarts = Counter(
+            "roadwork_engine_restarts", "Launched engine servers restarted after exiting", ["replica"], registry=r
+        )
+
+    def record_engine_load(self, replica: str, load: EngineLoad | None) -> None:
+        """Export a scrape; figures the server does not report are left out."""
+        if load is None:
+            return
+        figures = {"running": load.running, "waiting": load.waiting, "kv_cache_usage": load.kv_cache_usage}
+        figures["prefix_cache_hit_rate"] = load.hit_rate_since()
+        for measure, value in figures.items():
+            if value is not None:
+                self.engine_load.labels(replica, measure).set(value)
 
     def serve(self, host: str, port: int) -> int:
         """Start the /metrics HTTP endpoint; returns the bound port."""

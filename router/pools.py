@@ -6,11 +6,14 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engines.base import Engine
 from engines.embedded import EmbeddedEngine
 from engines.openai_http import OpenAIHTTPEngine
+from engines.prometheus import EngineLoad, fetch_metrics
+from engines.registry import SERVER_KINDS, ServerKind
 from router.admission import PrioritySlots
 from router.config import Config, PoolConfig
 from router.policies import Policy, make_policy
@@ -25,6 +28,9 @@ class Replica:
     engine: Engine
     slots: PrioritySlots
     healthy: bool = True
+    server: ServerKind | None = None  # a known engine server: its /metrics gives load and cache hits
+    url: str = ""
+    engine_load: EngineLoad | None = None  # the latest scrape (None: not scraped, or it failed)
 
     @property
     def name(self) -> str:
@@ -32,7 +38,25 @@ class Replica:
 
     @property
     def load(self) -> int:
-        return self.slots.in_flight
+        """Requests on this replica: ours in flight, or the server's running + waiting if higher
+        (other clients' traffic counts too)."""
+        own = self.slots.in_flight
+        m = self.engine_load
+        if m is None or m.running is None:
+            return own
+        return max(own, int(m.running + (m.waiting or 0)))
+
+    async def scrape(self) -> EngineLoad | None:
+        """Read the server's /metrics once; keeps the result in `engine_load`."""
+        if self.server is None:
+            return None
+        try:
+            text = await fetch_metrics(self.url, self.server.metrics_path)
+            self.engine_load = self.server.parse_load(text)
+        except Exception as exc:  # an unreachable /metrics is the health check's business
+            log.debug("metrics of %s unreadable: %s", self.name, exc)
+            self.engine_load = None
+        return self.engine_load
 
 
 @dataclass(eq=False)
@@ -67,9 +91,10 @@ def build_pools(config: Config) -> dict[str, Pool]:
             replicas.append(shared["embedded"])
         else:
             api_key = os.environ.get(pc.api_key_env, "") if pc.api_key_env else ""
-            for url in pc.replicas:
+            server = SERVER_KINDS.get(pc.engine)
+            for url in pool_urls(pc):
                 # Same server, same request settings: one engine object and one set of slots.
-                key = json.dumps([url, pc.model, pc.vision, pc.extra_body], sort_keys=True)
+                key = json.dumps([url, pc.model, pc.vision, pc.extra_body, pc.engine], sort_keys=True)
                 if key not in shared:
                     http: Engine = OpenAIHTTPEngine(
                         url,
@@ -78,11 +103,19 @@ def build_pools(config: Config) -> dict[str, Pool]:
                         api_key=api_key,
                         read_timeout_s=pc.timeout_s,
                         extra_body=pc.extra_body,
+                        kind=pc.engine,
                     )
-                    shared[key] = Replica(http, PrioritySlots(pc.max_in_flight, batch_cap))
+                    slots = PrioritySlots(pc.max_in_flight, batch_cap)
+                    shared[key] = Replica(http, slots, server=server, url=url.rstrip("/"))
                 replicas.append(shared[key])
         pools[name] = Pool(name, pc, replicas)
     return pools
+
+
+def pool_urls(pc: PoolConfig) -> list[str]:
+    """A pool's server URLs: those given, then those of the servers it launches."""
+    launched = [f"http://{'127.0.0.1' if lc.host in ('', '0.0.0.0') else lc.host}:{lc.port}" for lc in pc.launch]
+    return [*pc.replicas, *launched]
 
 
 def distinct_replicas(pools: dict[str, Pool]) -> list[Replica]:
@@ -118,3 +151,11 @@ async def watch_health(replicas: list[Replica], interval_s: float = 5.0) -> None
             if healthy != r.healthy:
                 log.warning("engine %s is now %s", r.name, "healthy" if healthy else "unhealthy")
             r.healthy = healthy
+
+
+async def watch_load(replica: Replica, interval_s: float, on_scrape: Callable[[Replica], None]) -> None:
+    """Scrape one server's /metrics every `interval_s` seconds, forever."""
+    while True:
+        await replica.scrape()
+        on_scrape(replica)
+        await asyncio.sleep(interval_s)

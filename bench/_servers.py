@@ -1,0 +1,98 @@
+"""Processes a benchmark runs: a vLLM (CPU) server, roadwork-router, and the peer routers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from engines import vllm
+from engines.servers import LaunchSpec, ManagedServer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """A started server: its address and how to stop it."""
+
+    name: str
+    url: str
+    server: ManagedServer
+
+    async def stop(self) -> None:
+        await self.server.stop(grace_s=10)
+
+
+async def start_vllm(python: str, workdir: Path) -> Process:
+    """vLLM's OpenAI server on the tiny local model (the test suite's recipe), niced."""
+    from engines.tiny_model import build_tiny_model
+
+    model = await asyncio.to_thread(build_tiny_model, workdir / "tiny")
+    spec = LaunchSpec(
+        model=str(model),
+        port=free_port(),
+        served_model_name="tiny",
+        extra_args=("--enforce-eager", "--max-model-len", "16384", "--block-size", "32"),
+        extra_env=(("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_LOGGING_LEVEL", "WARNING")),
+    )
+    server = vllm.managed_server(spec, workdir / "vllm.log", python=python, nice=10)
+    await server.start(600)
+    return Process("vllm", spec.url, server)
+
+
+async def start_router(env: dict[str, str]) -> Process:
+    """`roadwork-router serve` in its own process; returns once gRPC health says SERVING."""
+    port = free_port()
+    full = dict(os.environ, **env, ROADWORK__SERVER__PORT=str(port), ROADWORK__SERVER__METRICS_PORT="0")
+    log = Path(env.get("ROADWORK__STORAGE__PATH", "/tmp/x")).with_suffix(".router.log")
+    server = ManagedServer([sys.executable, "-m", "router.cli", "serve"], full, f"http://127.0.0.1:{port}", log)
+    server.healthy = _grpc_serving(f"127.0.0.1:{port}")  # type: ignore[method-assign]
+    await server.start(600)
+    return Process("roadwork-router", f"127.0.0.1:{port}", server)
+
+
+def _grpc_serving(addr: str):  # type: ignore[no-untyped-def]
+    async def healthy() -> bool:
+        async with grpc.aio.insecure_channel(addr) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                resp = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            except grpc.aio.AioRpcError:
+                return False
+            return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+
+    return healthy
+
+
+async def start_peer(name: str, argv: list[str], worker: str) -> Process:
+    """sglang-router or vllm-router in front of `worker`, round-robin, metrics on a free local port."""
+    port = free_port()
+    args = [*argv, "--host", "127.0.0.1", "--port", str(port), "--worker-urls", worker, "--policy", "round_robin",
+            "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port())]  # fmt: skip
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"{name}-{port}.log"
+    server = ManagedServer(args, dict(os.environ), f"http://127.0.0.1:{port}", log, health_path="/v1/models")
+    await server.start(120)
+    return Process(name, server.base_url, server)
+
+
+async def vllm_metric(url: str, name: str) -> float:
+    """The sum of one metric's samples on a vLLM server's /metrics."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(url + "/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -1,0 +1,278 @@
+"""Routing overhead and cancellation: one vLLM reached directly, through roadwork-router (gRPC) and
+through the Rust peers sglang-router and vllm-router (HTTP), side by side in one run.
+
+python -m bench.overhead [--concurrency 1 16] [--rounds 80] [--tokens 16] [--cancel-trials 20]
+    [--sglang-router /venv/bin/python] [--vllm-router /venv/bin/vllm-router] [--json FILE]
+
+Every target sends the byte-identical chat request (the prompt the router builds for the bundled
+sample image, checked by comparing prompt token counts), greedy, `ignore_eos`, so all do the same
+engine work. Targets are interleaved round by round (order rotated each round); at concurrency 1
+the added latency is paired by round (target minus direct, same round). The router's detection is
+a cache hit after the first request, so this measures routing. Cancellation: a client reads 5
+chunks of a 400-token stream and disconnects; the engine's generated tokens are read from its
+`vllm:generation_tokens_total`. Trials where vLLM delivered the chunks in one burst (a 2-core
+artefact: no gap between the first and fifth chunk) are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+
+from bench._servers import Process, start_peer, start_router, start_vllm, vllm_metric
+from engines.base import GenerationRequest, ImagePart
+from engines.openai_http import OpenAIHTTPEngine
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+
+SAMPLE = Path(__file__).resolve().parents[1] / "router" / "assets" / "sample_roadwork.jpg"
+QUESTION = "Is there active roadwork, and which lanes are affected?"
+Request = Callable[[int, int], Awaitable[tuple[float, float, int]]]  # (max_tokens, cancel_after) -> ttft, total, prompt
+
+
+async def _exact_payload(config_env: dict[str, str], tokens: int) -> dict[str, Any]:
+    """The chat request the router sends for (sample image, QUESTION), built with the router's own code."""
+    from router.config import load_config
+    from router.detection import build_ensemble
+    from router.prompting import build_messages
+
+    config = load_config(env=config_env)
+    ensemble = build_ensemble(config)
+    try:
+        data = SAMPLE.read_bytes()
+        from router.images import decode_image
+
+        image = decode_image(data, max_bytes=1 << 30, max_pixels=1 << 30)
+        detection = await ensemble.detect(image.pixels, data, image.sha256)
+    finally:
+        ensemble.close()
+    messages = build_messages(system_prompt=config.generation.system_prompt, detection=detection,
+                              question=QUESTION, history=[], image=ImagePart(data, image.mime))  # fmt: skip
+    engine = OpenAIHTTPEngine("http://unused", "tiny", extra_body={"ignore_eos": True})
+    body = engine.payload(GenerationRequest(messages=messages, max_tokens=tokens, temperature=0.0))
+    await engine.close()
+    return body
+
+
+def _http_target(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Request:
+    async def request(max_tokens: int, cancel_after: int) -> tuple[float, float, int]:
+        t0 = time.perf_counter()
+        ttft, chunks, prompt = 0.0, 0, 0
+        async with client.stream("POST", url + "/v1/chat/completions", json=body | {"max_tokens": max_tokens}) as resp:
+            resp.raise_for_status()
+            async for line in resp.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if event.get("usage"):
+                    prompt = event["usage"]["prompt_tokens"]
+                if event.get("choices") and event["choices"][0]["delta"].get("content"):
+                    chunks += 1
+                    ttft = ttft or time.perf_counter() - t0
+                    if cancel_after and chunks == 1:
+                        _CHUNK_TIMES.clear()
+                    if cancel_after:
+                        _CHUNK_TIMES.append(time.perf_counter())
+                        if chunks >= cancel_after:
+                            break  # leaving the block closes the connection
+        return ttft, time.perf_counter() - t0, prompt
+
+    return request
+
+
+def _router_target(stub: pb_grpc.RouterServiceStub, image: bytes) -> Request:
+    async def request(max_tokens: int, cancel_after: int) -> tuple[float, float, int]:
+        t0 = time.perf_counter()
+        ttft, chunks, prompt = 0.0, 0, 0
+        opts = pb.GenerationOptions(max_tokens=max_tokens, temperature=0.0)
+        call = stub.Ask(pb.AskRequest(image=image, question=QUESTION, options=opts), timeout=120)
+        async for event in call:
+            if event.HasField("delta"):
+                chunks += 1
+                ttft = ttft or time.perf_counter() - t0
+                if cancel_after:
+                    if chunks == 1:
+                        _CHUNK_TIMES.clear()
+                    _CHUNK_TIMES.append(time.perf_counter())
+                    if chunks >= cancel_after:
+                        call.cancel()
+                        break
+            elif event.HasField("done"):
+                prompt = event.done.usage.prompt_tokens
+        return ttft, time.perf_counter() - t0, prompt
+
+    return request
+
+
+_CHUNK_TIMES: list[float] = []  # the running cancellation trial's chunk arrival times
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _overhead(targets: dict[str, Request], concurrency: int, rounds: int, tokens: int) -> dict[str, Any]:
+    names = list(targets)
+    per_round: dict[str, list[list[float]]] = {n: [] for n in names}
+    busy: dict[str, float] = dict.fromkeys(names, 0.0)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t = time.perf_counter()
+            results = await asyncio.gather(*(targets[name](tokens, 0) for _ in range(concurrency)))
+            busy[name] += time.perf_counter() - t
+            per_round[name].append([total for _ttft, total, _p in results])
+    out: dict[str, Any] = {"concurrency": concurrency, "rounds": rounds, "targets": {}}
+    direct = [statistics.median(x) for x in per_round["direct"]]
+    for name in names:
+        lat = [v for x in per_round[name] for v in x]
+        medians = [statistics.median(x) for x in per_round[name]]
+        added = [(m - d) * 1e3 for m, d in zip(medians, direct, strict=True)]
+        out["targets"][name] = {
+            "p50_ms": statistics.median(lat) * 1e3,
+            "p99_ms": _pct(lat, 0.99) * 1e3,
+            "added_p50_ms": statistics.median(added),
+            "added_p99_ms": _pct(added, 0.99),
+            "requests_per_s": rounds * concurrency / busy[name],
+        }
+    for name in names:
+        out["targets"][name]["throughput_vs_direct"] = (
+            out["targets"][name]["requests_per_s"] / out["targets"]["direct"]["requests_per_s"]
+        )
+    return out
+
+
+async def _engine_idle(vllm_url: str, timeout_s: float = 30.0) -> None:
+    """Wait until vLLM runs nothing (the aborted request is gone), then let its counters settle."""
+    deadline = time.monotonic() + timeout_s
+    running = await vllm_metric(vllm_url, "vllm:num_requests_running")
+    while running > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        running = await vllm_metric(vllm_url, "vllm:num_requests_running")
+    await asyncio.sleep(0.3)
+
+
+async def _cancellation(targets: dict[str, Request], vllm_url: str, trials: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, request in targets.items():
+        generated, dropped = [], 0
+        for _ in range(trials):
+            before = await vllm_metric(vllm_url, "vllm:generation_tokens_total")
+            await request(400, 5)
+            streamed = len(_CHUNK_TIMES) >= 5 and _CHUNK_TIMES[-1] - _CHUNK_TIMES[0] > 0.0005
+            await _engine_idle(vllm_url)
+            after = await vllm_metric(vllm_url, "vllm:generation_tokens_total")
+            if streamed:
+                generated.append(after - before)
+            else:
+                dropped += 1
+        out[name] = {
+            "trials": trials,
+            "dropped_burst": dropped,
+            "median_generated": statistics.median(generated) if generated else None,
+            "max_generated": max(generated) if generated else None,
+            "generated": generated,
+        }
+    direct = out["direct"]["median_generated"] or 0
+    for row in out.values():
+        row["median_over_direct"] = None if row["max_generated"] is None else row["median_generated"] - direct
+    return out
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    procs: list[Process] = []
+    try:
+        vllm = await start_vllm(args.vllm_python, Path(args.workdir))
+        procs.append(vllm)
+        env = {
+            "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
+            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm.url]),
+            "ROADWORK__POOLS__VLLM__MODEL": "tiny",
+            "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
+            "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
+            "ROADWORK__ROUTING__MULTI_TURN": '["vllm"]',
+            "ROADWORK__ROUTING__BATCH": '["vllm"]',
+        }
+        router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")})
+        procs.append(router)
+        urls = {"direct": vllm.url}
+        if args.sglang_router:
+            peer = await start_peer(
+                "sglang-router", [args.sglang_router, "-m", "sglang_router.launch_router"], vllm.url
+            )
+            procs.append(peer)
+            urls["sglang-router"] = peer.url
+        if args.vllm_router:
+            peer = await start_peer("vllm-router", [args.vllm_router], vllm.url)
+            procs.append(peer)
+            urls["vllm-router"] = peer.url
+        body = await _exact_payload(env, args.tokens)
+        image = SAMPLE.read_bytes()
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            channel = grpc.aio.insecure_channel(router.url)
+            stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
+            targets: dict[str, Request] = {n: _http_target(client, u, body) for n, u in urls.items()}
+            targets["roadwork-router"] = _router_target(stub, image)
+            prompts = {n: (await t(args.tokens, 0))[2] for n, t in targets.items()}  # also warms every path
+            if len(set(prompts.values())) != 1:
+                raise SystemExit(f"targets see different prompts (token counts {prompts}): not a fair comparison")
+            overhead = [await _overhead(targets, c, args.rounds, args.tokens) for c in args.concurrency]
+            cancel = await _cancellation(targets, vllm.url, args.cancel_trials) if args.cancel_trials else {}
+            await channel.close()
+        return {"prompt_tokens": prompts, "tokens": args.tokens, "overhead": overhead, "cancellation": cancel}
+    finally:
+        for p in reversed(procs):
+            await p.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_vllm = os.environ.get("ROADWORK_VLLM_PYTHON", str(Path(".venv-vllm/bin/python").resolve()))
+    p.add_argument("--vllm-python", default=default_vllm, help="the vLLM environment's python")
+    p.add_argument("--sglang-router", help="python of a venv with sglang-router installed")
+    p.add_argument("--vllm-router", help="the vllm-router executable")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--rounds", type=int, default=80)
+    p.add_argument("--tokens", type=int, default=16)
+    p.add_argument("--cancel-trials", type=int, default=20)
+    p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-bench-"))
+    p.add_argument("--json", type=Path, default=Path("bench/results/overhead.json"))
+    args = p.parse_args()
+    report = asyncio.run(_main(args))
+    report["machine"] = f"{platform.node()} ({os.cpu_count()} cores), python {sys.version.split()[0]}"
+    print(f"routing overhead, one vLLM (CPU, tiny model), {args.tokens} tokens per request, {report['machine']}")
+    print(f"prompt tokens per target: {report['prompt_tokens']}")
+    for block in report["overhead"]:
+        print(f"\nconcurrency {block['concurrency']}, {block['rounds']} rounds, interleaved")
+        cols = ("p50 ms", 8), ("p99 ms", 8), ("added p50", 10), ("added p99", 10), ("req/s", 7), ("vs direct", 9)
+        print(f"{'target':>16} " + " ".join(f"{c:>{w}}" for c, w in cols))
+        for name, t in block["targets"].items():
+            values = (t["p50_ms"], t["p99_ms"], t["added_p50_ms"], t["added_p99_ms"], t["requests_per_s"])
+            print(f"{name:>16} " + " ".join(f"{v:>{w}.2f}" for v, (_c, w) in zip(values, cols, strict=False))
+                  + f" {t['throughput_vs_direct']:>9.2f}")  # fmt: skip
+    if report["cancellation"]:
+        print(f"\ncancel after 5 chunks of a 400-token stream, {args.cancel_trials} trials per target")
+        print(f"{'target':>16} {'median gen':>10} {'max gen':>8} {'over direct':>11} {'dropped':>8}")
+        for name, c in report["cancellation"].items():
+            print(f"{name:>16} {c['median_generated']!s:>10} {c['max_generated']!s:>8} {c['median_over_direct']!s:>11}"
+                  f" {c['dropped_burst']:>8}")  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Engine servers the router runs itself (`[[pools.<name>.launch]]`): start, supervise, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.registry import SERVER_KINDS
+from engines.servers import LaunchSpec, ManagedServer
+from router.config import Config, LaunchConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Launched:
+    """One launched server and what the supervisor knows of it."""
+
+    pool: str
+    config: LaunchConfig
+    server: ManagedServer
+    restarts: int = 0
+    stopping: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+
+def log_dir(config: Config) -> Path:
+    """Engine logs go next to the router's database (a temp folder for an in-memory one)."""
+    path = config.storage.resolved()
+    base = Path(tempfile.gettempdir()) if path == ":memory:" else Path(path).parent
+    return base / "engine-logs"
+
+
+class Launcher:
+    """Starts every configured server, restarts one that dies (with backoff), stops them all on shutdown."""
+
+    def __init__(self, config: Config) -> None:
+        self.servers: list[Launched] = []
+        logs = log_dir(config)
+        for name, pc in config.pools.items():
+            kind = SERVER_KINDS.get(pc.engine)
+            for lc in pc.launch:
+                assert kind is not None  # config validation: launch needs a server engine
+                spec = LaunchSpec(
+                    model=lc.model,
+                    host=lc.host,
+                    port=lc.port,
+                    gpu_ids=tuple(lc.gpus),
+                    tensor_parallel=lc.tensor_parallel,
+                    served_model_name=lc.served_model_name,
+                    extra_args=tuple(lc.extra_args),
+                    extra_env=tuple(lc.env.items()),
+                )
+                argv, env = kind.launch_command(spec, lc.python or sys.executable)
+                server = ManagedServer(
+                    argv, env, spec.url, logs / f"{name}-{lc.port}.log", health_path=kind.health_path, nice=lc.nice
+                )
+                self.servers.append(Launched(name, lc, server))
+
+    async def _start_one(self, s: Launched) -> bool:
+        try:
+            await s.server.start(s.config.start_timeout_s)
+            log.info("engine server %s (pool %s) is up: %s", s.url, s.pool, s.server.log_path)
+            return True
+        except Exception as exc:  # the replica stays unhealthy; the supervisor keeps trying
+            log.error("engine server %s (pool %s) failed to start: %s", s.url, s.pool, exc)
+            return False
+
+    async def start(self) -> None:
+        """Start every server in parallel and wait until each is healthy (or has failed)."""
+        await asyncio.gather(*(self._start_one(s) for s in self.servers))
+
+    async def supervise(self, check_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
+        """Forever: restart any server whose process has exited, backing off while it keeps failing."""
+        backoff = {id(s): 1.0 for s in self.servers}
+        while True:
+            await asyncio.sleep(check_s)
+            for s in self.servers:
+                if s.stopping or s.server.alive:
+                    continue
+                log.warning("engine server %s exited (code %s); restarting", s.url, s.server.returncode)
+                s.restarts += 1
+                if await self._start_one(s):
+                    backoff[id(s)] = 1.0
+                else:
+                    await asyncio.sleep(backoff[id(s)])
+                    backoff[id(s)] = min(max_backoff_s, backoff[id(s)] * 2)
+
+    async def stop(self, grace_s: float = 20.0) -> None:
+        """Stop every server (SIGTERM to its process group, SIGKILL after `grace_s`)."""
+        for s in self.servers:
+            s.stopping = True
+        await asyncio.gather(*(s.server.stop(grace_s) for s in self.servers))
