@@ -105,6 +105,16 @@ def vllm_python() -> str | None:
     return path if Path(path).exists() else None
 
 
+def require_vllm_python() -> str:
+    """The vLLM venv's python; skips the test without one, except in CI, where vLLM must run."""
+    python = vllm_python()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail("vLLM venv missing: `make test` builds .venv-vllm (or set ROADWORK_VLLM_PYTHON)")
+        pytest.skip("no vLLM venv (.venv-vllm or ROADWORK_VLLM_PYTHON); `make test` builds it")
+    return python
+
+
 class VLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` on the tiny local model, on a free port."""
 
@@ -181,12 +191,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
     """One real vLLM server for the session. Missing vLLM fails in CI (it must run there)."""
-    python = vllm_python()
-    if python is None:
-        if os.environ.get("CI"):
-            pytest.fail("vLLM venv missing: `make test` builds .venv-vllm (or set ROADWORK_VLLM_PYTHON)")
-        pytest.skip("no vLLM venv (.venv-vllm or ROADWORK_VLLM_PYTHON); `make test` builds it")
-    server = VLLMServer(python, tiny_model, tmp_path_factory.mktemp("vllm") / "vllm.log")
+    server = VLLMServer(require_vllm_python(), tiny_model, tmp_path_factory.mktemp("vllm") / "vllm.log")
     try:
         yield server.wait()
     finally:

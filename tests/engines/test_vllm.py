@@ -16,7 +16,7 @@ import pytest
 from engines import vllm
 from engines.prometheus import EngineLoad, fetch_metrics
 from engines.servers import LaunchSpec, ManagedServer, ServerStartError, process_group_alive
-from tests.conftest import free_port, vllm_python
+from tests.conftest import free_port
 
 # Captured from vLLM 0.32 (CPU build, tiny model) after two requests sharing a prefix, plus a second engine
 # (data parallel) with other values. HELP/TYPE as the server writes them, `_created` gauges included.
@@ -217,11 +217,7 @@ CPU_ENV = (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_LOGGING_LEVEL", "WARNING"))
 
 @pytest.mark.slow
 async def test_vllm_cpu_under_managed_server(tiny_model: Path, tmp_path: Path) -> None:
-    python = vllm_python()
-    if python is None:
-        if os.environ.get("CI"):
-            pytest.fail("vLLM venv missing: `make test` builds .venv-vllm (or set ROADWORK_VLLM_PYTHON)")
-        pytest.skip("no vLLM venv (.venv-vllm or ROADWORK_VLLM_PYTHON); `make test` builds it")
+    python = require_vllm_python()
     spec = LaunchSpec(model=str(tiny_model), port=free_port(), served_model_name="tiny", extra_args=CPU_ARGS,
                       extra_env=CPU_ENV)  # fmt: skip
     server = vllm.managed_server(spec, tmp_path / "vllm.log", python=python, nice=10)

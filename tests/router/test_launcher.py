@@ -14,7 +14,7 @@ import pytest
 
 from engines.servers import process_group_alive
 from router._proto.roadwork.v1 import router_pb2 as pb
-from tests.conftest import RunningRouter, ask, free_port, make_config, vllm_python
+from tests.conftest import RunningRouter, ask, free_port, make_config, require_vllm_python
 
 QUESTIONS = ("Is the work zone active?", "How many lanes are closed?", "Are there workers?", "Is it safe to pass?")
 
@@ -38,11 +38,7 @@ def _launch(model: Path, python: str) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def launched(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
     """A router that starts two vLLM servers (pool "vllm", session affinity) for every request kind."""
-    python = vllm_python()
-    if python is None:
-        if os.environ.get("CI"):
-            pytest.fail("vLLM venv missing: `make test` builds .venv-vllm (or set ROADWORK_VLLM_PYTHON)")
-        pytest.skip("no vLLM venv (.venv-vllm or ROADWORK_VLLM_PYTHON)")
+    python = require_vllm_python()
     cfg = make_config(
         tmp_path_factory.mktemp("launched"),
         ROADWORK__POOLS__VLLM__ENGINE="vllm",
