@@ -16,7 +16,7 @@ import pytest
 from engines import vllm
 from engines.prometheus import EngineLoad, fetch_metrics
 from engines.servers import LaunchSpec, ManagedServer, ServerStartError, process_group_alive
-from tests.conftest import free_port
+from tests.conftest import free_port, require_vllm_python
 
 # Captured from vLLM 0.32 (CPU build, tiny model) after two requests sharing a prefix, plus a second engine
 # (data parallel) with other values. HELP/TYPE as the server writes them, `_created` gauges included.
