@@ -56,6 +56,7 @@ async def _exact_payload(config_env: dict[str, str], tokens: int) -> dict[str, A
         from router.images import decode_image
 
         image = decode_image(data, max_bytes=1 << 30, max_pixels=1 << 30)
+        assert image.pixels is not None
         detection = await ensemble.detect(image.pixels, data, image.sha256)
     finally:
         ensemble.close()
@@ -241,7 +242,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_vllm = os.environ.get("ROADWORK_VLLM_PYTHON", str(Path(".venv-vllm/bin/python").resolve()))
+    default_vllm = os.environ.get("ROADWORK_VLLM_PYTHON", str(Path(".venv-vllm/bin/python").absolute()))
     p.add_argument("--vllm-python", default=default_vllm, help="the vLLM environment's python")
     p.add_argument("--sglang-router", help="python of a venv with sglang-router installed")
     p.add_argument("--vllm-router", help="the vllm-router executable")

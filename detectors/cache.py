@@ -19,6 +19,15 @@ class LRUCache(Generic[V]):
         self.hits = 0
         self.misses = 0
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def peek(self, key: str) -> V | None:
+        """The value if present, without counting a lookup or refreshing its place."""
+        with self._lock:
+            return self._items.get(key)
+
     def get(self, key: str) -> V | None:
         with self._lock:
             value = self._items.get(key)

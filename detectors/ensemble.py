@@ -126,12 +126,17 @@ class Ensemble:
             votes.append(Vote(member.name, member.weight, VoteStatus.OK, roadwork, evidence, out.boxes, latency_ms=ms))
         return votes
 
+    def lookup(self, digest: str) -> Detection | None:
+        """The cached detection of an image digest (marked cached), or None."""
+        cached = self._cache.get(digest)
+        return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
+
     async def detect(self, image: Image.Image, data: bytes, digest: str | None = None) -> Detection:
         """Detection for one decoded image; `data` (its bytes) gives the cache key."""
         digest = digest or hashlib.sha256(data).hexdigest()
-        cached = self._cache.get(digest)
+        cached = self.lookup(digest)
         if cached is not None:
-            return replace(cached, cached=True, latency_ms=0.0)
+            return cached
         running = self._in_flight.get(digest)
         if running is not None:  # the same image is being detected right now: share that result
             await asyncio.wait({running})

@@ -79,9 +79,20 @@ def add(*values: float | None) -> float | None:
     return sum(present) if present else None
 
 
-async def fetch_metrics(base_url: str, path: str = "/metrics", timeout_s: float = 5.0) -> str:
-    """GET a server's Prometheus exposition text; raises httpx errors (incl. non-2xx status)."""
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
-        resp = await client.get(base_url.rstrip("/") + path)
-        resp.raise_for_status()
-        return resp.text
+async def fetch_metrics(
+    base_url: str, path: str = "/metrics", timeout_s: float = 5.0, client: httpx.AsyncClient | None = None
+) -> str:
+    """GET a server's Prometheus exposition text; raises httpx errors (incl. non-2xx status).
+
+    Pass a long-lived `client` when scraping repeatedly: a new one costs a TLS context and a connection."""
+    if client is None:
+        async with httpx.AsyncClient(timeout=timeout_s) as own:
+            return await fetch_metrics(base_url, path, timeout_s, own)
+    resp = await client.get(base_url.rstrip("/") + path, timeout=timeout_s)
+    resp.raise_for_status()
+    return resp.text
+
+
+def without_buckets(text: str) -> str:
+    """The exposition without histogram bucket lines (most of vLLM's /metrics; no load figure needs them)."""
+    return "\n".join(line for line in text.splitlines() if "_bucket{" not in line)

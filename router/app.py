@@ -172,7 +172,7 @@ class RouterApp:
             with contextlib.suppress(BaseException):
                 await t
         for r in distinct_replicas(self.pools):
-            await r.engine.close()
+            await r.close()
         await self.launcher.stop()
         self.ensemble.close()
         self.store.close()

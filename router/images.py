@@ -25,12 +25,24 @@ def _pil_open(fp: io.BytesIO) -> Image.Image:
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """A validated image: its bytes, digest, mime type and RGB pixels."""
+    """A validated image: its bytes, digest, mime type and RGB pixels (None: not decoded, because
+    these exact bytes were validated and detected before; see `Pipeline.decode`)."""
 
     data: bytes
     sha256: str
     mime: str
-    pixels: Image.Image
+    pixels: Image.Image | None
+
+
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The mime type from the first bytes (JPEG, PNG, WebP), without decoding."""
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    return "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "image") -> DecodedImage:

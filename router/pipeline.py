@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing, nullcontext
@@ -16,7 +17,7 @@ from router.classify import classify
 from router.config import Config
 from router.dispatch import Dispatcher, Served
 from router.errors import InvalidRequest, RouterError, Unavailable
-from router.images import DecodedImage, decode_image
+from router.images import DecodedImage, decode_image, sniff_mime
 from router.metrics import Metrics
 from router.pricing import estimate
 from router.prompting import build_messages, degraded_answer
@@ -32,6 +33,8 @@ from router.types import (
     RequestKind,
     Route,
 )
+
+_HASH_INLINE = 1 << 20  # bytes; larger images are hashed on a worker thread while decoding
 
 
 @dataclass
@@ -58,14 +61,31 @@ class Pipeline:
     # -- detection -------------------------------------------------------------------------
 
     async def decode(self, data: bytes, field: str = "image") -> DecodedImage:
-        """Validate and decode on a worker thread (PIL and hashlib release the GIL), off the event loop."""
+        """Validate and decode on a worker thread (PIL and hashlib release the GIL), off the event loop.
+
+        Bytes whose detection is cached were validated when first seen: they skip decoding (a
+        follow-up or a re-submitted image costs a digest, not a JPEG decode)."""
+        lim = self.config.limits
+        mime = sniff_mime(data) if len(data) <= min(lim.max_image_bytes, _HASH_INLINE) else None
+        if mime is not None:  # small enough to hash on the loop (~1 us per KB)
+            digest = hashlib.sha256(data).hexdigest()
+            if self.ensemble.cache.peek(digest) is not None:
+                return DecodedImage(data=data, sha256=digest, mime=mime, pixels=None)
+        return await self._decode_full(data, field)
+
+    async def _decode_full(self, data: bytes, field: str = "image") -> DecodedImage:
         lim = self.config.limits
         return await asyncio.to_thread(
             decode_image, data, max_bytes=lim.max_image_bytes, max_pixels=lim.max_image_pixels, field=field
         )
 
     async def detect_image(self, image: DecodedImage) -> Detection:
-        result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
+        result = self.ensemble.lookup(image.sha256) if image.pixels is None else None
+        if result is None:
+            if image.pixels is None:  # evicted since `decode` looked: decode after all
+                image = await self._decode_full(image.data)
+            assert image.pixels is not None
+            result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
         self.metrics.detection_cache.labels("hit" if result.cached else "miss").inc()
         if not result.cached:
             self.metrics.detection_seconds.observe(result.latency_ms / 1e3)

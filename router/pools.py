@@ -9,10 +9,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
+
 from engines.base import Engine
 from engines.embedded import EmbeddedEngine
 from engines.openai_http import OpenAIHTTPEngine
-from engines.prometheus import EngineLoad, fetch_metrics
+from engines.prometheus import EngineLoad, fetch_metrics, without_buckets
 from engines.registry import SERVER_KINDS, ServerKind
 from router.admission import PrioritySlots
 from router.config import Config, PoolConfig
@@ -31,6 +33,7 @@ class Replica:
     server: ServerKind | None = None  # a known engine server: its /metrics gives load and cache hits
     url: str = ""
     engine_load: EngineLoad | None = None  # the latest scrape (None: not scraped, or it failed)
+    _http: httpx.AsyncClient | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -46,13 +49,21 @@ class Replica:
             return own
         return max(own, int(m.running + (m.waiting or 0)))
 
+    async def close(self) -> None:
+        """Release the engine client and the metrics client."""
+        await self.engine.close()
+        if self._http is not None:
+            await self._http.aclose()
+
     async def scrape(self) -> EngineLoad | None:
         """Read the server's /metrics once; keeps the result in `engine_load`."""
         if self.server is None:
             return None
         try:
-            text = await fetch_metrics(self.url, self.server.metrics_path)
-            self.engine_load = self.server.parse_load(text)
+            if self._http is None:
+                self._http = httpx.AsyncClient(timeout=5.0)
+            text = await fetch_metrics(self.url, self.server.metrics_path, client=self._http)
+            self.engine_load = self.server.parse_load(without_buckets(text))
         except Exception as exc:  # an unreachable /metrics is the health check's business
             log.debug("metrics of %s unreadable: %s", self.name, exc)
             self.engine_load = None
