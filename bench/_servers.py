@@ -55,7 +55,7 @@ async def start_vllm(python: str, workdir: Path) -> Process:
 async def start_router(env: dict[str, str]) -> Process:
     """`roadwork-router serve` in its own process; returns once gRPC health says SERVING."""
     port = free_port()
-    full = dict(os.environ, **env, ROADWORK__SERVER__PORT=str(port), ROADWORK__SERVER__METRICS_PORT="0")
+    full = {**os.environ, "ROADWORK__SERVER__METRICS_PORT": "0", **env, "ROADWORK__SERVER__PORT": str(port)}
     log = Path(env.get("ROADWORK__STORAGE__PATH", "/tmp/x")).with_suffix(".router.log")
     server = ManagedServer([sys.executable, "-m", "router.cli", "serve"], full, f"http://127.0.0.1:{port}", log)
     server.healthy = _grpc_serving(f"127.0.0.1:{port}")  # type: ignore[method-assign]

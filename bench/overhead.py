@@ -43,7 +43,7 @@ QUESTION = "Is there active roadwork, and which lanes are affected?"
 Request = Callable[[int, int], Awaitable[tuple[float, float, int]]]  # (max_tokens, cancel_after) -> ttft, total, prompt
 
 
-async def _exact_payload(config_env: dict[str, str], tokens: int) -> dict[str, Any]:
+async def _exact_payload(config_env: dict[str, str], tokens: int, model: str = "tiny") -> dict[str, Any]:
     """The chat request the router sends for (sample image, QUESTION), built with the router's own code."""
     from router.config import load_config
     from router.detection import build_ensemble
@@ -62,7 +62,7 @@ async def _exact_payload(config_env: dict[str, str], tokens: int) -> dict[str, A
         ensemble.close()
     messages = build_messages(system_prompt=config.generation.system_prompt, detection=detection,
                               question=QUESTION, history=[], image=ImagePart(data, image.mime))  # fmt: skip
-    engine = OpenAIHTTPEngine("http://unused", "tiny", extra_body={"ignore_eos": True})
+    engine = OpenAIHTTPEngine("http://unused", model, extra_body={"ignore_eos": True})
     body = engine.payload(GenerationRequest(messages=messages, max_tokens=tokens, temperature=0.0))
     await engine.close()
     return body
@@ -196,12 +196,16 @@ async def _cancellation(targets: dict[str, Request], vllm_url: str, trials: int)
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     procs: list[Process] = []
     try:
-        vllm = await start_vllm(args.vllm_python, Path(args.workdir))
-        procs.append(vllm)
+        if args.vllm_url:  # a server started elsewhere (e.g. vLLM on the GPU host)
+            vllm_url = args.vllm_url
+        else:
+            vllm = await start_vllm(args.vllm_python, Path(args.workdir))
+            procs.append(vllm)
+            vllm_url = vllm.url
         env = {
             "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
-            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm.url]),
-            "ROADWORK__POOLS__VLLM__MODEL": "tiny",
+            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm_url]),
+            "ROADWORK__POOLS__VLLM__MODEL": args.model,
             "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
             "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
             "ROADWORK__ROUTING__MULTI_TURN": '["vllm"]',
@@ -209,18 +213,18 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         }
         router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")})
         procs.append(router)
-        urls = {"direct": vllm.url}
+        urls = {"direct": vllm_url}
         if args.sglang_router:
             peer = await start_peer(
-                "sglang-router", [args.sglang_router, "-m", "sglang_router.launch_router"], vllm.url
+                "sglang-router", [args.sglang_router, "-m", "sglang_router.launch_router"], vllm_url
             )
             procs.append(peer)
             urls["sglang-router"] = peer.url
         if args.vllm_router:
-            peer = await start_peer("vllm-router", [args.vllm_router], vllm.url)
+            peer = await start_peer("vllm-router", [args.vllm_router], vllm_url)
             procs.append(peer)
             urls["vllm-router"] = peer.url
-        body = await _exact_payload(env, args.tokens)
+        body = await _exact_payload(env, args.tokens, args.model)
         image = SAMPLE.read_bytes()
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:
@@ -232,7 +236,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             if len(set(prompts.values())) != 1:
                 raise SystemExit(f"targets see different prompts (token counts {prompts}): not a fair comparison")
             overhead = [await _overhead(targets, c, args.rounds, args.tokens) for c in args.concurrency]
-            cancel = await _cancellation(targets, vllm.url, args.cancel_trials) if args.cancel_trials else {}
+            cancel = await _cancellation(targets, vllm_url, args.cancel_trials) if args.cancel_trials else {}
             await channel.close()
         return {"prompt_tokens": prompts, "tokens": args.tokens, "overhead": overhead, "cancellation": cancel}
     finally:
@@ -244,6 +248,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_vllm = os.environ.get("ROADWORK_VLLM_PYTHON", str(Path(".venv-vllm/bin/python").absolute()))
     p.add_argument("--vllm-python", default=default_vllm, help="the vLLM environment's python")
+    p.add_argument("--vllm-url", help="use this running vLLM server instead of starting one")
+    p.add_argument("--model", default="tiny", help="its served model name (with --vllm-url)")
     p.add_argument("--sglang-router", help="python of a venv with sglang-router installed")
     p.add_argument("--vllm-router", help="the vllm-router executable")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
@@ -255,7 +261,9 @@ def main() -> None:
     args = p.parse_args()
     report = asyncio.run(_main(args))
     report["machine"] = f"{platform.node()} ({os.cpu_count()} cores), python {sys.version.split()[0]}"
-    print(f"routing overhead, one vLLM (CPU, tiny model), {args.tokens} tokens per request, {report['machine']}")
+    server = args.vllm_url or "vLLM CPU (tiny model), started here"
+    print(f"routing overhead, one vLLM ({server}, model {args.model}), {args.tokens} tokens per request,"
+          f" {report['machine']}")  # fmt: skip
     print(f"prompt tokens per target: {report['prompt_tokens']}")
     for block in report["overhead"]:
         print(f"\nconcurrency {block['concurrency']}, {block['rounds']} rounds, interleaved")
