@@ -17,6 +17,28 @@ from engines import vllm
 from engines.servers import LaunchSpec, ManagedServer
 
 
+def scene_jpegs(n: int, seed: int = 11) -> list[bytes]:
+    """n distinct procedurally drawn 640x480 street scenes as JPEG bytes."""
+    import io
+
+    import numpy as np
+
+    from training.synth import render_scene
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        buf = io.BytesIO()
+        render_scene(rng)[0].save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def default_vllm_python() -> str:
+    """$ROADWORK_VLLM_PYTHON, else the checkout's .venv-vllm (what `make test` builds)."""
+    return os.environ.get("ROADWORK_VLLM_PYTHON", str(Path(".venv-vllm/bin/python").absolute()))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -35,11 +57,12 @@ class Process:
         await self.server.stop(grace_s=10)
 
 
-async def start_vllm(python: str, workdir: Path) -> Process:
+async def start_vllm(python: str, workdir: Path, model: Path | None = None) -> Process:
     """vLLM's OpenAI server on the tiny local model (the test suite's recipe), niced."""
     from engines.tiny_model import build_tiny_model
 
-    model = await asyncio.to_thread(build_tiny_model, workdir / "tiny")
+    if model is None:
+        model = await asyncio.to_thread(build_tiny_model, workdir / "tiny")
     spec = LaunchSpec(
         model=str(model),
         port=free_port(),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import platform
@@ -24,24 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 
+from bench._servers import scene_jpegs
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.app import RouterApp
 from router.config import load_config
-
-
-def _jpegs(n: int, seed: int = 11) -> list[bytes]:
-    from training.synth import render_scene
-
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        buf = io.BytesIO()
-        render_scene(rng)[0].save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
 
 
 def _serve(
@@ -113,7 +100,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=64)
     p.add_argument("--json", type=Path, default=Path("bench/results/detect_grpc.json"))
     args = p.parse_args()
-    images = _jpegs(args.requests)
+    images = scene_jpegs(args.requests)
     rows: list[dict[str, Any]] = []
     members = ""
     for backend in args.backends:

@@ -32,7 +32,7 @@ from typing import Any
 import grpc
 import httpx
 
-from bench._servers import Process, start_peer, start_router, start_vllm, vllm_metric
+from bench._servers import Process, default_vllm_python, start_peer, start_router, start_vllm, vllm_metric
 from engines.base import GenerationRequest, ImagePart
 from engines.openai_http import OpenAIHTTPEngine
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -246,8 +246,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_vllm = os.environ.get("ROADWORK_VLLM_PYTHON", str(Path(".venv-vllm/bin/python").absolute()))
-    p.add_argument("--vllm-python", default=default_vllm, help="the vLLM environment's python")
+    p.add_argument("--vllm-python", default=default_vllm_python(), help="the vLLM environment's python")
     p.add_argument("--vllm-url", help="use this running vLLM server instead of starting one")
     p.add_argument("--model", default="tiny", help="its served model name (with --vllm-url)")
     p.add_argument("--sglang-router", help="python of a venv with sglang-router installed")

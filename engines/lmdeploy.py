@@ -1,7 +1,7 @@
 """LMDeploy's api_server (`lmdeploy serve api_server`): launch command, endpoints, Prometheus load metrics.
 
 Metrics: on by default in 0.18 (`--disable-metrics` turns them off: lmdeploy/cli/utils.py,
-ArgumentHelper.disable_metrics; /work/shared/tools/gpu-lmdeploy/README.md). Older releases needed
+ArgumentHelper.disable_metrics; seen on an LMDeploy 0.18 server). Older releases needed
 `--enable-metrics` (docs/en/advance/metrics.md), which 0.18 no longer takes, so nothing is added for it.
 Prefix caching is off by default (`--enable-prefix-caching`, lmdeploy/cli/utils.py), so it is added below.
 Cached tokens: recent releases build the usage with `UsageInfo.build(..., cached_tokens=...)`

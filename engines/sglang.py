@@ -2,8 +2,8 @@
 
 Cached tokens: `usage.prompt_tokens_details.cached_tokens`, only with `--enable-cache-report` ("Return number
 of cached tokens in usage.prompt_tokens_details for each openai request", python/sglang/srt/server_args.py),
-always added below. `/metrics` exists only with `--enable-metrics` (docs/references/production_metrics.md;
-/work/shared/tools/gpu-sglang/run_sglang.sh), also always added.
+always added below. `/metrics` exists only with `--enable-metrics` (SGLang's docs/references/production_metrics.md
+and the GPU host's tested launch script), also always added.
 """
 
 from __future__ import annotations

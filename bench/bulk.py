@@ -1,0 +1,158 @@
+"""A bulk job through the router vs a direct saturating client, and an interactive client meanwhile.
+
+python -m bench.bulk [--items 1000] [--workers 16] [--json bench/results/bulk.json]
+
+One vLLM (CPU, tiny model). First the interactive client's idle latency (single-shot `Ask`s, one
+every 0.25 s). Then a direct client sends --items requests with --workers in flight (the router's
+exact prompt, 16 tokens); then the same number of items as one `SubmitBatch` job through the
+router (`batch.workers` = --workers), while the interactive client keeps asking. Reports the job's
+throughput over the direct client's (issue 4's goal: >= 0.9) and the interactive p50 during the
+job over idle (goal: <= 1.5x). Items share one image, so detection is a cache hit after the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+
+from bench._servers import Process, default_vllm_python, start_router, start_vllm
+from bench.overhead import QUESTION, SAMPLE, _exact_payload, _http_target
+from router._proto.roadwork.v1 import router_pb2 as pb
+from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+
+TOKENS = 16
+
+
+async def _interactive(stub: pb_grpc.RouterServiceStub, image: bytes, stop: asyncio.Event) -> list[float]:
+    out = []
+    opts = pb.GenerationOptions(max_tokens=TOKENS, temperature=0.0)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        async for _ in stub.Ask(pb.AskRequest(image=image, question=QUESTION, options=opts), timeout=120):
+            pass
+        out.append((time.perf_counter() - t0) * 1e3)
+        await asyncio.sleep(0.25)
+    return out
+
+
+async def _idle(stub: pb_grpc.RouterServiceStub, image: bytes, seconds: float) -> list[float]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(_interactive(stub, image, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    return await task
+
+
+async def _direct(client: httpx.AsyncClient, url: str, body: dict[str, Any], items: int, workers: int) -> float:
+    request = _http_target(client, url, body)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(items):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            await request(TOKENS, 0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return items / (time.perf_counter() - t0)
+
+
+async def _job(stub: pb_grpc.RouterServiceStub, image: bytes, items: int) -> float:
+    async def requests() -> AsyncIterator[pb.SubmitBatchRequest]:
+        opts = pb.BatchOptions(default_question=QUESTION, display_name="bench",
+                               generation=pb.GenerationOptions(max_tokens=TOKENS, temperature=0.0))  # fmt: skip
+        yield pb.SubmitBatchRequest(options=opts)
+        for _ in range(items):
+            yield pb.SubmitBatchRequest(item=pb.BatchItem(image=image))
+
+    t0 = time.perf_counter()
+    job = (await stub.SubmitBatch(requests(), timeout=600)).job
+    while True:
+        state = (await stub.GetBatch(pb.GetBatchRequest(job_id=job.job_id), timeout=30)).job
+        if state.pending == 0:
+            break
+        await asyncio.sleep(0.2)
+    if state.succeeded != items:
+        raise SystemExit(f"job ended with {state.succeeded} of {items} succeeded ({state.failed} failed)")
+    return items / (time.perf_counter() - t0)
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    procs: list[Process] = []
+    try:
+        vllm = await start_vllm(args.vllm_python, Path(args.workdir))
+        procs.append(vllm)
+        env = {
+            "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
+            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm.url]),
+            "ROADWORK__POOLS__VLLM__MODEL": "tiny",
+            "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
+            "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
+            "ROADWORK__ROUTING__BATCH": '["vllm"]',
+            "ROADWORK__BATCH__WORKERS": str(args.workers),
+            "ROADWORK__BATCH__POLL_S": "0.05",
+        }
+        router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bulk.sqlite3")})
+        procs.append(router)
+        body = await _exact_payload(env, TOKENS)
+        image = SAMPLE.read_bytes()
+        async with httpx.AsyncClient(timeout=120) as client, grpc.aio.insecure_channel(router.url) as channel:
+            stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
+            idle = await _idle(stub, image, 8.0)
+            direct = await _direct(client, vllm.url, body, args.items, args.workers)
+            stop = asyncio.Event()
+            interactive = asyncio.create_task(_interactive(stub, image, stop))
+            routed = await _job(stub, image, args.items)
+            stop.set()
+            busy = await interactive
+    finally:
+        for p in reversed(procs):
+            await p.stop()
+    return {
+        "items": args.items,
+        "workers": args.workers,
+        "direct_items_per_s": direct,
+        "router_job_items_per_s": routed,
+        "throughput_ratio": routed / direct,
+        "interactive_idle_p50_ms": statistics.median(idle),
+        "interactive_during_job_p50_ms": statistics.median(busy),
+        "interactive_during_job_max_ms": max(busy),
+        "interactive_ratio": statistics.median(busy) / statistics.median(idle),
+        "interactive_samples": [len(idle), len(busy)],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--vllm-python", default=default_vllm_python())
+    p.add_argument("--items", type=int, default=1000)
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-bulk-"))
+    p.add_argument("--json", type=Path, default=Path("bench/results/bulk.json"))
+    args = p.parse_args()
+    r = asyncio.run(_main(args))
+    print(f"bulk: {r['items']} items, {r['workers']} in flight, one vLLM (CPU, tiny model), {TOKENS} tokens each")
+    print(f"  direct client       {r['direct_items_per_s']:7.1f} items/s")
+    job, ratio = r["router_job_items_per_s"], r["throughput_ratio"]
+    print(f"  router bulk job     {job:7.1f} items/s  ratio {ratio:.2f} (goal >= 0.9)")
+    idle, busy = r["interactive_idle_p50_ms"], r["interactive_during_job_p50_ms"]
+    print(f"  interactive p50     idle {idle:.1f} ms, during the job {busy:.1f} ms"
+          f"  ratio {r['interactive_ratio']:.2f} (goal <= 1.5)")  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(r, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
