@@ -57,7 +57,9 @@ class Process:
         await self.server.stop(grace_s=10)
 
 
-async def start_vllm(python: str, workdir: Path, model: Path | None = None) -> Process:
+async def start_vllm(
+    python: str, workdir: Path, model: Path | None = None, extra_args: tuple[str, ...] = ()
+) -> Process:
     """vLLM's OpenAI server on the tiny local model (the test suite's recipe), niced."""
     from engines.tiny_model import build_tiny_model
 
@@ -67,7 +69,7 @@ async def start_vllm(python: str, workdir: Path, model: Path | None = None) -> P
         model=str(model),
         port=free_port(),
         served_model_name="tiny",
-        extra_args=("--enforce-eager", "--max-model-len", "16384", "--block-size", "32"),
+        extra_args=("--enforce-eager", "--max-model-len", "16384", "--block-size", "32", *extra_args),
         extra_env=(("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_LOGGING_LEVEL", "WARNING")),
     )
     server = vllm.managed_server(spec, workdir / "vllm.log", python=python, nice=10)

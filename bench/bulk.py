@@ -89,10 +89,12 @@ async def _job(stub: pb_grpc.RouterServiceStub, image: bytes, items: int) -> flo
     return items / (time.perf_counter() - t0)
 
 
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
     procs: list[Process] = []
+    workdir = Path(args.workdir) / ("priority" if priority else "fcfs")
     try:
-        vllm = await start_vllm(args.vllm_python, Path(args.workdir))
+        extra = ("--scheduling-policy", "priority") if priority else ()
+        vllm = await start_vllm(args.vllm_python, workdir, extra_args=extra)
         procs.append(vllm)
         env = {
             "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
@@ -103,8 +105,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             "ROADWORK__ROUTING__BATCH": '["vllm"]',
             "ROADWORK__BATCH__WORKERS": str(args.workers),
             "ROADWORK__BATCH__POLL_S": "0.05",
+            "ROADWORK__POOLS__VLLM__PRIORITY_SCHEDULING": "true" if priority else "false",
         }
-        router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bulk.sqlite3")})
+        router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / "bulk.sqlite3")})
         procs.append(router)
         body = await _exact_payload(env, TOKENS)
         image = SAMPLE.read_bytes()
@@ -121,6 +124,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         for p in reversed(procs):
             await p.stop()
     return {
+        "vllm_scheduling": "priority (interactive 0, bulk 1)" if priority else "fcfs",
         "items": args.items,
         "workers": args.workers,
         "direct_items_per_s": direct,
@@ -134,24 +138,31 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    return {"runs": [await _run(args, mode == "priority") for mode in args.modes]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vllm-python", default=default_vllm_python())
     p.add_argument("--items", type=int, default=1000)
     p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--modes", nargs="+", default=["fcfs", "priority"], choices=["fcfs", "priority"],
+                   help="vLLM scheduling: first come first served, or by the router's request priority")  # fmt: skip
     p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-bulk-"))
     p.add_argument("--json", type=Path, default=Path("bench/results/bulk.json"))
     args = p.parse_args()
-    r = asyncio.run(_main(args))
-    print(f"bulk: {r['items']} items, {r['workers']} in flight, one vLLM (CPU, tiny model), {TOKENS} tokens each")
-    print(f"  direct client       {r['direct_items_per_s']:7.1f} items/s")
-    job, ratio = r["router_job_items_per_s"], r["throughput_ratio"]
-    print(f"  router bulk job     {job:7.1f} items/s  ratio {ratio:.2f} (goal >= 0.9)")
-    idle, busy = r["interactive_idle_p50_ms"], r["interactive_during_job_p50_ms"]
-    print(f"  interactive p50     idle {idle:.1f} ms, during the job {busy:.1f} ms"
-          f"  ratio {r['interactive_ratio']:.2f} (goal <= 1.5)")  # fmt: skip
+    report = asyncio.run(_main(args))
+    for r in report["runs"]:
+        print(f"bulk: {r['items']} items, {r['workers']} in flight, one vLLM (CPU, tiny model, {r['vllm_scheduling']})")
+        print(f"  direct client       {r['direct_items_per_s']:7.1f} items/s")
+        job, ratio = r["router_job_items_per_s"], r["throughput_ratio"]
+        print(f"  router bulk job     {job:7.1f} items/s  ratio {ratio:.2f} (goal >= 0.9)")
+        idle, busy = r["interactive_idle_p50_ms"], r["interactive_during_job_p50_ms"]
+        print(f"  interactive p50     idle {idle:.1f} ms, during the job {busy:.1f} ms"
+              f"  ratio {r['interactive_ratio']:.2f} (goal <= 1.5)")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(r, indent=2) + "\n")
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

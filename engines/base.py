@@ -34,6 +34,7 @@ class GenerationRequest:
     max_tokens: int
     temperature: float
     request_id: str = ""
+    priority: int = 0  # lower runs first, where the server schedules by priority (interactive 0, bulk 1)
 
 
 @dataclass(frozen=True)

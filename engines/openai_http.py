@@ -88,9 +88,12 @@ class OpenAIHTTPEngine:
         max_connections: int = 256,
         extra_body: dict[str, Any] | None = None,
         kind: str = "openai_http",
+        send_priority: bool = False,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"
+        # vLLM's `priority` request field; it is a 400 unless the server runs --scheduling-policy priority.
+        self._send_priority = send_priority
         self._extra = dict(extra_body or {})
         self._model = model
         self._vision = vision
@@ -126,7 +129,7 @@ class OpenAIHTTPEngine:
 
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body this engine POSTs to /v1/chat/completions for `request`."""
-        return {
+        body = {
             **self._extra,
             "model": self._model,
             "messages": [message_to_openai(m, self._vision) for m in request.messages],
@@ -135,6 +138,9 @@ class OpenAIHTTPEngine:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if self._send_priority:
+            body["priority"] = request.priority
+        return body
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Stream the answer; leaving the loop early closes the connection, which aborts the request."""

@@ -115,6 +115,11 @@ class PoolConfig(_Strict):
     replicas: list[str] = Field(default_factory=list, description="base URLs of servers started elsewhere")
     launch: list[LaunchConfig] = Field(default_factory=list, description="servers the router starts itself")
     metrics_interval_s: float = Field(2.0, ge=0, description="scrape each server's /metrics; 0 = off")
+    priority_scheduling: bool = Field(
+        False,
+        description="send each request's priority (interactive 0, bulk 1); the servers must schedule by it "
+        "(vLLM --scheduling-policy priority, added to launched vLLM servers)",
+    )
     model: str = Field("", description="served model id; '' = ask the server (/v1/models)")
     vision: bool = False
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")

@@ -38,6 +38,13 @@ def log_dir(config: Config) -> Path:
     return base / "engine-logs"
 
 
+def _priority_args(engine: str, enabled: bool, given: list[str]) -> tuple[str, ...]:
+    """vLLM schedules by request priority only with --scheduling-policy priority."""
+    if enabled and engine == "vllm" and "--scheduling-policy" not in given:
+        return ("--scheduling-policy", "priority")
+    return ()
+
+
 class Launcher:
     """Starts every configured server, restarts one that dies (with backoff), stops them all on shutdown."""
 
@@ -55,7 +62,7 @@ class Launcher:
                     gpu_ids=tuple(lc.gpus),
                     tensor_parallel=lc.tensor_parallel,
                     served_model_name=lc.served_model_name,
-                    extra_args=tuple(lc.extra_args),
+                    extra_args=tuple(lc.extra_args) + _priority_args(pc.engine, pc.priority_scheduling, lc.extra_args),
                     extra_env=tuple(lc.env.items()),
                 )
                 argv, env = kind.launch_command(spec, lc.python or sys.executable)

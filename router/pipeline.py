@@ -291,7 +291,7 @@ class Pipeline:
                 history=[],
                 image=ImagePart(image.data, image.mime),
             )
-            request = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=temperature)
+            request = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=temperature, priority=1)
             done: DoneEvent | None = None
             async with aclosing(
                 self.generate(RequestKind.BATCH, request, detection, key="", strict=False, start=start, trace=Trace())

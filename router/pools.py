@@ -105,7 +105,7 @@ def build_pools(config: Config) -> dict[str, Pool]:
             server = SERVER_KINDS.get(pc.engine)
             for url in pool_urls(pc):
                 # Same server, same request settings: one engine object and one set of slots.
-                key = json.dumps([url, pc.model, pc.vision, pc.extra_body, pc.engine], sort_keys=True)
+                key = json.dumps([url, pc.model, pc.vision, pc.extra_body, pc.engine, pc.priority_scheduling])
                 if key not in shared:
                     http: Engine = OpenAIHTTPEngine(
                         url,
@@ -115,6 +115,7 @@ def build_pools(config: Config) -> dict[str, Pool]:
                         read_timeout_s=pc.timeout_s,
                         extra_body=pc.extra_body,
                         kind=pc.engine,
+                        send_priority=pc.priority_scheduling,
                     )
                     slots = PrioritySlots(pc.max_in_flight, batch_cap)
                     shared[key] = Replica(http, slots, server=server, url=url.rstrip("/"))

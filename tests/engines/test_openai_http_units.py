@@ -34,3 +34,12 @@ def test_status_mapping_keeps_server_message() -> None:
     assert isinstance(_status_error(408, b""), EngineTimeout)
     five = _status_error(500, b"<html>oops</html>")
     assert isinstance(five, EngineUnavailable) and five.retryable and "oops" in str(five)
+
+
+def test_priority_is_sent_only_when_the_pool_schedules_by_it() -> None:
+    from engines.base import GenerationRequest, Message
+    from engines.openai_http import OpenAIHTTPEngine
+
+    request = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0, priority=1)
+    assert "priority" not in OpenAIHTTPEngine("http://x", "m").payload(request)  # vLLM fcfs rejects it
+    assert OpenAIHTTPEngine("http://x", "m", send_priority=True).payload(request)["priority"] == 1

@@ -74,3 +74,22 @@ def test_env_overrides_step_into_lists() -> None:
     config = load_config(env={"ROADWORK__DETECTORS__1__DEVICE": "cuda", "ROADWORK__DETECTORS__0__WEIGHT": "2.5"})
     assert [d.device for d in config.detectors] == ["cpu", "cuda"]
     assert [d.weight for d in config.detectors] == [2.5, 1.0]
+
+
+def test_launched_vllm_schedules_by_priority_when_the_pool_sends_it() -> None:
+    import json
+
+    from router.launcher import Launcher
+
+    launch = [
+        {"model": "/m", "port": 8001},
+        {"model": "/m", "port": 8002, "extra_args": ["--scheduling-policy", "fcfs"]},
+    ]
+    env = {"ROADWORK__POOLS__VLLM__ENGINE": "vllm", "ROADWORK__POOLS__VLLM__LAUNCH": json.dumps(launch),
+           "ROADWORK__POOLS__VLLM__PRIORITY_SCHEDULING": "true", "ROADWORK__STORAGE__PATH": ":memory:"}  # fmt: skip
+    first, second = Launcher(load_config(env=env)).servers
+    assert (
+        first.server.argv[-2:] == ["--scheduling-policy", "priority"]
+        and "vllm.entrypoints.openai.api_server" in first.server.argv
+    )
+    assert second.server.argv.count("--scheduling-policy") == 1  # the user's own choice stands
