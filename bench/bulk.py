@@ -93,13 +93,17 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
     procs: list[Process] = []
     workdir = Path(args.workdir) / ("priority" if priority else "fcfs")
     try:
-        extra = ("--scheduling-policy", "priority") if priority else ()
-        vllm = await start_vllm(args.vllm_python, workdir, extra_args=extra)
-        procs.append(vllm)
+        if args.vllm_url:  # a server started elsewhere; for "priority" it must run --scheduling-policy priority
+            vllm_url = args.vllm_url
+        else:
+            extra = ("--scheduling-policy", "priority") if priority else ()
+            vllm = await start_vllm(args.vllm_python, workdir, extra_args=extra)
+            procs.append(vllm)
+            vllm_url = vllm.url
         env = {
             "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
-            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm.url]),
-            "ROADWORK__POOLS__VLLM__MODEL": "tiny",
+            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm_url]),
+            "ROADWORK__POOLS__VLLM__MODEL": args.model,
             "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
             "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
             "ROADWORK__ROUTING__BATCH": '["vllm"]',
@@ -109,12 +113,12 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
         }
         router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / "bulk.sqlite3")})
         procs.append(router)
-        body = await _exact_payload(env, TOKENS)
+        body = await _exact_payload(env, TOKENS, args.model)
         image = SAMPLE.read_bytes()
         async with httpx.AsyncClient(timeout=120) as client, grpc.aio.insecure_channel(router.url) as channel:
             stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
             idle = await _idle(stub, image, 8.0)
-            direct = await _direct(client, vllm.url, body, args.items, args.workers)
+            direct = await _direct(client, vllm_url, body, args.items, args.workers)
             stop = asyncio.Event()
             interactive = asyncio.create_task(_interactive(stub, image, stop))
             routed = await _job(stub, image, args.items)
@@ -125,6 +129,7 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
             await p.stop()
     return {
         "vllm_scheduling": "priority (interactive 0, bulk 1)" if priority else "fcfs",
+        "server": args.vllm_url or "vLLM CPU, tiny model",
         "items": args.items,
         "workers": args.workers,
         "direct_items_per_s": direct,
@@ -145,6 +150,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vllm-python", default=default_vllm_python())
+    p.add_argument("--vllm-url", help="use this running vLLM server instead of starting one")
+    p.add_argument("--model", default="tiny", help="its served model name (with --vllm-url)")
     p.add_argument("--items", type=int, default=1000)
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--modes", nargs="+", default=["fcfs", "priority"], choices=["fcfs", "priority"],
@@ -154,7 +161,7 @@ def main() -> None:
     args = p.parse_args()
     report = asyncio.run(_main(args))
     for r in report["runs"]:
-        print(f"bulk: {r['items']} items, {r['workers']} in flight, one vLLM (CPU, tiny model, {r['vllm_scheduling']})")
+        print(f"bulk: {r['items']} items, {r['workers']} in flight, one vLLM ({r['server']}, {r['vllm_scheduling']})")
         print(f"  direct client       {r['direct_items_per_s']:7.1f} items/s")
         job, ratio = r["router_job_items_per_s"], r["throughput_ratio"]
         print(f"  router bulk job     {job:7.1f} items/s  ratio {ratio:.2f} (goal >= 0.9)")
