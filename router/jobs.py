@@ -257,14 +257,21 @@ class JobStore:
         """Take the oldest pending item of a live job (FIFO across jobs) and mark it running."""
 
         def take(c: sqlite3.Connection) -> tuple[str, int, bytes, str, BatchOptions] | None:
-            row = c.execute(
-                "SELECT i.job_id, i.idx, i.image, i.question, j.options FROM items i JOIN jobs j ON j.id = i.job_id"
-                " WHERE i.status = 'pending' AND j.staging = 0 AND j.canceled = 0 ORDER BY j.created, i.idx LIMIT 1"
+            # Two index lookups, no sort: the oldest live job with pending items, then its lowest
+            # pending index. (One query ordering the joined rows sorted every pending item's image
+            # through a temp b-tree: 8 ms per claim at 1,000 pending items.)
+            job = c.execute(
+                "SELECT j.id, j.options FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
+                " (SELECT 1 FROM items i WHERE i.status = 'pending' AND i.job_id = j.id) ORDER BY j.created LIMIT 1"
             ).fetchone()
-            if row is None:
+            if job is None:
                 return None
-            c.execute("UPDATE items SET status = 'running' WHERE job_id = ? AND idx = ?", (row[0], row[1]))
-            return row[0], row[1], bytes(row[2]), row[3], BatchOptions(**json.loads(row[4]))
+            row = c.execute(
+                "SELECT idx, image, question FROM items WHERE status = 'pending' AND job_id = ? ORDER BY idx LIMIT 1",
+                (job[0],),
+            ).fetchone()
+            c.execute("UPDATE items SET status = 'running' WHERE job_id = ? AND idx = ?", (job[0], row[0]))
+            return job[0], row[0], bytes(row[1]), row[2], BatchOptions(**json.loads(job[1]))
 
         return await self._store.run(take)
 
