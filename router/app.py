@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,6 +17,7 @@ from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.config import Config
 from router.detection import build_ensemble
 from router.dispatch import Dispatcher
+from router.errors import ConfigError
 from router.jobs import JobRunner, JobStore
 from router.launcher import Launcher
 from router.metrics import Metrics
@@ -35,6 +37,18 @@ def _preload() -> None:
     import torchvision  # noqa: F401
     import transformers  # noqa: F401
     import ultralytics  # noqa: F401
+
+
+def tls_credentials(config: Config) -> grpc.ServerCredentials | None:
+    """TLS credentials from server.tls_cert_file / tls_key_file; None serves plaintext."""
+    s = config.server
+    if not s.tls_cert_file:
+        return None
+    try:
+        pair = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"server.tls_cert_file / server.tls_key_file: {exc}") from exc
+    return grpc.ssl_server_credentials([pair])
 
 
 class RouterApp:
@@ -82,7 +96,12 @@ class RouterApp:
         )
         for name in ("", SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        address = f"{s.host}:{s.port}"
+        credentials = tls_credentials(self.config)
+        if credentials is not None:
+            self.port = server.add_secure_port(address, credentials)
+        else:
+            self.port = server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot bind {s.host}:{s.port} (server.host / server.port)")
         await server.start()

@@ -33,6 +33,17 @@ class ServerConfig(_Strict):
     max_message_bytes: int = Field(16 * 1024 * 1024, gt=0)
     max_concurrent_streams: int = Field(256, gt=0)
     grace_s: float = Field(10.0, ge=0)
+    auth_token_env: str = Field(
+        "", description="env var holding a bearer token every RouterService call must send ('' = no check)"
+    )
+    tls_cert_file: str = Field("", description="PEM certificate (chain): serve TLS instead of plaintext")
+    tls_key_file: str = Field("", description="PEM private key for tls_cert_file")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        return self
 
 
 class LimitsConfig(_Strict):

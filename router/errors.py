@@ -9,6 +9,7 @@ RouterError (INTERNAL)
 ├── LimitExceeded (RESOURCE_EXHAUSTED)       a configured limit (image size, pixels, job size, queue)
 ├── Unavailable (UNAVAILABLE)                no engine could answer (strict mode), router not ready
 ├── DeadlineExceeded (DEADLINE_EXCEEDED)     the client's deadline passed
+├── Unauthenticated (UNAUTHENTICATED)        missing or wrong bearer token (server.auth_token_env)
 └── ConfigError (INTERNAL)                   invalid configuration, raised at startup
 
 Engines raise `engines.errors.EngineError`s (they never import the router); `from_engine_error`
@@ -74,6 +75,12 @@ class DeadlineExceeded(RouterError):
     """The client's deadline passed before the work finished."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Unauthenticated(RouterError):
+    """The call lacks the configured bearer token."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
 
 
 class ConfigError(RouterError):

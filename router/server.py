@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -16,7 +18,7 @@ from router import convert
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.config import Config
-from router.errors import InvalidRequest, RouterError
+from router.errors import ConfigError, InvalidRequest, RouterError, Unauthenticated
 from router.jobs import JobStore
 from router.metrics import Metrics
 from router.pipeline import Pipeline, Trace
@@ -44,6 +46,24 @@ def _failure(exc: BaseException, rid: str) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error in the router; report request id {rid}"
 
 
+def auth_token(config: Config) -> str:
+    """The bearer token calls must carry ('' = none); a named but empty variable is a config error."""
+    name = config.server.auth_token_env
+    if not name:
+        return ""
+    token = os.environ.get(name, "")
+    if not token:
+        raise ConfigError(f"server.auth_token_env names {name}, which is not set or empty")
+    return token
+
+
+def _authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return hmac.compare_digest(str(value).encode(), f"Bearer {token}".encode())
+    return False
+
+
 class RouterServicer(pb_grpc.RouterServiceServicer):
     """Implements roadwork.v1.RouterService."""
 
@@ -53,10 +73,14 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._sessions = sessions
         self._jobs = jobs
         self._metrics = metrics
+        self._token = auth_token(config)
 
     async def _begin(self, context: grpc.aio.ServicerContext) -> str:
         rid = _request_id(context)
         await context.send_initial_metadata((("x-request-id", rid),))
+        if self._token and not _authorized(context, self._token):
+            await context.abort(Unauthenticated.code, "missing or wrong bearer token: send metadata "
+                                "'authorization: Bearer <token>' (server.auth_token_env)")  # fmt: skip
         return rid
 
     def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
