@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -69,12 +70,35 @@ async def start_vllm(
         model=str(model),
         port=free_port(),
         served_model_name="tiny",
-        extra_args=("--enforce-eager", "--max-model-len", "16384", "--block-size", "32", *extra_args),
-        extra_env=(("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_LOGGING_LEVEL", "WARNING")),
+        extra_args=(*vllm.CPU_ARGS, *extra_args),
+        extra_env=vllm.CPU_ENV,
     )
     server = vllm.managed_server(spec, workdir / "vllm.log", python=python, nice=10)
     await server.start(600)
     return Process("vllm", spec.url, server)
+
+
+async def vllm_server(
+    url: str | None, python: str, workdir: Path, extra_args: tuple[str, ...] = ()
+) -> tuple[str, Process | None]:
+    """The vLLM to measure against: the server at `url` if given, else one started here (returned to stop)."""
+    if url:
+        return url, None
+    started = await start_vllm(python, workdir, extra_args=extra_args)
+    return started.url, started
+
+
+def vllm_routes(url: str, model: str = "") -> dict[str, str]:
+    """Router overrides: every request kind to one vLLM pool at `url`, each answer exactly max_tokens long."""
+    return {
+        "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
+        "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([url]),
+        "ROADWORK__POOLS__VLLM__MODEL": model,
+        "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
+        "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
+        "ROADWORK__ROUTING__MULTI_TURN": '["vllm"]',
+        "ROADWORK__ROUTING__BATCH": '["vllm"]',
+    }
 
 
 async def start_router(env: dict[str, str]) -> Process:

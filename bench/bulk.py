@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 import httpx
 
-from bench._servers import Process, default_vllm_python, start_router, start_vllm
+from bench._servers import Process, default_vllm_python, start_router, vllm_routes, vllm_server
 from bench.overhead import QUESTION, SAMPLE, _exact_payload, _http_target
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
@@ -93,20 +93,11 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
     procs: list[Process] = []
     workdir = Path(args.workdir) / ("priority" if priority else "fcfs")
     try:
-        if args.vllm_url:  # a server started elsewhere; for "priority" it must run --scheduling-policy priority
-            vllm_url = args.vllm_url
-        else:
-            extra = ("--scheduling-policy", "priority") if priority else ()
-            vllm = await start_vllm(args.vllm_python, workdir, extra_args=extra)
-            procs.append(vllm)
-            vllm_url = vllm.url
-        env = {
-            "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
-            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm_url]),
-            "ROADWORK__POOLS__VLLM__MODEL": args.model,
-            "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
-            "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
-            "ROADWORK__ROUTING__BATCH": '["vllm"]',
+        # A server given by --vllm-url must itself run --scheduling-policy priority for the "priority" mode.
+        extra = ("--scheduling-policy", "priority") if priority else ()
+        vllm_url, vllm = await vllm_server(args.vllm_url, args.vllm_python, workdir, extra)
+        procs += [vllm] if vllm else []
+        env = vllm_routes(vllm_url, args.model) | {
             "ROADWORK__BATCH__WORKERS": str(args.workers),
             "ROADWORK__BATCH__POLL_S": "0.05",
             "ROADWORK__POOLS__VLLM__PRIORITY_SCHEDULING": "true" if priority else "false",

@@ -32,7 +32,15 @@ from typing import Any
 import grpc
 import httpx
 
-from bench._servers import Process, default_vllm_python, start_peer, start_router, start_vllm, vllm_metric
+from bench._servers import (
+    Process,
+    default_vllm_python,
+    start_peer,
+    start_router,
+    vllm_metric,
+    vllm_routes,
+    vllm_server,
+)
 from engines.base import GenerationRequest, ImagePart
 from engines.openai_http import OpenAIHTTPEngine
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -196,21 +204,9 @@ async def _cancellation(targets: dict[str, Request], vllm_url: str, trials: int)
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     procs: list[Process] = []
     try:
-        if args.vllm_url:  # a server started elsewhere (e.g. vLLM on the GPU host)
-            vllm_url = args.vllm_url
-        else:
-            vllm = await start_vllm(args.vllm_python, Path(args.workdir))
-            procs.append(vllm)
-            vllm_url = vllm.url
-        env = {
-            "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
-            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm_url]),
-            "ROADWORK__POOLS__VLLM__MODEL": args.model,
-            "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
-            "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
-            "ROADWORK__ROUTING__MULTI_TURN": '["vllm"]',
-            "ROADWORK__ROUTING__BATCH": '["vllm"]',
-        }
+        vllm_url, vllm = await vllm_server(args.vllm_url, args.vllm_python, Path(args.workdir))
+        procs += [vllm] if vllm else []
+        env = vllm_routes(vllm_url, args.model)
         router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")})
         procs.append(router)
         urls = {"direct": vllm_url}

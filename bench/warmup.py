@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 
-from bench._servers import default_vllm_python, scene_jpegs, start_router, start_vllm
+from bench._servers import default_vllm_python, scene_jpegs, start_router, start_vllm, vllm_routes
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 
@@ -39,12 +39,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     vllm = await start_vllm(args.vllm_python, workdir)
     runs = []
     try:
-        env = {
-            "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
-            "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([vllm.url]),
-            "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
-            "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
-        }
+        env = vllm_routes(vllm.url)
         for r in range(args.restarts):
             images = scene_jpegs(args.steady + 1, seed=100 + r)
             router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / f"warm{r}.sqlite3")})

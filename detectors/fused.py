@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from detectors.base import Box, DetectorOutput
-from detectors.ultralytics import UltralyticsDetector, load_yolo
+from detectors.ultralytics import UltralyticsDetector, clip_box, load_yolo
 
 BUCKETS = (1, 2, 4, 8, 16)
 # One CUDA graph capture at a time in this process: runners on other GPUs load on their own threads,
@@ -215,12 +215,7 @@ class FusedRunner:
             w, h = images[i].size
             name = m.names.get(int(cls), str(int(cls)))
             evidence = m.detector.spec.evidence_classes
-            xyxy = (
-                min(w, max(0.0, (x1 - left) / r)),
-                min(h, max(0.0, (y1 - top) / r)),
-                min(w, max(0.0, (x2 - left) / r)),
-                min(h, max(0.0, (y2 - top) / r)),
-            )
+            xyxy = clip_box(((x1 - left) / r, (y1 - top) / r, (x2 - left) / r, (y2 - top) / r), w, h)
             per.setdefault((k, i), []).append(Box(name, float(conf), xyxy, not evidence or name in evidence))
         result: list[list[DetectorOutput | Exception]] = []
         for i in range(len(images)):

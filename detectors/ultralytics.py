@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class UltralyticsDetector:
                     Box(
                         class_name=name,
                         confidence=float(conf),
-                        xyxy=_clip(xyxy, w, h),
+                        xyxy=clip_box(xyxy, w, h),
                         evidence=not evidence or name in evidence,
                     )
                 )
@@ -128,7 +129,7 @@ def load_yolo(spec: UltralyticsSpec) -> Any:
     return model
 
 
-def _clip(xyxy: list[float], w: float, h: float) -> tuple[float, float, float, float]:
-    """A box clipped to the image (RT-DETR's can overshoot by float error)."""
+def clip_box(xyxy: Sequence[float], w: float, h: float) -> tuple[float, float, float, float]:
+    """A box clipped to the image (boxes can overshoot it: RT-DETR's by float error, letterbox padding)."""
     x1, y1, x2, y2 = (float(v) for v in xyxy)
     return (min(w, max(0.0, x1)), min(h, max(0.0, y1)), min(w, max(0.0, x2)), min(h, max(0.0, y2)))

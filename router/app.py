@@ -120,7 +120,12 @@ class RouterApp:
         await asyncio.gather(self.ensemble.warmup(), self._start_engines(replicas))
         self.runner.start()
         self._background.append(asyncio.create_task(watch_health(replicas), name="engine-health"))
-        self._background.append(asyncio.create_task(self._supervise(), name="engine-supervisor"))
+        self._background.append(
+            asyncio.create_task(
+                self.launcher.supervise(on_restart=lambda url: self.metrics.engine_restarts.labels(url).inc()),
+                name="engine-supervisor",
+            )
+        )
         for replica, interval in self._scraped(replicas):
             task = watch_load(replica, interval, self._record_load)
             self._background.append(asyncio.create_task(task, name=f"metrics-{replica.name}"))
@@ -138,19 +143,6 @@ class RouterApp:
         """Launch the configured engine servers (waiting for their health), then warm every replica."""
         await self.launcher.start()
         await warm_up(replicas)
-
-    async def _supervise(self) -> None:
-        restarts = {id(s): s.restarts for s in self.launcher.servers}
-        supervisor = asyncio.create_task(self.launcher.supervise())
-        try:
-            while True:  # export restarts as they happen
-                await asyncio.sleep(1.0)
-                for s in self.launcher.servers:
-                    if s.restarts != restarts[id(s)]:
-                        self.metrics.engine_restarts.labels(s.url).inc(s.restarts - restarts[id(s)])
-                        restarts[id(s)] = s.restarts
-        finally:
-            supervisor.cancel()
 
     def _scraped(self, replicas: list[Replica]) -> list[tuple[Replica, float]]:
         """Replicas whose servers expose load metrics, each with its pool's scrape interval."""

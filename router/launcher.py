@@ -6,12 +6,13 @@ import asyncio
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from engines.registry import SERVER_KINDS
 from engines.servers import LaunchSpec, ManagedServer
-from router.config import Config, LaunchConfig
+from router.config import Config, LaunchConfig, PoolConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,20 @@ def _priority_args(engine: str, enabled: bool, given: list[str]) -> tuple[str, .
     return ()
 
 
+def launch_spec(pc: PoolConfig, lc: LaunchConfig) -> LaunchSpec:
+    """The engine-side description of one `[[pools.<name>.launch]]` entry."""
+    return LaunchSpec(
+        model=lc.model,
+        host=lc.host,
+        port=lc.port,
+        gpu_ids=tuple(lc.gpus),
+        tensor_parallel=lc.tensor_parallel,
+        served_model_name=lc.served_model_name,
+        extra_args=tuple(lc.extra_args) + _priority_args(pc.engine, pc.priority_scheduling, lc.extra_args),
+        extra_env=tuple(lc.env.items()),
+    )
+
+
 class Launcher:
     """Starts every configured server, restarts one that dies (with backoff), stops them all on shutdown."""
 
@@ -55,16 +70,7 @@ class Launcher:
             kind = SERVER_KINDS.get(pc.engine)
             for lc in pc.launch:
                 assert kind is not None  # config validation: launch needs a server engine
-                spec = LaunchSpec(
-                    model=lc.model,
-                    host=lc.host,
-                    port=lc.port,
-                    gpu_ids=tuple(lc.gpus),
-                    tensor_parallel=lc.tensor_parallel,
-                    served_model_name=lc.served_model_name,
-                    extra_args=tuple(lc.extra_args) + _priority_args(pc.engine, pc.priority_scheduling, lc.extra_args),
-                    extra_env=tuple(lc.env.items()),
-                )
+                spec = launch_spec(pc, lc)
                 argv, env = kind.launch_command(spec, lc.python or sys.executable)
                 server = ManagedServer(
                     argv, env, spec.url, logs / f"{name}-{lc.port}.log", health_path=kind.health_path, nice=lc.nice
@@ -84,8 +90,11 @@ class Launcher:
         """Start every server in parallel and wait until each is healthy (or has failed)."""
         await asyncio.gather(*(self._start_one(s) for s in self.servers))
 
-    async def supervise(self, check_s: float = 1.0, max_backoff_s: float = 60.0) -> None:
-        """Forever: restart any server whose process has exited, backing off while it keeps failing."""
+    async def supervise(
+        self, on_restart: Callable[[str], None] = lambda url: None, check_s: float = 1.0, max_backoff_s: float = 60.0
+    ) -> None:
+        """Forever: restart any server whose process has exited, backing off while it keeps failing;
+        `on_restart(url)` hears of each attempt."""
         backoff = {id(s): 1.0 for s in self.servers}
         while True:
             await asyncio.sleep(check_s)
@@ -94,6 +103,7 @@ class Launcher:
                     continue
                 log.warning("engine server %s exited (code %s); restarting", s.url, s.server.returncode)
                 s.restarts += 1
+                on_restart(s.url)
                 if await self._start_one(s):
                     backoff[id(s)] = 1.0
                 else:

@@ -18,6 +18,7 @@ from engines.prometheus import EngineLoad, fetch_metrics, without_buckets
 from engines.registry import SERVER_KINDS, ServerKind
 from router.admission import PrioritySlots
 from router.config import Config, PoolConfig
+from router.launcher import launch_spec
 from router.policies import Policy, make_policy
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,7 @@ def build_pools(config: Config) -> dict[str, Pool]:
 
 def pool_urls(pc: PoolConfig) -> list[str]:
     """A pool's server URLs: those given, then those of the servers it launches."""
-    launched = [f"http://{'127.0.0.1' if lc.host in ('', '0.0.0.0') else lc.host}:{lc.port}" for lc in pc.launch]
-    return [*pc.replicas, *launched]
+    return [*pc.replicas, *(launch_spec(pc, lc).url for lc in pc.launch)]
 
 
 def distinct_replicas(pools: dict[str, Pool]) -> list[Replica]:

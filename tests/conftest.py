@@ -18,6 +18,7 @@ import grpc
 import httpx
 import pytest
 
+from engines import vllm
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.app import RouterApp
@@ -121,13 +122,11 @@ class VLLMServer:
     def __init__(self, python: str, model: Path, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="WARNING")
+        env = dict(os.environ, **dict(vllm.CPU_ENV))
         self.log = log
         self.proc = subprocess.Popen(
-            [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
-             "--port", str(self.port), "--enforce-eager", "--enable-prompt-tokens-details", "--max-model-len", "16384",
-             "--block-size", "32",  # small blocks: follow-ups hit the cache at fine grain
-             "--served-model-name", "tiny"],
+            [python, "-m", vllm.ENTRYPOINT, "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
+             "--enable-prompt-tokens-details", *vllm.CPU_ARGS, "--served-model-name", "tiny"],
             stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
             # vLLM's CPU engine busy-polls; niced, it cannot starve the router under test (2 cores).
             preexec_fn=lambda: os.nice(10),

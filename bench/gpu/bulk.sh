@@ -2,14 +2,7 @@
 # A bulk job through the router vs a direct client on real vLLM 0.26 (H100), with interactive
 # traffic (bench/bulk.py). Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
 set -u
-OUT=${OUT:-/tmp/roadwork-gpu}
-mkdir -p "$OUT"
-if [ ! -d /root/site/vllm ]; then
-  mkdir -p /root/site && cat /root/stage/core.txz.part* | xz -d -T0 | tar -x -C /root/site || exit 1
-fi
-export PYTHONPATH="/root/roadwork-site:/root/site:$PWD" PYTHONUNBUFFERED=1 YOLO_OFFLINE=true
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 VLLM_USE_FLASHINFER_SAMPLER=0
-[ -f /root/qwen2-rand/model.safetensors ] || timeout 120 python3 .gpu-tools/make_model.py /root/qwen2-rand > "$OUT/model.txt" 2>&1
+source "$(dirname "$0")/vllm_site.sh"
 setsid python3 -m vllm.entrypoints.openai.api_server --model /root/qwen2-rand --tokenizer /root/qwen2-rand-tok \
   --served-model-name qwen2-rand --host 127.0.0.1 --port 8000 --max-model-len 4096 --gpu-memory-utilization 0.6 \
   --enable-prompt-tokens-details --scheduling-policy priority > "$OUT/vllm.log" 2>&1 &

@@ -9,16 +9,9 @@
 # build_site.sh, `tar | xz -9 | split -n 4`); .whl the router's wheels (bench/gpu/detect.sh);
 # .gpu-tools/make_model.py builds the random Qwen2-0.5B and its tokenizer.
 set -u
-OUT=${OUT:-/tmp/roadwork-gpu}
-mkdir -p "$OUT"
-if [ ! -d /root/site/vllm ]; then
-  mkdir -p /root/site && cat /root/stage/core.txz.part* | xz -d -T0 | tar -x -C /root/site || exit 1
-fi
-export PYTHONPATH="/root/roadwork-site:/root/site:$PWD" PYTHONUNBUFFERED=1 YOLO_OFFLINE=true
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 VLLM_USE_FLASHINFER_SAMPLER=0
+source "$(dirname "$0")/vllm_site.sh"
 python3 -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__, torch.cuda.get_device_name())" \
   > "$OUT/versions.txt" 2>&1
-[ -f /root/qwen2-rand/model.safetensors ] || timeout 120 python3 .gpu-tools/make_model.py /root/qwen2-rand > "$OUT/model.txt" 2>&1
 timeout 560 python3 -m bench.gpu.engines --out "$OUT" > "$OUT/engines.txt" 2>&1
 echo "engines rc=$?"
 tail -c 3000 "$OUT/engines.txt"

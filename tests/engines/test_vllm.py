@@ -209,17 +209,14 @@ async def test_never_healthy_times_out(tmp_path: Path) -> None:
         await server.stop(grace_s=5)
 
 
-# -- the real thing: vLLM's CPU build on the tiny model, same recipe as tests/conftest.py's VLLMServer --
-
-CPU_ARGS = ("--enforce-eager", "--max-model-len", "16384", "--block-size", "32")
-CPU_ENV = (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_LOGGING_LEVEL", "WARNING"))
+# -- the real thing: vLLM's CPU build on the tiny model (vllm.CPU_ARGS, as tests/conftest.py's VLLMServer) --
 
 
 @pytest.mark.slow
 async def test_vllm_cpu_under_managed_server(tiny_model: Path, tmp_path: Path) -> None:
     python = require_vllm_python()
-    spec = LaunchSpec(model=str(tiny_model), port=free_port(), served_model_name="tiny", extra_args=CPU_ARGS,
-                      extra_env=CPU_ENV)  # fmt: skip
+    spec = LaunchSpec(model=str(tiny_model), port=free_port(), served_model_name="tiny", extra_args=vllm.CPU_ARGS,
+                      extra_env=vllm.CPU_ENV)  # fmt: skip
     server = vllm.managed_server(spec, tmp_path / "vllm.log", python=python, nice=10)
     try:
         await server.start(timeout_s=240)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engines import vllm
 from engines.servers import process_group_alive
 from router._proto.roadwork.v1 import router_pb2 as pb
 from tests.conftest import RunningRouter, ask, free_port, make_config, require_vllm_python
@@ -26,8 +27,8 @@ def _launch(model: Path, python: str) -> list[dict[str, object]]:
             "port": free_port(),
             "python": python,
             "served_model_name": "tiny",
-            "extra_args": ["--enforce-eager", "--max-model-len", "16384", "--block-size", "32"],
-            "env": {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"},
+            "extra_args": list(vllm.CPU_ARGS),
+            "env": dict(vllm.CPU_ENV),
             "nice": 10,
             "start_timeout_s": 400,
         }
