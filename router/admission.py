@@ -32,9 +32,19 @@ class PrioritySlots:
         if not interactive:
             self.batch_in_flight += 1
 
-    async def acquire(self, interactive: bool) -> None:
+    def queued(self, interactive: bool) -> int:
+        """Requests of that priority waiting for a slot."""
+        return len(self._waiting[interactive])
+
+    def try_acquire(self, interactive: bool) -> bool:
+        """Take a slot at once if one is free for this priority (nobody ahead of it is waiting)."""
         if not self._waiting[interactive] and self._free(interactive):
             self._take(interactive)
+            return True
+        return False
+
+    async def acquire(self, interactive: bool) -> None:
+        if self.try_acquire(interactive):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[interactive].append(waiter)

@@ -59,9 +59,15 @@ class RouterApp:
         self.metrics = Metrics()
         self.store = Store(config.storage.resolved())
         self.ensemble = build_ensemble(config)
-        self.pools = build_pools(config)
+        self.pools = build_pools(config, on_transition=self.metrics.record_breaker)
+        for pool in self.pools.values():
+            self.metrics.breaker_state.labels("pool", pool.name).set(0)
+        for replica in distinct_replicas(self.pools):
+            self.metrics.breaker_state.labels("replica", replica.name).set(0)
         self.launcher = Launcher(config)
-        self.dispatcher = Dispatcher(self.pools, config.routing)
+        self.dispatcher = Dispatcher(
+            self.pools, config.routing, config.retry, on_retry=lambda pool: self.metrics.retries.labels(pool).inc()
+        )
         self.sessions = SessionStore(
             self.store, default_ttl_s=config.sessions.ttl_s, max_ttl_s=config.sessions.max_ttl_s
         )
@@ -88,7 +94,10 @@ class RouterApp:
             ]
         )
         pb_grpc.add_RouterServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            RouterServicer(self.config, self.pipeline, self.sessions, self.jobs, self.metrics), server
+            RouterServicer(
+                self.config, self.pipeline, self.sessions, self.jobs, self.metrics, serving=self.ready.is_set
+            ),
+            server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

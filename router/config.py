@@ -88,6 +88,28 @@ class RoutingConfig(_Strict):
         return list(getattr(self, kind))
 
 
+class BreakerConfig(_Strict):
+    """Circuit breakers (per pool and per replica): when to open, how long to wait, how to probe."""
+
+    enabled: bool = True
+    consecutive_failures: int = Field(5, ge=1, description="engine failures in a row that open the breaker")
+    failure_rate: float = Field(0.5, gt=0, le=1, description="...or this share of failures within window_s")
+    min_requests: int = Field(10, ge=1, description="outcomes in the window before failure_rate applies")
+    window_s: float = Field(30.0, gt=0)
+    cooldown_s: float = Field(5.0, gt=0, description="OPEN this long, then HALF_OPEN lets probes through")
+    half_open_probes: int = Field(1, ge=1, description="probe requests in flight at once while HALF_OPEN")
+    probe_successes: int = Field(2, ge=1, description="successful probes that close the breaker again")
+
+
+class RetryConfig(_Strict):
+    """Retries of one pool's engine calls before the first token: exponential backoff with jitter."""
+
+    max_attempts: int = Field(3, ge=1, description="tries per pool (each on another replica when there is one)")
+    initial_backoff_s: float = Field(0.05, ge=0)
+    max_backoff_s: float = Field(1.0, ge=0)
+    jitter_s: float = Field(0.05, ge=0)
+
+
 class Price(_Strict):
     prompt_per_1k: float = Field(0.0, ge=0)
     completion_per_1k: float = Field(0.0, ge=0)
@@ -137,7 +159,14 @@ class PoolConfig(_Strict):
     policy: Literal["round_robin", "least_loaded", "session_affinity"] = "least_loaded"
     max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
     batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
-    timeout_s: float = Field(120.0, gt=0)
+    timeout_s: float = Field(120.0, gt=0, description="longest gap between two bytes from the engine")
+    first_token_timeout_s: float = Field(
+        30.0, gt=0, description="an engine silent this long before its first token is failed over (hung replica)"
+    )
+    max_queue: int = Field(
+        256, ge=0, description="interactive requests waiting for a replica slot; beyond: RESOURCE_EXHAUSTED"
+    )
+    breaker: BreakerConfig | None = Field(None, description="this pool's breakers; None = the top-level [breaker]")
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="fields merged into every request, e.g. {ignore_eos = true}, top_k"
     )
@@ -214,6 +243,8 @@ class Config(_Strict):
     detection: DetectionConfig = DetectionConfig()
     detectors: list[DetectorConfig] = Field(default_factory=list)
     batch: BatchConfig = BatchConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    retry: RetryConfig = RetryConfig()
 
     @field_validator("detectors")
     @classmethod

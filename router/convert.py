@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from detectors.base import Detection, VoteStatus
 from engines.base import Usage
 from router._proto.roadwork.v1 import router_pb2 as pb
+from router.breaker import CircuitBreaker, State
+from router.config import RoutingConfig
+from router.pools import Pool, Replica
 from router.types import (
     AskEvent,
     AskInput,
@@ -201,3 +206,45 @@ def item_result_pb(r: ItemResult) -> pb.BatchItemResult:
     if r.error_code:
         msg.error.CopyFrom(pb.ItemError(code=r.error_code, message=r.error_message))
     return msg
+
+
+_M = TypeVar("_M", pb.PoolStatus, pb.ReplicaStatus)
+_BREAKER = {
+    State.CLOSED: pb.BREAKER_STATE_CLOSED,
+    State.OPEN: pb.BREAKER_STATE_OPEN,
+    State.HALF_OPEN: pb.BREAKER_STATE_HALF_OPEN,
+}
+
+
+def _with_breaker(msg: _M, b: CircuitBreaker) -> _M:
+    msg.breaker = _BREAKER[b.state]
+    msg.breaker_retry_in_seconds = round(b.retry_in_s(), 3)
+    return msg
+
+
+def _replica_pb(r: Replica) -> pb.ReplicaStatus:
+    msg = pb.ReplicaStatus(
+        name=r.name,
+        healthy=r.healthy,
+        in_flight=r.slots.in_flight,
+        queued_interactive=r.slots.queued(True),
+        queued_batch=r.slots.queued(False),
+        load=r.load,
+    )
+    return _with_breaker(msg, r.breaker)
+
+
+def status_pb(pools: dict[str, Pool], routing: RoutingConfig, serving: bool) -> pb.GetStatusResponse:
+    """The pools, their replicas and breakers, and the routing table, as a GetStatusResponse."""
+    out = pb.GetStatusResponse(serving=serving)
+    for pool in pools.values():
+        msg = pb.PoolStatus(
+            name=pool.name,
+            engine=pool.config.engine,
+            policy=pool.config.policy,
+            replicas=[_replica_pb(r) for r in pool.replicas],
+        )
+        out.pools.append(_with_breaker(msg, pool.breaker))
+    for kind in ("multi_turn", "batch", "single_shot"):
+        out.routing[kind] = ",".join(routing.pools_for(kind))
+    return out

@@ -1,16 +1,25 @@
-"""Sends a generation to the pools of its kind in fallback order; streams deltas, then `Served`."""
+"""Sends a generation to the pools of its kind in fallback order; streams deltas, then `Served`.
+
+Per pool: the pool's breaker must allow it; then up to `retry.max_attempts` tries (tenacity:
+backoff with jitter, bounded by the request's deadline), each on a replica the pool's policy picks
+among healthy replicas whose breaker admits it, preferring ones this request has not failed on.
+A try ends when the engine's first event arrives; from then on the answer is committed to that
+replica, and a failure is reported, not retried. Only engine-side failures count against breakers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from engines.base import Delta, Finished, GenerationRequest
-from engines.errors import EngineError
-from router.config import Price, RoutingConfig
-from router.errors import Unavailable, from_engine_error
-from router.pools import Pool
+from engines.base import Delta, Finished, GenerationEvent, GenerationRequest
+from engines.errors import EngineError, EngineTimeout, EngineUnavailable
+from router.config import Price, RetryConfig, RoutingConfig
+from router.errors import Overloaded, Unavailable, from_engine_error
+from router.pools import Pool, Replica
+from router.retry import retrying
 from router.types import RequestKind, Route
 
 
@@ -23,49 +32,193 @@ class Served:
     price: Price
 
 
-class Dispatcher:
-    """Pool choice by kind, replica choice by the pool's policy, fallback before the first token."""
+class _NoReplica(Exception):
+    """Every replica of the pool is unhealthy or behind an open breaker."""
 
-    def __init__(self, pools: dict[str, Pool], routing: RoutingConfig) -> None:
+
+class _QueueFull(Exception):
+    """The pool's admission queue for interactive requests is full."""
+
+
+@dataclass
+class _Opened:
+    """A replica that produced its first event; the rest of its stream is still to read."""
+
+    replica: Replica
+    events: AsyncGenerator[GenerationEvent, None]
+    first: GenerationEvent
+
+
+class Dispatcher:
+    """Pool choice by kind, replica choice by the pool's policy, retries and fallback before the first token."""
+
+    def __init__(
+        self,
+        pools: dict[str, Pool],
+        routing: RoutingConfig,
+        retry: RetryConfig | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
         self._pools = pools
         self._routing = routing
+        self._retry = retry or RetryConfig()
+        self._on_retry = on_retry
+
+    @property
+    def pools(self) -> dict[str, Pool]:
+        return self._pools
 
     async def stream(
-        self, kind: RequestKind, request: GenerationRequest, *, key: str = ""
+        self, kind: RequestKind, request: GenerationRequest, *, key: str = "", deadline: float | None = None
     ) -> AsyncGenerator[Delta | Served, None]:
-        """Try each pool in order; an engine failure before any text moves on to the next pool.
+        """Try each pool in order; engine failures before any text move on to the next pool.
 
-        Raises `Unavailable` when every pool failed, or the mapped error when a failure cannot be
-        retried elsewhere (bad request) or text was already streamed.
+        `deadline` (a `time.monotonic()` value) bounds the retries. Raises `Unavailable` when every
+        pool failed, `Overloaded` when every pool that could take it has a full queue, or the mapped
+        error when a failure cannot be retried elsewhere (bad request) or text was already streamed.
         """
         interactive = kind is not RequestKind.BATCH
         tried: list[str] = []
         failures: list[str] = []
+        full: list[Pool] = []
         for name in self._routing.pools_for(kind.value):
             pool = self._pools[name]
-            replicas = pool.available()
-            if not replicas:
+            if not pool.breaker.allow():
                 tried.append(name)
-                failures.append(f"{name}: no healthy replica")
+                failures.append(f"{name}: circuit open for {pool.breaker.retry_in_s():.1f} s more")
                 continue
-            replica = replicas[pool.policy.choose(replicas, key)]
-            await replica.slots.acquire(interactive)
-            started = False
             try:
-                async with aclosing(replica.engine.generate(request)) as events:
-                    async for event in events:
-                        if isinstance(event, Delta):
-                            started = True
-                            yield event
-                        else:
-                            route = Route(kind, name, replica.engine.kind, replica.name, event.model, tuple(tried))
-                            yield Served(route, event, pool.config.price)
-                return
+                opened = await self._open(pool, request, interactive, key, deadline)
+            except _NoReplica:
+                pool.breaker.record(False)  # the pool as a whole cannot answer
+                tried.append(name)
+                failures.append(f"{name}: no healthy replica (down, or its circuit is open)")
+                continue
+            except _QueueFull:
+                pool.breaker.release()
+                full.append(pool)
+                tried.append(name)
+                failures.append(f"{name}: queue full")
+                continue
             except EngineError as exc:
-                if started or not exc.retryable:
+                if not exc.retryable:
+                    pool.breaker.release()
                     raise from_engine_error(exc, name) from exc
+                pool.breaker.record(False)
                 tried.append(name)
                 failures.append(f"{name}: {exc}")
-            finally:
-                replica.slots.release(interactive)
+                continue
+            except BaseException:
+                pool.breaker.release()
+                raise
+            async for event in self._relay(pool, opened, kind, tuple(tried)):
+                yield event
+            return
+        if full and len(full) == len(tried):
+            wait = min(p.config.timeout_s for p in full) / 10
+            raise Overloaded(
+                "every engine pool for this request is at its queue limit (pools.<name>.max_queue): "
+                + "; ".join(failures),
+                retry_after_s=round(max(0.1, wait), 1),
+            )
         raise Unavailable("no engine pool could answer: " + "; ".join(failures))
+
+    async def _relay(
+        self, pool: Pool, opened: _Opened, kind: RequestKind, tried: tuple[str, ...]
+    ) -> AsyncGenerator[Delta | Served, None]:
+        """Stream a committed replica's events to the caller; settle breakers and the slot at the end."""
+        replica, interactive = opened.replica, kind is not RequestKind.BATCH
+        outcome: bool | None = None
+        try:
+            async with aclosing(opened.events) as rest:
+                async for event in _chain(opened.first, rest):
+                    if isinstance(event, Delta):
+                        yield event
+                    else:
+                        route = Route(kind, pool.name, replica.engine.kind, replica.name, event.model, tried)
+                        outcome = True
+                        yield Served(route, event, pool.config.price)
+        except EngineError as exc:
+            outcome = False if exc.retryable else None
+            raise from_engine_error(exc, pool.name) from exc
+        finally:
+            replica.slots.release(interactive)
+            for breaker in (replica.breaker, pool.breaker):
+                if outcome is None:
+                    breaker.release()
+                else:
+                    breaker.record(outcome)
+
+    def _pick(self, pool: Pool, key: str, failed: set[int]) -> Replica:
+        """The policy's choice among admitted replicas, those this request failed on last."""
+        candidates = pool.available()
+        fresh = [r for r in candidates if id(r) not in failed]
+        choices = fresh or candidates
+        if not choices:
+            raise _NoReplica
+        return choices[pool.policy.choose(choices, key)]
+
+    async def _open(
+        self, pool: Pool, request: GenerationRequest, interactive: bool, key: str, deadline: float | None
+    ) -> _Opened:
+        """Tries (with retries) until a replica yields its first event."""
+        failed: set[int] = set()
+        attempt_no = 0
+        async for attempt in retrying(self._retry, deadline):
+            with attempt:
+                attempt_no += 1
+                if attempt_no > 1 and self._on_retry is not None:
+                    self._on_retry(pool.name)
+                replica = self._pick(pool, key, failed)
+                try:
+                    return await self._first_event(pool, replica, request, interactive)
+                except EngineError:
+                    failed.add(id(replica))
+                    raise
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _first_event(
+        self, pool: Pool, replica: Replica, request: GenerationRequest, interactive: bool
+    ) -> _Opened:
+        """One try on one replica: a slot (or a place in the bounded queue), the breaker's leave,
+        then the engine's first event within `first_token_timeout_s`."""
+        slots = replica.slots
+        if not slots.try_acquire(interactive):
+            if interactive and slots.queued(True) >= pool.config.max_queue:
+                raise _QueueFull
+            await slots.acquire(interactive)
+        if not replica.breaker.allow():  # it opened while this request waited for the slot
+            slots.release(interactive)
+            raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
+        events = replica.engine.generate(request)
+        limit = pool.config.first_token_timeout_s
+        try:
+            try:
+                async with asyncio.timeout(limit):
+                    first = await anext(events)
+            except TimeoutError as exc:
+                raise EngineTimeout(
+                    f"{replica.name}: no first token within {limit:g} s (pools.{pool.name}.first_token_timeout_s)"
+                ) from exc
+            except StopAsyncIteration as exc:
+                raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc
+        except EngineError as exc:
+            if exc.retryable:
+                replica.breaker.record(False)
+            else:
+                replica.breaker.release()
+            slots.release(interactive)
+            await events.aclose()
+            raise
+        except BaseException:
+            replica.breaker.release()
+            slots.release(interactive)
+            await events.aclose()
+            raise
+        return _Opened(replica, events, first)
+
+
+async def _chain(first: GenerationEvent, rest: AsyncIterator[GenerationEvent]) -> AsyncIterator[GenerationEvent]:
+    yield first
+    async for event in rest:
+        yield event

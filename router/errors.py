@@ -6,7 +6,8 @@ RouterError (INTERNAL)
 │   └── EngineRejected                       the engine refused the prompt (e.g. context too long)
 ├── NotFound (NOT_FOUND)                     unknown session or job id
 ├── FailedPrecondition (FAILED_PRECONDITION) expired/closed session, finished job
-├── LimitExceeded (RESOURCE_EXHAUSTED)       a configured limit (image size, pixels, job size, queue)
+├── LimitExceeded (RESOURCE_EXHAUSTED)       a configured limit (image size, pixels, job size)
+│   └── Overloaded                           every pool's admission queue is full (retry hint)
 ├── Unavailable (UNAVAILABLE)                no engine could answer (strict mode), router not ready
 ├── DeadlineExceeded (DEADLINE_EXCEEDED)     the client's deadline passed
 ├── Unauthenticated (UNAUTHENTICATED)        missing or wrong bearer token (server.auth_token_env)
@@ -28,9 +29,10 @@ class RouterError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s  # sent as trailing metadata `retry-after-ms`
 
 
 class InvalidRequest(RouterError):
@@ -63,6 +65,10 @@ class LimitExceeded(RouterError):
     """A configured limit was hit."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Overloaded(LimitExceeded):
+    """Interactive requests already fill every eligible pool's admission queue; retry shortly."""
 
 
 class Unavailable(RouterError):

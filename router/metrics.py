@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from engines.prometheus import EngineLoad
 
+BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")  # gauge values 0, 1, 2
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -44,6 +45,20 @@ class Metrics:
         self.engine_restarts = Counter(
             "roadwork_engine_restarts", "Launched engine servers restarted after exiting", ["replica"], registry=r
         )
+
+        self.breaker_state = Gauge(
+            "roadwork_breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open", ["scope", "name"],
+            registry=r,
+        )  # fmt: skip
+        self.breaker_transitions = Counter(
+            "roadwork_breaker_transitions", "Circuit breaker state changes", ["scope", "name", "to"], registry=r
+        )
+        self.retries = Counter("roadwork_retries", "Engine calls retried before the first token", ["pool"], registry=r)
+
+    def record_breaker(self, scope: str, name: str, old: str, new: str) -> None:
+        """Export a breaker transition (state names as in `router.breaker.State`)."""
+        self.breaker_state.labels(scope, name).set(BREAKER_STATES.index(new))
+        self.breaker_transitions.labels(scope, name, new.lower()).inc()
 
     def record_engine_load(self, replica: str, load: EngineLoad | None) -> None:
         """Export a scrape; figures the server does not report are left out."""

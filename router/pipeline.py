@@ -177,7 +177,16 @@ class Pipeline:
             )
             done: DoneEvent | None = None
             async with aclosing(
-                self.generate(kind, request, detection, key=session_id, strict=inp.strict, start=start, trace=trace)
+                self.generate(
+                    kind,
+                    request,
+                    detection,
+                    key=session_id,
+                    strict=inp.strict,
+                    start=start,
+                    trace=trace,
+                    deadline=inp.deadline,
+                )
             ) as events:
                 async for event in events:
                     if isinstance(event, DoneEvent):
@@ -211,12 +220,13 @@ class Pipeline:
         strict: bool,
         start: float,
         trace: Trace,
+        deadline: float | None = None,
     ) -> AsyncGenerator[DeltaEvent | DoneEvent, None]:
         """Dispatch and stream; degrade to a detections-only answer when no engine can answer."""
         parts: list[str] = []
         ttft_ms = 0.0
         try:
-            async with aclosing(self.dispatcher.stream(kind, request, key=key)) as events:
+            async with aclosing(self.dispatcher.stream(kind, request, key=key, deadline=deadline)) as events:
                 async for event in events:
                     if isinstance(event, Served):
                         served = event
@@ -226,8 +236,8 @@ class Pipeline:
                     parts.append(event.text)
                     yield DeltaEvent(event.text)
         except Unavailable:
-            if strict or not self.config.routing.degrade_to_detections:
-                raise
+            if strict or parts or not self.config.routing.degrade_to_detections:
+                raise  # strict, or part of an engine's answer was already streamed: say it broke
             answer = degraded_answer(detection)
             route = Route(kind, "", "detections_only", "", "")
             trace.pool = "detections_only"

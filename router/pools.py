@@ -17,7 +17,8 @@ from engines.openai_http import OpenAIHTTPEngine
 from engines.prometheus import EngineLoad, fetch_metrics, without_buckets
 from engines.registry import SERVER_KINDS, ServerKind
 from router.admission import PrioritySlots
-from router.config import Config, PoolConfig
+from router.breaker import CircuitBreaker, Transition
+from router.config import BreakerConfig, Config, PoolConfig
 from router.launcher import launch_spec
 from router.policies import Policy, make_policy
 
@@ -30,6 +31,7 @@ class Replica:
 
     engine: Engine
     slots: PrioritySlots
+    breaker: CircuitBreaker
     healthy: bool = True
     server: ServerKind | None = None  # a known engine server: its /metrics gives load and cache hits
     url: str = ""
@@ -78,28 +80,40 @@ class Pool:
     name: str
     config: PoolConfig
     replicas: list[Replica]
+    breaker: CircuitBreaker
     policy: Policy = field(init=False)
 
     def __post_init__(self) -> None:
         self.policy = make_policy(self.config.policy)
 
     def available(self) -> list[Replica]:
-        """Replicas a policy may choose from (unhealthy ones filtered out first)."""
-        return [r for r in self.replicas if r.healthy]
+        """Replicas a policy may choose from: healthy ones whose breaker lets a request through."""
+        return [r for r in self.replicas if r.healthy and r.breaker.admits()]
 
 
-def build_pools(config: Config) -> dict[str, Pool]:
-    """One Pool per `[pools.<name>]`; the embedded engine and identical endpoints are shared."""
+def build_pools(config: Config, on_transition: Callable[[str, str, str, str], None] | None = None) -> dict[str, Pool]:
+    """One Pool per `[pools.<name>]`; the embedded engine and identical endpoints are shared.
+
+    `on_transition(scope, name, old, new)` hears every breaker change (scope "pool" or "replica")."""
     shared: dict[str, Replica] = {}
     pools = {}
+
+    def breaker(scope: str, name: str, bc: BreakerConfig) -> CircuitBreaker:
+        hook: Transition | None = None
+        if on_transition is not None:
+            hook = lambda n, old, new: on_transition(scope, n, old.name, new.name)  # noqa: E731
+        return CircuitBreaker(name, bc, on_transition=hook)
+
     for name, pc in config.pools.items():
+        bc = pc.breaker or config.breaker
         batch_cap = max(1, int(pc.max_in_flight * pc.batch_share))
         replicas = []
         if pc.engine == "embedded":
             if "embedded" not in shared:
                 emb = config.embedded
                 engine: Engine = EmbeddedEngine(emb.model, device=emb.device, threads=emb.threads)
-                shared["embedded"] = Replica(engine, PrioritySlots(1, 1))  # one generation at a time
+                slots = PrioritySlots(1, 1)  # one generation at a time
+                shared["embedded"] = Replica(engine, slots, breaker("replica", engine.name, bc))
             replicas.append(shared["embedded"])
         else:
             api_key = os.environ.get(pc.api_key_env, "") if pc.api_key_env else ""
@@ -119,9 +133,10 @@ def build_pools(config: Config) -> dict[str, Pool]:
                         send_priority=pc.priority_scheduling,
                     )
                     slots = PrioritySlots(pc.max_in_flight, batch_cap)
-                    shared[key] = Replica(http, slots, server=server, url=url.rstrip("/"))
+                    rb = breaker("replica", http.name, bc)
+                    shared[key] = Replica(http, slots, rb, server=server, url=url.rstrip("/"))
                 replicas.append(shared[key])
-        pools[name] = Pool(name, pc, replicas)
+        pools[name] = Pool(name, pc, replicas, breaker("pool", name, bc))
     return pools
 
 

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TypeVar
 
 import grpc
@@ -46,6 +47,14 @@ def _failure(exc: BaseException, rid: str) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error in the router; report request id {rid}"
 
 
+async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, code: grpc.StatusCode, message: str) -> None:
+    """End the call with `code`; a retry hint travels as trailing metadata `retry-after-ms`."""
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        context.set_trailing_metadata((("retry-after-ms", str(int(retry_after * 1000))),))
+    await context.abort(code, message)
+
+
 def auth_token(config: Config) -> str:
     """The bearer token calls must carry ('' = none); a named but empty variable is a config error."""
     name = config.server.auth_token_env
@@ -67,8 +76,17 @@ def _authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
 class RouterServicer(pb_grpc.RouterServiceServicer):
     """Implements roadwork.v1.RouterService."""
 
-    def __init__(self, config: Config, pipeline: Pipeline, sessions: SessionStore, jobs: JobStore, metrics: Metrics):
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        sessions: SessionStore,
+        jobs: JobStore,
+        metrics: Metrics,
+        serving: Callable[[], bool] = lambda: True,
+    ):
         self._config = config
+        self._serving = serving
         self._pipeline = pipeline
         self._sessions = sessions
         self._jobs = jobs
@@ -100,7 +118,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         except Exception as exc:
             code, message = _failure(exc, rid)
             self._record(rpc, Trace(), code, start)
-            await context.abort(code, message)
+            await _abort(context, exc, code, message)
         self._record(rpc, Trace(), grpc.StatusCode.OK, start)
         return result
 
@@ -125,7 +143,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         except Exception as exc:
             code, message = _failure(exc, rid)
             self._record(rpc, trace, code, start)
-            await context.abort(code, message)
+            await _abort(context, exc, code, message)
         self._record(rpc, trace, grpc.StatusCode.OK, start)
 
     # -- RPCs ------------------------------------------------------------------------------------
@@ -141,6 +159,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
         async def events() -> AsyncGenerator[pb.AskResponse, None]:
             inp = convert.ask_input(request, _request_id(context))
+            remaining = context.time_remaining()
+            if remaining is not None:
+                inp = replace(inp, deadline=time.monotonic() + remaining)
             async with aclosing(self._pipeline.ask(inp, trace)) as it:
                 async for event in it:
                     yield convert.ask_event_pb(event)
@@ -262,3 +283,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             return pb.CancelBatchResponse(job=convert.job_pb(await self._jobs.cancel(request.job_id)))
 
         return await self._unary("CancelBatch", context, call)
+
+    async def GetStatus(self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext) -> pb.GetStatusResponse:
+        async def call() -> pb.GetStatusResponse:
+            return convert.status_pb(self._pipeline.dispatcher.pools, self._config.routing, self._serving())
+
+        return await self._unary("GetStatus", context, call)

@@ -53,6 +53,7 @@ class AskInput:
     temperature: float | None = None
     strict: bool = False
     request_id: str = ""
+    deadline: float | None = None  # the client's deadline as a time.monotonic() value; None = none
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -119,18 +120,35 @@ def require_vllm_python() -> str:
 class VLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` on the tiny local model, on a free port."""
 
-    def __init__(self, python: str, model: Path, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, python: str, model: Path, log: Path, port: int = 0) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.python, self.model, self.log = python, model, log
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ, **dict(vllm.CPU_ENV))
-        self.log = log
-        self.proc = subprocess.Popen(
-            [python, "-m", vllm.ENTRYPOINT, "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-             "--enable-prompt-tokens-details", *vllm.CPU_ARGS, "--served-model-name", "tiny"],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        return subprocess.Popen(
+            [self.python, "-m", vllm.ENTRYPOINT, "--model", str(self.model), "--host", "127.0.0.1",
+             "--port", str(self.port), "--enable-prompt-tokens-details", *vllm.CPU_ARGS, "--served-model-name", "tiny"],
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
             # vLLM's CPU engine busy-polls; niced, it cannot starve the router under test (2 cores).
             preexec_fn=lambda: os.nice(10),
         )  # fmt: skip
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the server's whole process group (API server and engine core)."""
+        os.killpg(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL every process of the server, as a crash would."""
+        self.signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def restart(self) -> VLLMServer:
+        """Start it again on the same port (after `kill`); call `wait()` for health."""
+        self.proc = self._spawn()
+        return self
 
     def wait(self, timeout: float = 300) -> VLLMServer:
         deadline = time.time() + timeout

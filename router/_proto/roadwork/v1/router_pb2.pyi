@@ -45,6 +45,13 @@ class ItemStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ITEM_STATUS_SUCCEEDED: _ClassVar[ItemStatus]
     ITEM_STATUS_FAILED: _ClassVar[ItemStatus]
     ITEM_STATUS_CANCELED: _ClassVar[ItemStatus]
+
+class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
+    BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
+    BREAKER_STATE_OPEN: _ClassVar[BreakerState]
+    BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
 VERDICT_UNSPECIFIED: Verdict
 VERDICT_ROADWORK: Verdict
 VERDICT_NO_ROADWORK: Verdict
@@ -66,6 +73,10 @@ ITEM_STATUS_PENDING: ItemStatus
 ITEM_STATUS_SUCCEEDED: ItemStatus
 ITEM_STATUS_FAILED: ItemStatus
 ITEM_STATUS_CANCELED: ItemStatus
+BREAKER_STATE_UNSPECIFIED: BreakerState
+BREAKER_STATE_CLOSED: BreakerState
+BREAKER_STATE_OPEN: BreakerState
+BREAKER_STATE_HALF_OPEN: BreakerState
 
 class Box(_message.Message):
     __slots__ = ("class_name", "confidence", "x1", "y1", "x2", "y2", "roadwork_evidence")
@@ -442,3 +453,60 @@ class CancelBatchResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: BatchJob
     def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReplicaStatus(_message.Message):
+    __slots__ = ("name", "healthy", "breaker", "breaker_retry_in_seconds", "in_flight", "queued_interactive", "queued_batch", "load")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_RETRY_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    healthy: bool
+    breaker: BreakerState
+    breaker_retry_in_seconds: float
+    in_flight: int
+    queued_interactive: int
+    queued_batch: int
+    load: int
+    def __init__(self, name: _Optional[str] = ..., healthy: _Optional[bool] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in_seconds: _Optional[float] = ..., in_flight: _Optional[int] = ..., queued_interactive: _Optional[int] = ..., queued_batch: _Optional[int] = ..., load: _Optional[int] = ...) -> None: ...
+
+class PoolStatus(_message.Message):
+    __slots__ = ("name", "engine", "policy", "breaker", "breaker_retry_in_seconds", "replicas")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_RETRY_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    engine: str
+    policy: str
+    breaker: BreakerState
+    breaker_retry_in_seconds: float
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
+    def __init__(self, name: _Optional[str] = ..., engine: _Optional[str] = ..., policy: _Optional[str] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in_seconds: _Optional[float] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ...) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("serving", "pools", "routing")
+    class RoutingEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    serving: bool
+    pools: _containers.RepeatedCompositeFieldContainer[PoolStatus]
+    routing: _containers.ScalarMap[str, str]
+    def __init__(self, serving: _Optional[bool] = ..., pools: _Optional[_Iterable[_Union[PoolStatus, _Mapping]]] = ..., routing: _Optional[_Mapping[str, str]] = ...) -> None: ...

@@ -81,6 +81,11 @@ class RouterServiceStub:
                 request_serializer=roadwork_dot_v1_dot_router__pb2.CancelBatchRequest.SerializeToString,
                 response_deserializer=roadwork_dot_v1_dot_router__pb2.CancelBatchResponse.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/roadwork.v1.RouterService/GetStatus',
+                request_serializer=roadwork_dot_v1_dot_router__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=roadwork_dot_v1_dot_router__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -160,6 +165,14 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """The engine pools as the router sees them now: each pool's and replica's health, circuit
+        breaker state, and load. For dashboards and on-call; the same figures are Prometheus metrics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -207,6 +220,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CancelBatch,
                     request_deserializer=roadwork_dot_v1_dot_router__pb2.CancelBatchRequest.FromString,
                     response_serializer=roadwork_dot_v1_dot_router__pb2.CancelBatchResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=roadwork_dot_v1_dot_router__pb2.GetStatusRequest.FromString,
+                    response_serializer=roadwork_dot_v1_dot_router__pb2.GetStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -454,6 +472,33 @@ class RouterService:
             '/roadwork.v1.RouterService/CancelBatch',
             roadwork_dot_v1_dot_router__pb2.CancelBatchRequest.SerializeToString,
             roadwork_dot_v1_dot_router__pb2.CancelBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roadwork.v1.RouterService/GetStatus',
+            roadwork_dot_v1_dot_router__pb2.GetStatusRequest.SerializeToString,
+            roadwork_dot_v1_dot_router__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

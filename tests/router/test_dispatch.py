@@ -1,0 +1,168 @@
+"""Dispatcher policy units: retries, breakers and fallback around scripted fake engines.
+
+The real-process versions (vLLM killed, hung, restarted) are in test_faults.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import pytest
+
+from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message, Usage
+from engines.errors import EngineBadRequest, EngineUnavailable
+from router.admission import PrioritySlots
+from router.breaker import CircuitBreaker, State
+from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
+from router.dispatch import Dispatcher, Served
+from router.errors import EngineRejected, Overloaded, Unavailable
+from router.pools import Pool, Replica
+from router.types import RequestKind
+
+REQ = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0)
+BREAKER = BreakerConfig(consecutive_failures=2, cooldown_s=60, probe_successes=1)
+
+
+class Scripted:
+    """An engine that plays one behaviour per call: ok, refuse, bad, hang, die_mid."""
+
+    kind = "fake"
+    vision = False
+    model = "m"
+
+    def __init__(self, name: str, *script: str) -> None:
+        self.name = name
+        self.script = list(script)
+        self.calls = 0
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        step = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if step == "refuse":
+            raise EngineUnavailable(f"{self.name}: connection refused")
+        if step == "bad":
+            raise EngineBadRequest("prompt is longer than the context")
+        if step == "hang":
+            await asyncio.sleep(3600)
+        yield Delta(self.name)
+        if step == "die_mid":
+            raise EngineUnavailable(f"{self.name}: stream broken")
+        yield Finished("stop", Usage(1, 1), "m")
+
+    async def health(self) -> bool:
+        return True
+
+    async def warmup(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def pool(name: str, *engines: Scripted, **cfg: object) -> Pool:
+    pc = PoolConfig.model_validate({"policy": "round_robin", **cfg})
+    replicas = [Replica(e, PrioritySlots(pc.max_in_flight, 1), CircuitBreaker(e.name, BREAKER)) for e in engines]
+    return Pool(name, pc, replicas, CircuitBreaker(name, BREAKER))
+
+
+def dispatcher(*pools: Pool, attempts: int = 3) -> Dispatcher:
+    names = [p.name for p in pools]
+    routing = RoutingConfig(multi_turn=names, batch=names, single_shot=names)
+    retry = RetryConfig(max_attempts=attempts, initial_backoff_s=0, jitter_s=0)
+    return Dispatcher({p.name: p for p in pools}, routing, retry)
+
+
+async def run(d: Dispatcher, deadline: float | None = None) -> tuple[str, Served]:
+    text, served = "", None
+    async for event in d.stream(RequestKind.SINGLE_SHOT, REQ, deadline=deadline):
+        if isinstance(event, Served):
+            served = event
+        else:
+            text += event.text
+    assert served is not None
+    return text, served
+
+
+async def test_a_refused_try_is_retried_on_the_other_replica() -> None:
+    a, b = Scripted("a", "refuse"), Scripted("b", "ok")
+    p = pool("p", a, b)
+    text, served = await run(dispatcher(p))
+    assert text == "b" and served.route.replica == "b" and a.calls == 1
+    assert p.replicas[0].breaker.state is State.CLOSED  # one failure of two needed
+    await run(dispatcher(p))  # round robin comes back to a, which refuses again: opens
+    assert p.replicas[0].breaker.state is State.OPEN
+    calls = a.calls
+    for _ in range(4):
+        assert (await run(dispatcher(p)))[0] == "b"
+    assert a.calls == calls, "an open replica gets no traffic"
+    assert p.breaker.state is State.CLOSED and all(r.slots.in_flight == 0 for r in p.replicas)
+
+
+async def test_client_errors_are_not_retried_and_never_open_a_breaker() -> None:
+    a = Scripted("a", "bad")
+    p = pool("p", a)
+    d = dispatcher(p, pool("q", Scripted("c", "ok")))
+    for _ in range(5):
+        with pytest.raises(EngineRejected, match="context"):
+            await run(d)
+    assert a.calls == 5, "a bad request is neither retried nor sent to a fallback"
+    assert p.replicas[0].breaker.state is State.CLOSED and p.breaker.state is State.CLOSED
+
+
+async def test_no_retry_after_the_first_token() -> None:
+    a = Scripted("a", "die_mid")
+    p = pool("p", a, Scripted("b", "ok"))
+    with pytest.raises(Unavailable, match="stream broken"):
+        await run(dispatcher(p, pool("q", Scripted("c", "ok"))))
+    assert a.calls == 1
+
+
+async def test_a_failed_pool_falls_back_and_its_breaker_opens() -> None:
+    p = pool("p", Scripted("a", "refuse"))
+    q = pool("q", Scripted("c", "ok"))
+    d = dispatcher(p, q, attempts=2)
+    for _ in range(2):
+        _, served = await run(d)
+        assert served.route.pool == "q" and served.route.fallback_from == ("p",)
+    assert p.breaker.state is State.OPEN
+    with pytest.raises(Unavailable, match=r"p: circuit open.*q: no healthy replica"):
+        q.replicas[0].healthy = False
+        await run(d)
+
+
+async def test_a_hung_replica_times_out_to_the_next_one() -> None:
+    a, b = Scripted("a", "hang"), Scripted("b", "ok")
+    p = pool("p", a, b, first_token_timeout_s=0.2)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    text, _ = await run(dispatcher(p))
+    assert text == "b" and 0.2 <= loop.time() - t0 < 1.0
+
+
+async def test_retries_stop_at_the_deadline() -> None:
+    p = pool("p", Scripted("a", "hang"), first_token_timeout_s=0.3)
+    d = Dispatcher({"p": p}, RoutingConfig(multi_turn=["p"], batch=["p"], single_shot=["p"]),
+                   RetryConfig(max_attempts=10, initial_backoff_s=0.2, jitter_s=0))  # fmt: skip
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(Unavailable, match="no first token"):
+        await run(d, deadline=asyncio.get_running_loop().time() + 0.6)
+    assert loop.time() - t0 < 0.9, "no sleep past the deadline"
+
+
+async def test_a_full_queue_is_overloaded_with_a_retry_hint() -> None:
+    a = Scripted("a", "hang")
+    p = pool("p", a, max_in_flight=1, max_queue=1)
+    d = dispatcher(p)
+    holder = asyncio.create_task(run(d))
+    waiter = asyncio.create_task(run(d))
+    await asyncio.sleep(0.05)
+    with pytest.raises(Overloaded) as info:
+        await run(d)
+    assert info.value.retry_after_s and info.value.retry_after_s > 0
+    for t in (holder, waiter):
+        t.cancel()
+    await asyncio.gather(holder, waiter, return_exceptions=True)
+    r = p.replicas[0]
+    assert (r.slots.in_flight, r.slots.queued(True)) == (0, 0), "cancelled requests give their slots back"
+    assert p.breaker.state is State.CLOSED and r.breaker.state is State.CLOSED, "cancels are no engine failures"

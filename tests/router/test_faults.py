@@ -1,0 +1,159 @@
+"""Fault injection with real processes: a vLLM replica SIGKILLed mid-stream and restarted, and one
+SIGSTOPped (hung), behind one pool of two replicas; the router's breakers, retries and deadlines."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from router._proto.roadwork.v1 import router_pb2 as pb
+from tests.conftest import RunningRouter, VLLMServer, ask, make_config, require_vllm_python
+
+pytestmark = pytest.mark.slow
+SHORT = pb.GenerationOptions(max_tokens=4)
+
+
+@pytest.fixture(scope="module")
+def replica_a(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """A second real vLLM server, ours to kill, hang and restart (the session's stays healthy)."""
+    server = VLLMServer(require_vllm_python(), tiny_model, tmp_path_factory.mktemp("vllm-a") / "vllm.log")
+    try:
+        yield server.wait()
+    finally:
+        if server.proc.poll() is None:
+            server.signal(signal.SIGCONT)
+        server.stop()
+
+
+def two_replica_router(tmp: Path, a: VLLMServer, b: VLLMServer, **env: str) -> RunningRouter:
+    cfg = make_config(
+        tmp,
+        ROADWORK__POOLS__VLLM__ENGINE="vllm",
+        ROADWORK__POOLS__VLLM__REPLICAS=json.dumps([a.url, b.url]),
+        ROADWORK__POOLS__VLLM__POLICY="round_robin",
+        ROADWORK__POOLS__VLLM__METRICS_INTERVAL_S="0",
+        ROADWORK__POOLS__VLLM__FIRST_TOKEN_TIMEOUT_S="4",
+        ROADWORK__POOLS__VLLM__EXTRA_BODY='{"ignore_eos": true}',
+        ROADWORK__ROUTING__SINGLE_SHOT='["vllm"]',
+        ROADWORK__ROUTING__MULTI_TURN='["vllm"]',
+        ROADWORK__ROUTING__BATCH='["vllm"]',
+        ROADWORK__GENERATION__MAX_TOKENS_CAP="16000",
+        ROADWORK__BREAKER__CONSECUTIVE_FAILURES="2",
+        ROADWORK__BREAKER__COOLDOWN_S="2",
+        ROADWORK__BREAKER__PROBE_SUCCESSES="1",
+        **env,
+    )
+    return RunningRouter(cfg).wait_ready()
+
+
+def replica_status(r: RunningRouter, url: str) -> pb.ReplicaStatus:
+    status = r.stub.GetStatus(pb.GetStatusRequest(), timeout=10)
+    return next(rep for p in status.pools if p.name == "vllm" for rep in p.replicas if rep.name == url)
+
+
+def transitions(r: RunningRouter, url: str) -> dict[str, float]:
+    """roadwork_breaker_transitions_total for one replica, by target state."""
+    reg = r.app.metrics.registry
+    labels = {"scope": "replica", "name": url}
+    return {to: reg.get_sample_value("roadwork_breaker_transitions_total", {**labels, "to": to}) or 0.0
+            for to in ("open", "half_open", "closed")}  # fmt: skip
+
+
+def test_sigkill_mid_stream_then_failover_breaker_opens_and_closes_after_restart(
+    replica_a: VLLMServer, vllm_server: VLLMServer, sample_jpeg: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    a, b = replica_a, vllm_server
+    r = two_replica_router(tmp_path_factory.mktemp("kill"), a, b)
+    try:
+        r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)  # detection cached from here on
+        long_ask = pb.AskRequest(
+            image=sample_jpeg, question="Describe it.", options=pb.GenerationOptions(max_tokens=10000)
+        )
+        # Round robin starts at the first replica: this stream runs on replica a.
+        call = r.stub.Ask(long_ask, timeout=120)
+        deltas = 0
+        for event in call:
+            deltas += event.WhichOneof("event") == "delta"
+            if deltas == 3:
+                break
+        a.kill()
+        killed_at = time.monotonic()
+        with pytest.raises(grpc.RpcError) as exc:
+            rest = list(call)
+            pytest.fail(f"the stream survived its replica's death: {rest[-1] if rest else 'no events'}")
+        assert exc.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+        details = exc.value.details()  # type: ignore[attr-defined]
+        assert "engine pool 'vllm' is unavailable" in details and a.url in details, details
+        b.settle(timeout=60)
+
+        # Requests after the crash fail over before their first token: every one is answered by b.
+        for i in range(4):
+            done = ask(r.stub, image=sample_jpeg, question=f"After the crash {i}?", options=SHORT, strict=True)[-1].done
+            assert done.route.replica == b.url and not done.degraded
+        rep = replica_status(r, a.url)
+        assert rep.breaker == pb.BREAKER_STATE_OPEN or not rep.healthy
+        assert transitions(r, a.url).get("open", 0) >= 1
+        opened_after_s = time.monotonic() - killed_at
+
+        a.restart().wait()
+        restarted_at = time.monotonic()
+        served_by_a = False
+        while time.monotonic() - restarted_at < 60 and not served_by_a:
+            done = ask(r.stub, image=sample_jpeg, question="Back?", options=SHORT, strict=True)[-1].done
+            served_by_a = done.route.replica == a.url
+            time.sleep(0.3)
+        assert served_by_a, "replica a never served again after its restart"
+        assert replica_status(r, a.url).breaker == pb.BREAKER_STATE_CLOSED
+        seen = transitions(r, a.url)
+        assert seen.get("half_open", 0) >= 1 and seen.get("closed", 0) >= 1, seen
+        print(f"breaker open within {opened_after_s:.1f} s of the kill; back {time.monotonic() - restarted_at:.1f} s"
+              f" after the restart; transitions {seen}")  # fmt: skip
+    finally:
+        r.stop()
+
+
+def test_a_hung_replica_never_holds_a_request_past_its_deadline(
+    replica_a: VLLMServer, vllm_server: VLLMServer, sample_jpeg: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    a, b = replica_a, vllm_server
+    if a.proc.poll() is not None:
+        a.restart().wait()
+    r = two_replica_router(tmp_path_factory.mktemp("hang"), a, b)
+    only_a = two_replica_router(tmp_path_factory.mktemp("hang-a"), a, a)
+    try:
+        r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
+        only_a.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
+        a.signal(signal.SIGSTOP)
+        # Right after the hang, before health checks notice it: with nowhere else to go, the client's
+        # deadline bounds the wait (strict mode: no degraded answer).
+        t0 = time.monotonic()
+        with pytest.raises(grpc.RpcError) as exc:
+            ask(only_a.stub, timeout=2.0, image=sample_jpeg, question="Anyone?", options=SHORT, strict=True)
+        waited = time.monotonic() - t0
+        assert exc.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)  # type: ignore[attr-defined]
+        assert waited < 3.0, waited
+
+        latencies = []
+        for i in range(6):
+            t0 = time.monotonic()
+            done = ask(r.stub, timeout=10, image=sample_jpeg, question=f"Hung {i}?", options=SHORT, strict=True)[
+                -1
+            ].done
+            latencies.append(time.monotonic() - t0)
+            assert done.route.replica == b.url
+        assert max(latencies) < 10, latencies
+        assert sorted(latencies)[len(latencies) // 2] < 2, f"traffic kept waiting on the hung replica: {latencies}"
+        rep = replica_status(r, a.url)
+        assert rep.breaker == pb.BREAKER_STATE_OPEN or not rep.healthy
+
+        print(f"hung replica: latencies {[round(x, 2) for x in latencies]} s; lone-replica wait {waited:.2f} s")
+    finally:
+        a.signal(signal.SIGCONT)
+        r.stop()
+        only_a.stop()
