@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 
@@ -54,7 +55,8 @@ class PrioritySlots:
             if waiter.done() and not waiter.cancelled():  # granted just as we were cancelled
                 self.release(interactive)
             else:
-                self._waiting[interactive].remove(waiter)
+                with contextlib.suppress(ValueError):  # `_grant` may have dropped it already
+                    self._waiting[interactive].remove(waiter)
                 self._grant()  # a batch waiter may have been held back only by this one
             raise
 

@@ -183,9 +183,12 @@ class RouterApp:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
         await self.health.enter_graceful_shutdown()
+        grace = self.config.server.grace_s if grace_s is None else grace_s
+        # Bulk workers take no new items; those in flight get the same grace as the RPCs.
+        stopping = [self.runner.drain(grace)]
         if self._server is not None:
-            await self._server.stop(self.config.server.grace_s if grace_s is None else grace_s)
-        await self.runner.stop()
+            stopping.append(self._server.stop(grace))
+        await asyncio.gather(*stopping)
         for t in self._background:
             t.cancel()
         for t in self._background:

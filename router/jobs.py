@@ -3,7 +3,7 @@
 Exactly-once: an item moves pending -> running -> finished; its result is written by one guarded
 UPDATE (`WHERE status = 'running'`), so a canceled item is never overwritten and a crash between
 the engine call and the write just runs the item again, storing one result. Items left `running`
-by a crash go back to `pending` at start-up.
+by a crash go back to `pending` at start-up; `items.attempts` counts claims (> 1 only for those).
 """
 
 from __future__ import annotations
@@ -270,7 +270,10 @@ class JobStore:
                 "SELECT idx, image, question FROM items WHERE status = 'pending' AND job_id = ? ORDER BY idx LIMIT 1",
                 (job[0],),
             ).fetchone()
-            c.execute("UPDATE items SET status = 'running' WHERE job_id = ? AND idx = ?", (job[0], row[0]))
+            c.execute(
+                "UPDATE items SET status = 'running', attempts = attempts + 1 WHERE job_id = ? AND idx = ?",
+                (job[0], row[0]),
+            )
             return job[0], row[0], bytes(row[1]), row[2], BatchOptions(**json.loads(job[1]))
 
         return await self._store.run(take)
@@ -302,6 +305,7 @@ class JobRunner:
         self._workers = workers
         self._poll_s = poll_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._draining = False
 
     def start(self) -> None:
         resumed = self._jobs.reset_running()
@@ -310,31 +314,53 @@ class JobRunner:
         self._tasks = [asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._workers)]
 
     async def _work(self) -> None:
-        while True:
-            claimed = await self._jobs.claim()
-            if claimed is None:
-                self._jobs.work_available.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
-                continue
-            job_id, idx, image, question, options = claimed
-            task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
-            tasks = self._jobs.running.setdefault(job_id, set())
-            tasks.add(task)
+        while not self._draining:
             try:
-                outcome = await asyncio.shield(task)
+                await self._step()
             except asyncio.CancelledError:
-                if not task.cancelled():  # the worker itself is stopping: stop the item too
-                    task.cancel()
-                    raise
-                continue  # CancelBatch canceled the item; its row already says so
-            finally:
-                tasks.discard(task)
-                if not tasks:
-                    self._jobs.running.pop(job_id, None)
-            if await self._jobs.finish(job_id, idx, outcome):
-                status = "failed" if outcome.error_code else "succeeded"
-                self._pipeline.metrics.batch_items.labels(status).inc()
+                raise
+            except Exception:  # a store error, or a bug: log it and go on (a dead worker stalls every job)
+                log.exception("bulk worker: unexpected error; going on in %.1f s", self._poll_s)
+                await asyncio.sleep(self._poll_s)
+
+    async def _step(self) -> None:
+        """Claim one item and run it to its one stored result (or wait a while for work)."""
+        claimed = await self._jobs.claim()
+        if claimed is None:
+            self._jobs.work_available.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
+            return
+        job_id, idx, image, question, options = claimed
+        task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
+        tasks = self._jobs.running.setdefault(job_id, set())
+        tasks.add(task)
+        try:
+            outcome = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():  # the worker itself is stopping: stop the item too
+                task.cancel()
+                raise
+            return  # CancelBatch canceled the item; its row already says so
+        except Exception as exc:  # answer_item returns failures as outcomes: this is a bug below it
+            log.error("bulk item %d of %s raised", idx, job_id, exc_info=exc)
+            outcome = ItemOutcome(error_code="INTERNAL", error_message=f"internal error (see the router log): {exc!r}")
+        finally:
+            tasks.discard(task)
+            if not tasks:
+                self._jobs.running.pop(job_id, None)
+        # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
+        if await self._jobs.finish(job_id, idx, outcome):
+            status = "failed" if outcome.error_code else "succeeded"
+            self._pipeline.metrics.batch_items.labels(status).inc()
+
+    async def drain(self, grace_s: float) -> None:
+        """Claim no more items; give the ones in flight `grace_s` to finish, then stop the rest."""
+        self._draining = True
+        self._jobs.work_available.set()  # wake idle workers so they notice
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace_s)
+        await self.stop()
 
     async def stop(self) -> None:
         """Stop the workers; items they held stay `running` and resume at the next start."""

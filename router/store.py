@@ -43,10 +43,18 @@ CREATE TABLE IF NOT EXISTS items (
     status TEXT NOT NULL DEFAULT 'pending',
     result TEXT,
     seq INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_pending ON items (status, job_id, idx);
 """
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store created by an older router up to SCHEMA (columns added since)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+    if "attempts" not in columns:  # times an item was claimed: > 1 only for items a crash interrupted
+        conn.execute("ALTER TABLE items ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
 
 
 class Store:
@@ -65,6 +73,7 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
+        _migrate(conn)
         return conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

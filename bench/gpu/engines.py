@@ -48,7 +48,8 @@ async def _ask(stub: pb_grpc.RouterServiceStub, **kw: Any) -> dict[str, Any]:
     u = done.usage
     return {"ttft_ms": ttft, "total_ms": total, "prompt": u.prompt_tokens, "cached": u.cached_tokens,
             "completion": u.completion_tokens, "engine": done.route.engine, "replica": done.route.replica,
-            "session_id": done.session_id, "degraded": done.degraded}  # fmt: skip
+            "session_id": done.session_id, "degraded": done.degraded,
+            "fallback_from": list(done.route.fallback_from)}  # fmt: skip
 
 
 def _engine_pid(port: int) -> int | None:

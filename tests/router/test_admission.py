@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from router.admission import PrioritySlots
 
 
@@ -50,3 +52,19 @@ async def test_cancelled_waiter_does_not_leak_priority() -> None:
     await asyncio.gather(waiter, return_exceptions=True)
     slots.release(True)
     await asyncio.wait_for(slots.acquire(False), 1)  # no phantom interactive waiter blocks batch
+
+
+async def test_a_waiter_cancelled_as_slots_are_granted_leaves_no_error() -> None:
+    """Cancel a queued request in the same loop tick as a release: `_grant` drops its cancelled
+    future first, and its own cleanup must not fail on the missing entry (it killed bulk workers)."""
+    slots = PrioritySlots(capacity=1, batch_capacity=1)
+    await slots.acquire(True)
+    first = asyncio.create_task(slots.acquire(True))
+    second = asyncio.create_task(slots.acquire(True))
+    await asyncio.sleep(0)
+    first.cancel()
+    slots.release(True)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second
+    assert (slots.in_flight, slots.queued(True)) == (1, 0)
