@@ -46,6 +46,10 @@ def test_env_overrides_parse_json_values() -> None:
         ({"ROADWORK__DETECTORS__5__DEVICE": "cpu"}, "detectors.5.device: '5' is not an index of the 2 entries"),
         ({"ROADWORK__DETECTORS__0__BACKEND": "tensorrt"}, "detectors.0.backend"),
         ({"ROADWORK__DETECTION__MAJORITY": "0"}, "detection.majority"),
+        ({"ROADWORK__BREAKER__COOLDOWN_S": "0"}, "breaker.cooldown_s"),
+        ({"ROADWORK__RETRY__MAX_ATTEMPTS": "0"}, "retry.max_attempts"),
+        ({"ROADWORK__POOLS__VLLM__BREAKER": '{"failure_rate": 2}'}, "pools.vllm.breaker.failure_rate"),
+        ({"ROADWORK__POOLS__VLLM__MAX_QUEUE": "-1"}, "pools.vllm.max_queue"),
     ],
 )
 def test_errors_name_the_bad_key(env: dict[str, str], words: str) -> None:
