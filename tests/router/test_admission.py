@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import grpc
 import pytest
 
+from router._proto.roadwork.v1 import router_pb2 as pb
 from router.admission import PrioritySlots
+from tests.conftest import RunningRouter, make_config
 
 
 async def test_batch_share_is_bounded() -> None:
@@ -68,3 +72,32 @@ async def test_a_waiter_cancelled_as_slots_are_granted_leaves_no_error() -> None
         await first
     await second
     assert (slots.in_flight, slots.queued(True)) == (1, 0)
+
+
+def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
+    tmp_path_factory: pytest.TempPathFactory, sample_jpeg: bytes
+) -> None:
+    """The embedded engine runs one generation at a time; with no queue allowed, a second Ask while
+    the first generates is turned away at once, with `retry-after-ms`, and the server stays fine."""
+    env = {f"ROADWORK__POOLS__{p}__MAX_QUEUE": "0" for p in ("VLLM", "SGLANG", "LMDEPLOY")}
+    r = RunningRouter(make_config(tmp_path_factory.mktemp("queue"), **env)).wait_ready()
+    try:
+        r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
+        long = r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Describe it all.",
+                                        options=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
+        next(long)  # the detection event: the generation is about to hold the only slot
+        next(long)  # a delta: it does
+        with pytest.raises(grpc.RpcError) as exc:
+            list(r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Me too?"), timeout=30))
+        err = exc.value
+        assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        assert "queue limit" in err.details()  # type: ignore[attr-defined]
+        hint = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
+        assert int(hint["retry-after-ms"]) > 0
+        long.cancel()
+        time.sleep(0.5)
+        events = list(r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Now?",
+                                               options=pb.GenerationOptions(max_tokens=2)), timeout=60))  # fmt: skip
+        assert events[-1].done.usage.completion_tokens > 0
+    finally:
+        r.stop()
