@@ -13,7 +13,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from router._proto.roadwork.v1 import router_pb2 as pb
-from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.config import Config
 from router.detection import build_ensemble
 from router.dispatch import Dispatcher
@@ -23,7 +22,7 @@ from router.launcher import Launcher
 from router.metrics import Metrics
 from router.pipeline import Pipeline
 from router.pools import Replica, build_pools, distinct_replicas, warm_up, watch_health, watch_load
-from router.server import RouterServicer
+from router.server import RouterServicer, register
 from router.sessions import SessionStore
 from router.store import Store
 
@@ -93,7 +92,7 @@ class RouterApp:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        pb_grpc.add_RouterServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        register(
             RouterServicer(
                 self.config, self.pipeline, self.sessions, self.jobs, self.metrics, serving=self.ready.is_set
             ),

@@ -108,7 +108,8 @@ class Pipeline:
             )
         return q
 
-    def _generation(self, max_tokens: int, temperature: float | None) -> tuple[int, float]:
+    def generation_options(self, max_tokens: int, temperature: float | None) -> tuple[int, float]:
+        """(max_tokens, temperature) with defaults filled in; INVALID_ARGUMENT when out of range."""
         gen = self.config.generation
         if max_tokens > gen.max_tokens_cap:
             raise InvalidRequest(f"options.max_tokens {max_tokens} is over the server's cap of {gen.max_tokens_cap}")
@@ -129,7 +130,7 @@ class Pipeline:
         trace = trace or Trace()
         start = time.perf_counter()
         question = self._check_question(inp.question)
-        max_tokens, temperature = self._generation(inp.max_tokens, inp.temperature)
+        max_tokens, temperature = self.generation_options(inp.max_tokens, inp.temperature)
         image = await self.decode(inp.image) if inp.image else None
         trace.kind = kind = classify(bulk=False, session_id=inp.session_id, open_session=inp.open_session)
         if not inp.session_id and image is None:
@@ -293,7 +294,7 @@ class Pipeline:
             detection = await self.detect_image(image)
             if options.detect_only:
                 return ItemOutcome(detection=detection)
-            max_tokens, temperature = self._generation(options.max_tokens, options.temperature)
+            max_tokens, temperature = self.generation_options(options.max_tokens, options.temperature)
             messages = build_messages(
                 system_prompt=self.config.generation.system_prompt,
                 detection=detection,

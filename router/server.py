@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from router import convert
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -71,6 +72,66 @@ def _authorized(context: grpc.aio.ServicerContext, token: str) -> bool:
         if key == "authorization":
             return hmac.compare_digest(str(value).encode(), f"Bearer {token}".encode())
     return False
+
+
+async def _parsed(messages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
+    """A client stream's messages; one that does not parse (invalid UTF-8 in a string field, corrupt
+    wire bytes) is the client's error, INVALID_ARGUMENT, not an internal one."""
+    it = aiter(messages)
+    while True:
+        try:
+            message = await anext(it)
+        except StopAsyncIteration:
+            return
+        except DecodeError as exc:
+            raise InvalidRequest(f"a request message could not be parsed: {exc}") from exc
+        yield message
+
+
+class _Unparsed:
+    """What a unary request whose bytes do not parse turns into (see `register`)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _lenient(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    def deserialize(data: bytes) -> object:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return _Unparsed(str(exc))
+
+    return deserialize
+
+
+def _checked(behavior: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+    async def call(request: object, context: grpc.aio.ServicerContext) -> object:
+        if isinstance(request, _Unparsed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request could not be parsed: {request.error}")
+        return await behavior(request, context)
+
+    return call
+
+
+def register(servicer: RouterServicer, server: grpc.aio.Server) -> None:
+    """Add the service like the generated `add_RouterServiceServicer_to_server`, except that a unary
+    request whose bytes do not parse (invalid UTF-8 in a string field, corrupt wire bytes) is
+    INVALID_ARGUMENT: grpc's own deserializer raising would answer UNKNOWN before any handler runs.
+    (Client streams are parsed inside the handler: see `_parsed`.)"""
+    service = pb.DESCRIPTOR.services_by_name["RouterService"]
+    handlers = {}
+    for method in service.methods:
+        request_cls = getattr(pb, method.input_type.name)
+        serialize = getattr(pb, method.output_type.name).SerializeToString
+        behavior = getattr(servicer, method.name)
+        if method.client_streaming:
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(behavior, request_cls.FromString, serialize)
+            continue
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = make(_checked(behavior), _lenient(request_cls.FromString), serialize)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
@@ -204,10 +265,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request_iterator: AsyncIterator[pb.SubmitBatchRequest], context: grpc.aio.ServicerContext
     ) -> pb.SubmitBatchResponse:
         async def call() -> pb.SubmitBatchResponse:
-            stream = aiter(request_iterator)
+            stream = _parsed(request_iterator)
             first = await anext(stream, None)
             has_options = first is not None and first.WhichOneof("payload") == "options"
             options = convert.batch_options(first.options) if first is not None and has_options else BatchOptions()
+            if not options.detect_only:  # out-of-range options fail the submit, not every item one by one
+                self._pipeline.generation_options(options.max_tokens, options.temperature)
 
             async def items() -> AsyncGenerator[BatchItemInput, None]:
                 if first is not None and not has_options:
