@@ -52,6 +52,24 @@ async def _ask(stub: pb_grpc.RouterServiceStub, **kw: Any) -> dict[str, Any]:
             "fallback_from": list(done.route.fallback_from)}  # fmt: skip
 
 
+async def conversations(stub: pb_grpc.RouterServiceStub, image: bytes, opts: pb.GenerationOptions) -> dict[str, Any]:
+    """Six four-turn conversations: TTFT of first turns and follow-ups, follow-ups' cached prompt share."""
+    firsts, follow = [], []
+    for c in range(6):
+        first = await _ask(stub, image=image, question=f"Conversation {c}: is the zone active?",
+                           open_session=True, options=opts)  # fmt: skip
+        firsts.append(first)
+        for q in ("How many lanes?", "Any workers?", "Is it safe?"):
+            follow.append(await _ask(stub, question=q, session_id=first["session_id"], options=opts))
+    return {
+        "engines": sorted({r["engine"] for r in firsts + follow}),
+        "first_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in firsts),
+        "follow_up_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in follow),
+        "follow_up_cached_share": sum(r["cached"] for r in follow) / max(1, sum(r["prompt"] for r in follow)),
+        "follow_up_prompt_tokens_p50": statistics.median(r["prompt"] for r in follow),
+    }
+
+
 def _engine_pid(port: int) -> int | None:
     """The pid of the vLLM API server listening on `port` (the router's child)."""
     for entry in os.scandir("/proc"):
@@ -101,19 +119,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "total_p50_ms": statistics.median(r["total_ms"] for r in single[2:]),
             "completion_tokens": single[-1]["completion"],
         }
-        firsts, follow = [], []
-        for c in range(6):
-            first = await _ask(stub, image=image, question=f"Conversation {c}: is the zone active?",
-                               open_session=True, options=opts)  # fmt: skip
-            firsts.append(first)
-            for q in ("How many lanes?", "Any workers?", "Is it safe?"):
-                follow.append(await _ask(stub, question=q, session_id=first["session_id"], options=opts))
-        out["multi_turn"] = {
-            "first_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in firsts),
-            "follow_up_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in follow),
-            "follow_up_cached_share": sum(r["cached"] for r in follow) / sum(r["prompt"] for r in follow),
-            "follow_up_prompt_tokens_p50": statistics.median(r["prompt"] for r in follow),
-        }
+        out["multi_turn"] = await conversations(stub, image, opts)
         await asyncio.sleep(2.5)  # a scrape after the traffic
         async with httpx.AsyncClient(timeout=10) as client:
             text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text

@@ -27,7 +27,7 @@ import grpc
 import httpx
 
 from bench._servers import free_port, start_router
-from bench.gpu.engines import SAMPLE, _ask
+from bench.gpu.engines import SAMPLE, _ask, conversations
 from engines import lmdeploy, sglang
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
@@ -149,20 +149,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         out["single_shot"] = {"engines": sorted({r["engine"] for r in single}),
                               "ttft_p50_ms": statistics.median(r["ttft_ms"] for r in single[2:]),
                               "total_p50_ms": statistics.median(r["total_ms"] for r in single[2:])}  # fmt: skip
-        firsts, follow = [], []
-        for c in range(6):
-            first = await _ask(stub, image=image, question=f"Conversation {c}: is the zone active?",
-                               open_session=True, options=opts)  # fmt: skip
-            firsts.append(first)
-            for q in ("How many lanes?", "Any workers?", "Is it safe?"):
-                follow.append(await _ask(stub, question=q, session_id=first["session_id"], options=opts))
-        out["multi_turn"] = {
-            "engines": sorted({r["engine"] for r in firsts + follow}),
-            "first_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in firsts),
-            "follow_up_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in follow),
-            "follow_up_cached_share": sum(r["cached"] for r in follow) / max(1, sum(r["prompt"] for r in follow)),
-            "follow_up_prompt_tokens_p50": statistics.median(r["prompt"] for r in follow),
-        }
+        out["multi_turn"] = await conversations(stub, image, opts)
         out["bulk"] = await _bulk(stub, args.items, 64)
         sg_raw, lm_raw = await _raw_metrics(SG_PORT), await _raw_metrics(LM_PORT)
         out["sglang_parse_load"] = vars(sglang.parse_load(sg_raw))
