@@ -156,7 +156,7 @@ class PoolConfig(_Strict):
     model: str = Field("", description="served model id; '' = ask the server (/v1/models)")
     vision: bool = False
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")
-    policy: Literal["round_robin", "least_loaded", "session_affinity"] = "least_loaded"
+    policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity"] = "least_loaded"
     max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
     batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
     timeout_s: float = Field(120.0, gt=0, description="longest gap between two bytes from the engine")

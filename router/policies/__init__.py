@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from router.policies.base import Policy, ReplicaView
 from router.policies.least_loaded import LeastLoaded
+from router.policies.power_of_two import PowerOfTwo
 from router.policies.round_robin import RoundRobin
 from router.policies.session_affinity import SessionAffinity
 
-__all__ = ["LeastLoaded", "Policy", "ReplicaView", "RoundRobin", "SessionAffinity", "make_policy"]
+__all__ = ["LeastLoaded", "Policy", "PowerOfTwo", "ReplicaView", "RoundRobin", "SessionAffinity", "make_policy"]
 
 
 def make_policy(name: str) -> Policy:
@@ -15,6 +16,7 @@ def make_policy(name: str) -> Policy:
     policies: dict[str, type[Policy]] = {
         "round_robin": RoundRobin,
         "least_loaded": LeastLoaded,
+        "power_of_two": PowerOfTwo,
         "session_affinity": SessionAffinity,
     }
     return policies[name]()

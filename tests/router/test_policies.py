@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass
 
 from router.classify import classify
-from router.policies import LeastLoaded, RoundRobin, SessionAffinity, make_policy
+from router.policies import LeastLoaded, PowerOfTwo, RoundRobin, SessionAffinity, make_policy
 from router.types import RequestKind
 
 
@@ -34,6 +35,18 @@ def test_least_loaded_picks_lightest_and_rotates_ties() -> None:
     assert ll.choose([View("a", 5), View("b", 1), View("c", 3)], "") == 1
     ties = Counter(ll.choose([View("a"), View("b")], "") for _ in range(10))
     assert ties[0] == ties[1] == 5
+
+
+def test_power_of_two_never_picks_the_busier_of_its_pair_and_spreads_ties() -> None:
+    p2 = PowerOfTwo(random.Random(7))
+    views = [View("a", 9), View("b", 0), View("c", 5), View("d", 1)]
+    picks = Counter(p2.choose(views, "") for _ in range(600))
+    assert picks[0] == 0, "the most loaded replica is never the lighter of two"
+    assert picks[1] > picks[3] > picks[2] > 0
+    even = Counter(p2.choose([View("a"), View("b"), View("c")], "") for _ in range(600))
+    assert min(even.values()) > 150
+    assert p2.choose([View("only", 3)], "") == 0
+    assert isinstance(make_policy("power_of_two"), PowerOfTwo)
 
 
 def test_session_affinity_is_sticky_and_spreads_sessions() -> None:
