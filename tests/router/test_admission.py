@@ -101,3 +101,24 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
         assert events[-1].done.usage.completion_tokens > 0
     finally:
         r.stop()
+
+
+def test_max_concurrent_streams_bounds_calls_per_connection(
+    tmp_path_factory: pytest.TempPathFactory, sample_jpeg: bytes
+) -> None:
+    """server.max_concurrent_streams = 1: while one call streams, a second call on the same
+    connection is held by HTTP/2 (it does not reach the router) until the first ends."""
+    r = RunningRouter(make_config(tmp_path_factory.mktemp("streams"), ROADWORK__SERVER__MAX_CONCURRENT_STREAMS="1"))
+    r.wait_ready()
+    try:
+        r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
+        long = r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Describe it all.",
+                                        options=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
+        next(long)
+        with pytest.raises(grpc.RpcError) as exc:
+            r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=1.0)
+        assert exc.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+        long.cancel()
+        assert r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=30).detection.image_sha256
+    finally:
+        r.stop()
