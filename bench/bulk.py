@@ -1,6 +1,6 @@
 """A bulk job through the router vs a direct saturating client, and an interactive client meanwhile.
 
-python -m bench.bulk [--items 1000] [--workers 16] [--json bench/results/bulk.json]
+python -m bench.bulk [--items 1000] [--workers 16] [--busy-shares off 0.25] [--json bench/results/bulk.json]
 
 One vLLM (CPU, tiny model). First the interactive client's idle latency (single-shot `Ask`s, one
 every 0.25 s). Then a direct client sends --items requests with --workers in flight (the router's
@@ -89,9 +89,9 @@ async def _job(stub: pb_grpc.RouterServiceStub, image: bytes, items: int) -> flo
     return items / (time.perf_counter() - t0)
 
 
-async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, priority: bool, busy_share: float | None) -> dict[str, Any]:
     procs: list[Process] = []
-    workdir = Path(args.workdir) / ("priority" if priority else "fcfs")
+    workdir = Path(args.workdir) / f"{'priority' if priority else 'fcfs'}-{busy_share}"
     try:
         # A server given by --vllm-url must itself run --scheduling-policy priority for the "priority" mode.
         extra = ("--scheduling-policy", "priority") if priority else ()
@@ -101,6 +101,9 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
             "ROADWORK__BATCH__WORKERS": str(args.workers),
             "ROADWORK__BATCH__POLL_S": "0.05",
             "ROADWORK__POOLS__VLLM__PRIORITY_SCHEDULING": "true" if priority else "false",
+            # Bulk may hold `workers` slots (half of max_in_flight), as many as the direct client's.
+            "ROADWORK__POOLS__VLLM__MAX_IN_FLIGHT": str(2 * args.workers),
+            "ROADWORK__POOLS__VLLM__BATCH_SHARE_BUSY": "null" if busy_share is None else str(busy_share / 2),
         }
         router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / "bulk.sqlite3")})
         procs.append(router)
@@ -120,6 +123,8 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
             await p.stop()
     return {
         "vllm_scheduling": "priority (interactive 0, bulk 1)" if priority else "fcfs",
+        "bulk_window": args.workers,
+        "bulk_window_busy": args.workers if busy_share is None else max(1, int(args.workers * busy_share)),
         "server": args.vllm_url or "vLLM CPU, tiny model",
         "items": args.items,
         "workers": args.workers,
@@ -135,7 +140,8 @@ async def _run(args: argparse.Namespace, priority: bool) -> dict[str, Any]:
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    return {"runs": [await _run(args, mode == "priority") for mode in args.modes]}
+    shares = [None if s == "off" else float(s) for s in args.busy_shares]
+    return {"runs": [await _run(args, mode == "priority", share) for mode in args.modes for share in shares]}
 
 
 def main() -> None:
@@ -147,12 +153,16 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--modes", nargs="+", default=["fcfs", "priority"], choices=["fcfs", "priority"],
                    help="vLLM scheduling: first come first served, or by the router's request priority")  # fmt: skip
+    p.add_argument("--busy-shares", nargs="+", default=["off"],
+                   help="bulk window while interactive requests are present, as a share of --workers "
+                        "(pools.<name>.batch_share_busy); 'off' keeps it whole")  # fmt: skip
     p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-bulk-"))
     p.add_argument("--json", type=Path, default=Path("bench/results/bulk.json"))
     args = p.parse_args()
     report = asyncio.run(_main(args))
     for r in report["runs"]:
-        print(f"bulk: {r['items']} items, {r['workers']} in flight, one vLLM ({r['server']}, {r['vllm_scheduling']})")
+        print(f"bulk: {r['items']} items, {r['workers']} in flight ({r['bulk_window_busy']} while interactive), "
+              f"one vLLM ({r['server']}, {r['vllm_scheduling']})")  # fmt: skip
         print(f"  direct client       {r['direct_items_per_s']:7.1f} items/s")
         job, ratio = r["router_job_items_per_s"], r["throughput_ratio"]
         print(f"  router bulk job     {job:7.1f} items/s  ratio {ratio:.2f} (goal >= 0.9)")

@@ -1,36 +1,64 @@
-"""Per-replica slots with two priorities: interactive requests first, bulk items in a bounded share."""
+"""Per-replica slots with two priorities: interactive requests first, bulk items in a bounded share
+that shrinks while interactive traffic is present."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
+from collections.abc import Callable
 
 
 class PrioritySlots:
     """At most `capacity` requests in flight; bulk items use at most `batch_capacity` of them and
-    never take a slot while an interactive request is waiting for one.
+    never take a slot while an interactive request is waiting for one. While interactive requests
+    are in flight (or were within the last `busy_hold_s`), bulk items are held to `busy_capacity`:
+    fewer sequences in the engine's running batch make each decode step, and so each interactive
+    answer, faster. Items already running are not interrupted; the window reopens as they finish.
 
     `release` is synchronous on purpose: it runs in `finally` blocks of cancelled requests, where
     a second cancellation could interrupt an `await` and leak the slot."""
 
-    def __init__(self, capacity: int, batch_capacity: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        batch_capacity: int,
+        busy_capacity: int | None = None,
+        busy_hold_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.capacity = capacity
         self.batch_capacity = max(1, min(batch_capacity, capacity))
+        self.busy_capacity = self.batch_capacity if busy_capacity is None else max(1, min(busy_capacity, capacity))
+        self.busy_hold_s = busy_hold_s
+        self._clock = clock
         self.in_flight = 0
         self.batch_in_flight = 0
+        self._last_interactive = float("-inf")
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+
+    def batch_window(self) -> int:
+        """Bulk items allowed in flight now: `busy_capacity` while interactive traffic is present."""
+        if self.busy_capacity >= self.batch_capacity:
+            return self.batch_capacity
+        interactive = self.in_flight - self.batch_in_flight
+        if interactive > 0 or self._waiting[True] or self._clock() - self._last_interactive < self.busy_hold_s:
+            return self.busy_capacity
+        return self.batch_capacity
 
     def _free(self, interactive: bool) -> bool:
         if self.in_flight >= self.capacity:
             return False
         if interactive:
             return True
-        return self.batch_in_flight < self.batch_capacity and not self._waiting[True]
+        return self.batch_in_flight < self.batch_window() and not self._waiting[True]
 
     def _take(self, interactive: bool) -> None:
         self.in_flight += 1
-        if not interactive:
+        if interactive:
+            self._last_interactive = self._clock()
+        else:
             self.batch_in_flight += 1
 
     def queued(self, interactive: bool) -> int:
@@ -62,7 +90,9 @@ class PrioritySlots:
 
     def release(self, interactive: bool) -> None:
         self.in_flight -= 1
-        if not interactive:
+        if interactive:
+            self._last_interactive = self._clock()
+        else:
             self.batch_in_flight -= 1
         self._grant()
 

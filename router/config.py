@@ -159,6 +159,12 @@ class PoolConfig(_Strict):
     policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity"] = "least_loaded"
     max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
     batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
+    batch_share_busy: float | None = Field(
+        None, gt=0, le=1,
+        description="bulk share while interactive requests are in flight or were within interactive_hold_s "
+        "(None = batch_share: no shrinking)",
+    )  # fmt: skip
+    interactive_hold_s: float = Field(1.0, ge=0, description="how long the bulk window stays shrunk after one")
     timeout_s: float = Field(120.0, gt=0, description="longest gap between two bytes from the engine")
     first_token_timeout_s: float = Field(
         30.0, gt=0, description="an engine silent this long before its first token is failed over (hung replica)"

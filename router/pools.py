@@ -107,6 +107,7 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
     for name, pc in config.pools.items():
         bc = pc.breaker or config.breaker
         batch_cap = max(1, int(pc.max_in_flight * pc.batch_share))
+        busy_cap = None if pc.batch_share_busy is None else max(1, int(pc.max_in_flight * pc.batch_share_busy))
         replicas = []
         if pc.engine == "embedded":
             if "embedded" not in shared:
@@ -132,7 +133,7 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
                         kind=pc.engine,
                         send_priority=pc.priority_scheduling,
                     )
-                    slots = PrioritySlots(pc.max_in_flight, batch_cap)
+                    slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s)
                     rb = breaker("replica", http.name, bc)
                     shared[key] = Replica(http, slots, rb, server=server, url=url.rstrip("/"))
                 replicas.append(shared[key])

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A bulk job through the router vs a direct client on real vLLM 0.26 (H100), with interactive
-# traffic (bench/bulk.py). Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
+# Against real vLLM 0.26 on the GPU host: a bulk job through the router vs a direct client with
+# interactive traffic (bench/bulk.py: the bulk window whole and shrunk while interactive requests
+# are present, FCFS and priority scheduling), then the routing overhead (bench/overhead.py).
+# Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
 set -u
 source "$(dirname "$0")/vllm_site.sh"
 setsid python3 -m vllm.entrypoints.openai.api_server --model /root/qwen2-rand --tokenizer /root/qwen2-rand-tok \
@@ -12,8 +14,15 @@ for _ in $(seq 1 240); do
   kill -0 $VLLM 2>/dev/null || { echo "vLLM died"; tail -40 "$OUT/vllm.log"; exit 1; }
   sleep 1
 done
-timeout 420 python3 -m bench.bulk --vllm-url http://127.0.0.1:8000 --model qwen2-rand --items 1000 --workers 64 \
+timeout ${BULK_S:-240} python3 -m bench.bulk --vllm-url http://127.0.0.1:8000 --model qwen2-rand --items 1000 \
+  --workers 64 --modes ${BULK_MODES:-fcfs priority} --busy-shares ${BUSY_SHARES:-off 0.25} \
   --json "$OUT/bulk-h100.json" > "$OUT/bulk.txt" 2>&1
 echo "bulk rc=$?"
-grep -v "Loading\|Writing" "$OUT/bulk.txt" | tail -12
+grep -v "Loading\|Writing" "$OUT/bulk.txt" | tail -24
+if [ "${OVERHEAD:-1}" = 1 ]; then
+  timeout ${OVERHEAD_S:-150} python3 -m bench.overhead --vllm-url http://127.0.0.1:8000 --model qwen2-rand --rounds 40 \
+    --concurrency 1 16 --cancel-trials 10 --json "$OUT/overhead-h100.json" > "$OUT/overhead.txt" 2>&1
+  echo "overhead rc=$?"
+  grep -v "Loading\|Writing" "$OUT/overhead.txt" | tail -24
+fi
 kill -- -$VLLM 2>/dev/null

@@ -122,3 +122,25 @@ def test_max_concurrent_streams_bounds_calls_per_connection(
         assert r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=30).detection.image_sha256
     finally:
         r.stop()
+
+
+async def test_the_bulk_window_shrinks_while_interactive_traffic_is_present() -> None:
+    now = [0.0]
+    slots = PrioritySlots(capacity=8, batch_capacity=6, busy_capacity=2, busy_hold_s=1.0, clock=lambda: now[0])
+    for _ in range(3):
+        await slots.acquire(False)
+    assert slots.batch_window() == 6
+    await slots.acquire(True)  # interactive traffic: bulk is held to 2 (the 3 running keep running)
+    assert slots.batch_window() == 2
+    waiter = asyncio.create_task(slots.acquire(False))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    slots.release(True)
+    now[0] = 0.5
+    slots.release(False)  # 2 bulk in flight: still inside the hold, no room
+    await asyncio.sleep(0)
+    assert not waiter.done() and slots.batch_window() == 2
+    now[0] = 1.6
+    slots.release(False)  # the hold is over: the window reopens, the waiter runs
+    await waiter
+    assert slots.batch_window() == 6 and slots.batch_in_flight == 2
