@@ -155,11 +155,14 @@ class JobStore:
         async def flush() -> None:
             rows = list(chunk)
             chunk.clear()
-            await self._store.run(
-                lambda c: c.executemany(
-                    "INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, ?)", rows
-                )
-            )
+
+            def insert(c: sqlite3.Connection) -> None:
+                c.executemany("INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, x'')",
+                              [r[:4] for r in rows])  # fmt: skip
+                c.executemany("INSERT INTO item_images (job_id, idx, image) VALUES (?, ?, ?)",
+                              [(r[0], r[1], r[4]) for r in rows])  # fmt: skip
+
+            await self._store.run(insert)
 
         try:
             async for item in items:
@@ -198,6 +201,7 @@ class JobStore:
     @staticmethod
     def _delete(conn: sqlite3.Connection, job_id: str) -> None:
         conn.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+        conn.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
         conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     async def get(self, job_id: str) -> JobView:
@@ -220,6 +224,7 @@ class JobStore:
                 " WHERE job_id = ? AND status IN ('pending', 'running')",
                 (job_id,),
             )
+            c.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
             return _view(c, job_id)
 
         view2 = await self._store.run(mark)
@@ -267,7 +272,9 @@ class JobStore:
             if job is None:
                 return None
             row = c.execute(
-                "SELECT idx, image, question FROM items WHERE status = 'pending' AND job_id = ? ORDER BY idx LIMIT 1",
+                "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
+                " ON m.job_id = i.job_id AND m.idx = i.idx"
+                " WHERE i.status = 'pending' AND i.job_id = ? ORDER BY i.idx LIMIT 1",
                 (job[0],),
             ).fetchone()
             c.execute(
@@ -289,6 +296,8 @@ class JobStore:
                 (status, result, job_id, idx),
             )
             c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
+            if cur.rowcount == 1:
+                c.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
             return cur.rowcount == 1
 
         stored = await self._store.run(write)

@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_pending ON items (status, job_id, idx);
+-- Item images live apart from the item rows: a status change then rewrites a few bytes, not the
+-- image's overflow pages (items.image stays empty; stores from older routers may still have it).
+CREATE TABLE IF NOT EXISTS item_images (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    image BLOB NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 """
 
 
@@ -76,13 +84,24 @@ class Store:
         _migrate(conn)
         return conn
 
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` as one transaction: all its statements land together (one commit), or none."""
+        self._conn.execute("BEGIN")
+        try:
+            result = fn(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+        return result
+
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on the store thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._conn)
+        """Run `fn(conn)` on the store thread, as one transaction."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, fn)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on the store thread from synchronous code."""
-        return self._executor.submit(fn, self._conn).result()
+        """Run `fn(conn)` on the store thread from synchronous code, as one transaction."""
+        return self._executor.submit(self._transaction, fn).result()
 
     def close(self) -> None:
         self._executor.submit(self._conn.close).result()
