@@ -85,8 +85,10 @@ class Store:
         return conn
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn(conn)` as one transaction: all its statements land together (one commit), or none."""
-        self._conn.execute("BEGIN")
+        """`fn(conn)` as one transaction: all its statements land together (one commit), or none.
+        IMMEDIATE takes the write lock up front, so routers sharing the file (several processes)
+        serialise their claims instead of failing on a stale read snapshot."""
+        self._conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(self._conn)
         except BaseException:
