@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import urllib.request
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -73,6 +76,248 @@ def _status_error(status: int, body: bytes) -> EngineError:
     return EngineUnavailable(text)
 
 
+def _safe_header(value: str) -> bool:
+    return value.isprintable() and value.isascii()
+
+
+class _SSE:
+    """Incremental parser of a chat-completions event stream: the texts of each fed piece's complete
+    lines; the finish reason and usage as they pass. Lines after `data: [DONE]` are ignored, but the
+    caller reads on to the end of the body, so the connection can be reused."""
+
+    __slots__ = ("_base", "_buf", "done", "error", "finish_reason", "usage")
+
+    def __init__(self, base: str) -> None:
+        self._base = base
+        self._buf = b""
+        self.done = False
+        self.error: EngineError | None = None  # raised by the caller once the texts before it are out
+        self.finish_reason = "stop"
+        self.usage = Usage()
+
+    def feed(self, data: bytes) -> list[str]:
+        lines = (self._buf + data).split(b"\n")
+        self._buf = lines.pop()
+        texts: list[str] = []
+        for line in lines:
+            if self.done or self.error or not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                continue
+            try:
+                chunk = json.loads(payload)
+                if chunk.get("error"):
+                    self.error = EngineUnavailable(f"engine error mid-stream: {chunk['error']}")
+                    break
+                if chunk.get("usage"):
+                    self.usage = parse_usage(chunk["usage"])
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        texts.append(text)
+                    if choice.get("finish_reason"):
+                        self.finish_reason = str(choice["finish_reason"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                self.error = EngineUnavailable(f"{self._base}: malformed stream: {exc}")
+                self.error.__cause__ = exc
+                break
+        return texts
+
+
+_DRAIN_S = 5.0  # how long the rest of a finished answer's body may take before its connection is dropped
+
+
+class _Malformed(Exception):
+    """The server's HTTP response does not parse."""
+
+
+class _Timeout(Exception):
+    """A lean-path timeout, named like httpx's (ConnectTimeout, ReadTimeout, PoolTimeout)."""
+
+
+class _Conn:
+    """One keep-alive HTTP/1.1 connection of `_LeanPool` and the state of the response on it."""
+
+    __slots__ = ("chunked", "keep_alive", "left", "reader", "status", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.status, self.chunked, self.keep_alive, self.left = 0, False, False, -1
+
+    def usable(self) -> bool:
+        """Idle and still open (a server that closed an idle connection has fed EOF by now)."""
+        return not self.writer.transport.is_closing() and not self.reader.at_eof()
+
+    def close(self) -> None:
+        """Close at once, synchronously (cancellation-proof): the server sees the client go away."""
+        self.writer.transport.abort()
+
+    async def response_head(self) -> None:
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise _Malformed(f"bad status line {lines[0][:80]!r}")
+        self.status = int(parts[1])
+        self.keep_alive = parts[0] == "HTTP/1.1"
+        self.chunked, self.left = False, -1
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "transfer-encoding":
+                self.chunked = value.endswith("chunked")
+            elif name == "content-length":
+                self.left = int(value)
+            elif name == "connection" and value == "close":
+                self.keep_alive = False
+            elif name == "content-encoding" and value not in ("", "identity"):
+                raise _Malformed(f"unrequested content-encoding {value!r}")
+        if self.chunked:
+            self.left = -1
+        elif self.left < 0:
+            self.keep_alive = False  # the body ends when the server closes
+
+    async def read(self) -> bytes:
+        """The next piece of the body; b"" at its end."""
+        if self.chunked:
+            line = await self.reader.readuntil(b"\r\n")
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                while await self.reader.readuntil(b"\r\n") != b"\r\n":
+                    pass  # trailers
+                self.chunked = False
+                self.left = 0
+                return b""
+            data = await self.reader.readexactly(size + 2)
+            return data[:-2]
+        if self.left == 0:
+            return b""
+        data = await self.reader.read(65536 if self.left < 0 else min(self.left, 65536))
+        if self.left > 0:
+            if not data:
+                raise asyncio.IncompleteReadError(b"", self.left)
+            self.left -= len(data)
+        return data
+
+    def finished(self) -> bool:
+        return self.left == 0
+
+
+class _LeanPool:
+    """Keep-alive connections for the streaming POST to a plain-http engine without a proxy.
+
+    httpx costs the router about as much CPU per request as everything else in Python together
+    (its layers, anyio, a per-read cancel scope); this is the few lines of HTTP/1.1 the stream needs.
+    Health checks and model discovery stay on httpx."""
+
+    def __init__(self, host: str, port: int, connect_s: float, timeout_s: float, max_connections: int) -> None:
+        self._host, self._port = host, port
+        self._connect_s, self._timeout_s = connect_s, timeout_s
+        self._idle: list[_Conn] = []
+        self._draining: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_connections)
+
+    @staticmethod
+    def for_url(base: str, connect_s: float, timeout_s: float, max_connections: int) -> _LeanPool | None:
+        """A pool for `base`, or None where httpx must handle it (https, a proxy, credentials, a query)."""
+        url = urlsplit(base)
+        if url.scheme != "http" or not url.hostname or url.username or url.query or url.fragment:
+            return None
+        proxies = urllib.request.getproxies()
+        if ("http" in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.hostname):
+            return None
+        return _LeanPool(url.hostname, url.port or 80, connect_s, timeout_s, max_connections)
+
+    async def open(self, request: bytes) -> _Conn:
+        """Send `request` on an idle connection (a fresh one if none) and read the response head.
+
+        A reused connection that fails before any response arrives (the server closed it while idle)
+        is replaced once by a fresh one; the server never saw that request."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise _Timeout("PoolTimeout") from None
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.usable():
+                    conn.close()
+                    continue
+                try:
+                    await self._exchange(conn, request)
+                    return conn
+                except (OSError, asyncio.IncompleteReadError) as exc:
+                    conn.close()
+                    if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                        raise  # the server answered something: it saw the request
+                    break  # closed while idle: once more on a fresh connection
+                except BaseException:
+                    conn.close()
+                    raise
+            try:
+                async with asyncio.timeout(self._connect_s):
+                    reader, writer = await asyncio.open_connection(self._host, self._port, limit=1 << 20)
+            except TimeoutError:
+                raise _Timeout("ConnectTimeout") from None
+            conn = _Conn(reader, writer)
+            try:
+                await self._exchange(conn, request)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def _exchange(self, conn: _Conn, request: bytes) -> None:
+        conn.writer.write(request)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await conn.writer.drain()
+                await conn.response_head()
+        except TimeoutError:
+            raise _Timeout("ReadTimeout") from None
+
+    def finish(self, conn: _Conn) -> None:
+        """The caller has the whole answer (`[DONE]`): read what is left of the body (normally just
+        the chunked terminator, right behind it) in the background, then keep or close `conn`."""
+        if conn.finished():
+            self.release(conn)
+            return
+        task = asyncio.get_running_loop().create_task(self._drain(conn))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def _drain(self, conn: _Conn) -> None:
+        try:
+            async with asyncio.timeout(_DRAIN_S):
+                while await conn.read():
+                    pass
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass  # not reusable: `release` closes it
+        finally:
+            self.release(conn)
+
+    def release(self, conn: _Conn) -> None:
+        """Keep `conn` for the next request if its response was read to the end, else close it."""
+        if conn.keep_alive and conn.finished() and conn.usable():
+            self._idle.append(conn)
+        else:
+            conn.close()
+        self._slots.release()
+
+    def close(self) -> None:
+        for task in self._draining:
+            task.cancel()
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+
+
 class OpenAIHTTPEngine:
     """A replica reached over HTTP; streams `/v1/chat/completions` with `include_usage`."""
 
@@ -98,6 +343,17 @@ class OpenAIHTTPEngine:
         self._model = model
         self._vision = vision
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._read_timeout_s = read_timeout_s
+        self._lean = _LeanPool.for_url(self._base, connect_timeout_s, read_timeout_s, max_connections)
+        if self._lean is not None:
+            url = urlsplit(self._base)
+            host = f"[{url.hostname}]" if ":" in (url.hostname or "") else str(url.hostname)
+            host = host if url.port is None else f"{host}:{url.port}"
+            auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+            self._head = (
+                f"POST {url.path}/v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
+                f"Connection: keep-alive\r\nContent-Type: application/json\r\n{auth}"
+            )
         self._client = httpx.AsyncClient(
             base_url=self._base,
             headers=headers,
@@ -146,9 +402,65 @@ class OpenAIHTTPEngine:
         """Stream the answer; leaving the loop early closes the connection, which aborts the request."""
         if not self._model:
             await self._discover_model()
+        if self._lean is None:
+            async with aclosing(self._generate_httpx(request)) as events:
+                async for event in events:
+                    yield event
+            return
+        body = json.dumps(self.payload(request), ensure_ascii=False, separators=(",", ":")).encode()
+        rid = request.request_id
+        head = self._head + (f"X-Request-Id: {rid}\r\n" if rid and _safe_header(rid) else "")
+        data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        try:
+            conn = await self._lean.open(data)
+        except _Timeout as exc:
+            raise EngineTimeout(f"{self._base}: {exc}") from exc
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _Malformed, ValueError) as exc:
+            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
+        stream = _SSE(self._base)
+        try:
+            if conn.status != 200:
+                raise _status_error(conn.status, await self._read_all(conn))
+            while chunk := await self._read(conn):
+                for text in stream.feed(chunk):
+                    yield Delta(text)
+                if stream.error:
+                    raise stream.error
+                if stream.done:
+                    break
+            else:
+                for text in stream.feed(b"\n"):  # a last line without its newline
+                    yield Delta(text)
+                if stream.error:
+                    raise stream.error
+        finally:
+            if stream.done:
+                self._lean.finish(conn)  # the rest (the chunked terminator) is read in the background
+            else:
+                # Releasing a response not read to its end closes its connection, synchronously (no
+                # await a second cancellation could skip): that is what makes the engine abort it.
+                self._lean.release(conn)
+        yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
+
+    async def _read(self, conn: _Conn) -> bytes:
+        try:
+            async with asyncio.timeout(self._read_timeout_s):
+                return await conn.read()
+        except TimeoutError as exc:
+            raise EngineTimeout(f"{self._base}: ReadTimeout") from exc
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # a chunk size that is not hex
+            raise EngineUnavailable(f"{self._base}: malformed stream: {exc}") from exc
+
+    async def _read_all(self, conn: _Conn) -> bytes:
+        parts = []
+        while part := await self._read(conn):
+            parts.append(part)
+        return b"".join(parts)
+
+    async def _generate_httpx(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         headers = {"X-Request-Id": request.request_id} if request.request_id else {}
-        finish_reason = "stop"
-        usage = Usage()
         request_ = self._client.build_request(
             "POST", "/v1/chat/completions", json=self.payload(request), headers=headers
         )
@@ -156,35 +468,29 @@ class OpenAIHTTPEngine:
             resp = await self._client.send(request_, stream=True)
         except httpx.TransportError as exc:  # timeouts included
             raise self._transport_error(exc) from exc
+        stream = _SSE(self._base)
         try:
             if resp.status_code != 200:
                 raise _status_error(resp.status_code, await resp.aread())
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
+            async for chunk in resp.aiter_bytes():
+                for text in stream.feed(chunk):
+                    yield Delta(text)
+                if stream.error:
+                    raise stream.error
+                if stream.done:
                     break
-                chunk = json.loads(data)
-                if chunk.get("error"):
-                    raise EngineUnavailable(f"engine error mid-stream: {chunk['error']}")
-                if chunk.get("usage"):
-                    usage = parse_usage(chunk["usage"])
-                for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        yield Delta(text)
-                    if choice.get("finish_reason"):
-                        finish_reason = str(choice["finish_reason"])
+            else:
+                for text in stream.feed(b"\n"):
+                    yield Delta(text)
+                if stream.error:
+                    raise stream.error
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise self._transport_error(exc) from exc
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EngineUnavailable(f"{self._base}: malformed stream: {exc}") from exc
         finally:
             # Closing the unfinished response closes its connection: that is what makes the engine
             # abort the request. Shielded, so a second cancellation during cleanup cannot skip it.
             await asyncio.shield(resp.aclose())
-        yield Finished(finish_reason=finish_reason, usage=usage, model=self._model)
+        yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
 
     async def _discover_model(self) -> None:
         """Take the served model's id from `/v1/models` when none was configured."""
@@ -213,4 +519,6 @@ class OpenAIHTTPEngine:
             pass
 
     async def close(self) -> None:
+        if self._lean is not None:
+            self._lean.close()
         await self._client.aclose()

@@ -10,7 +10,7 @@ replica, and a failure is reported, not retried. Only engine-side failures count
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -131,13 +131,18 @@ class Dispatcher:
         outcome: bool | None = None
         try:
             async with aclosing(opened.events) as rest:
-                async for event in _chain(opened.first, rest):
+                event = opened.first
+                while True:  # the first event, then the rest of the stream (no extra generator layer per token)
                     if isinstance(event, Delta):
                         yield event
                     else:
                         route = Route(kind, pool.name, replica.engine.kind, replica.name, event.model, tried)
                         outcome = True
                         yield Served(route, event, pool.config.price)
+                    try:
+                        event = await anext(rest)
+                    except StopAsyncIteration:
+                        break
         except EngineError as exc:
             outcome = False if exc.retryable else None
             raise from_engine_error(exc, pool.name) from exc
@@ -216,9 +221,3 @@ class Dispatcher:
             await events.aclose()
             raise
         return _Opened(replica, events, first)
-
-
-async def _chain(first: GenerationEvent, rest: AsyncIterator[GenerationEvent]) -> AsyncIterator[GenerationEvent]:
-    yield first
-    async for event in rest:
-        yield event

@@ -30,6 +30,15 @@ from router.types import BatchItemInput, BatchOptions, BatchState
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TERMINAL = (BatchState.COMPLETED, BatchState.CANCELED)
+_UNAUTHENTICATED = (
+    "missing or wrong bearer token: send metadata 'authorization: Bearer <token>' (server.auth_token_env)"
+)
+
+
+def _retrieved(send: asyncio.Future[None]) -> None:
+    """Consume a pipelined send's outcome (a failed one is reported through the handler's own path)."""
+    if not send.cancelled():
+        send.exception()
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
@@ -158,8 +167,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         rid = _request_id(context)
         await context.send_initial_metadata((("x-request-id", rid),))
         if self._token and not _authorized(context, self._token):
-            await context.abort(Unauthenticated.code, "missing or wrong bearer token: send metadata "
-                                "'authorization: Bearer <token>' (server.auth_token_env)")  # fmt: skip
+            await context.abort(Unauthenticated.code, _UNAUTHENTICATED)
         return rid
 
     def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
@@ -188,23 +196,40 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> None:
         """Write each event with `context.write`. Unlike yielding from the handler, a client cancel or
         a passed deadline then raises CancelledError inside this call chain, so `aclosing` closes the
-        pipeline and the engine stream at once (aborting generation) instead of whenever GC runs."""
+        pipeline and the engine stream at once (aborting generation) instead of whenever GC runs.
+
+        Sends are pipelined one deep: the initial metadata and each write run as a task that is
+        awaited only before the next send (grpc takes one at a time), so producing the next event
+        (for Ask: opening the engine request, reading the next token) overlaps grpc completing the
+        previous send, a round trip through its poller thread, instead of waiting for it."""
         start = time.perf_counter()
         trace = trace or Trace()
-        rid = await self._begin(context)
+        rid = _request_id(context)
+        pending: asyncio.Future[None] = asyncio.ensure_future(context.send_initial_metadata((("x-request-id", rid),)))
+        if self._token and not _authorized(context, self._token):
+            await pending
+            await context.abort(Unauthenticated.code, _UNAUTHENTICATED)
         try:
             # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
             # the chain below is cancelled and closed, which aborts the engine request.
             async with asyncio.timeout(context.time_remaining()), aclosing(events) as it:
                 async for event in it:
-                    await context.write(event)
+                    await pending
+                    pending = asyncio.ensure_future(context.write(event))
+                await pending
         except asyncio.CancelledError:
             self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
             raise
         except Exception as exc:
             code, message = _failure(exc, rid)
             self._record(rpc, trace, code, start)
+            if not pending.done():  # let the send in flight settle before the status goes out (bounded:
+                await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
             await _abort(context, exc, code, message)
+        finally:
+            if not pending.done():
+                pending.cancel()
+            pending.add_done_callback(_retrieved)
         self._record(rpc, trace, grpc.StatusCode.OK, start)
 
     # -- RPCs ------------------------------------------------------------------------------------

@@ -1,0 +1,137 @@
+"""The lean HTTP/1.1 streaming client against scripted servers on loopback: what arrives on the
+wire when a server misbehaves (a real vLLM covers the normal path in test_openai_http_vllm.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message
+from engines.errors import EngineBadRequest, EngineUnavailable
+from engines.openai_http import OpenAIHTTPEngine
+
+REQ = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0)
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _chunk(payload: dict[str, object] | str) -> bytes:
+    data = b"data: " + (payload if isinstance(payload, str) else json.dumps(payload)).encode() + b"\n\n"
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _delta(text: str) -> bytes:
+    return _chunk({"choices": [{"delta": {"content": text}}]})
+
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+async def _read_request(reader: asyncio.StreamReader) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    await reader.readexactly(length)
+
+
+async def _serve(handler: Handler) -> tuple[asyncio.Server, str, list[int]]:
+    accepted: list[int] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}", accepted
+
+
+async def _collect(engine: OpenAIHTTPEngine) -> list[GenerationEvent]:
+    return [event async for event in engine.generate(REQ)]
+
+
+async def test_a_truncated_stream_is_unavailable_after_the_text_it_carried() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(HEAD + _delta("a") + _delta("b"))
+        await writer.drain()  # then the connection closes without the rest of the body
+
+    server, url, _ = await _serve(handler)
+    engine = OpenAIHTTPEngine(url, "m")
+    got: list[str] = []
+    with pytest.raises(EngineUnavailable, match=r"127\.0\.0\.1"):
+        async for event in engine.generate(REQ):
+            assert isinstance(event, Delta)
+            got.append(event.text)
+    assert got == ["a", "b"]
+    await engine.close()
+    server.close()
+
+
+async def test_answers_reuse_one_keep_alive_connection() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            usage = {"prompt_tokens": 3, "completion_tokens": 1}
+            writer.write(HEAD + _delta("x") + _chunk({"choices": [], "usage": usage}) + _chunk("[DONE]") + b"0\r\n\r\n")
+            await writer.drain()
+
+    server, url, accepted = await _serve(handler)
+    engine = OpenAIHTTPEngine(url, "m")
+    for _ in range(3):
+        events = await _collect(engine)
+        assert isinstance(events[-1], Finished) and events[-1].usage.prompt_tokens == 3
+        await asyncio.sleep(0.05)  # the chunked terminator is read in the background
+    assert len(accepted) == 1, "one TCP connection for three answers"
+    await engine.close()
+    server.close()
+
+
+async def test_a_client_error_keeps_the_servers_message() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        body = json.dumps({"error": {"message": "prompt is longer than the context (5000 > 4096)"}}).encode()
+        writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                     + f"content-length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+        await writer.drain()
+
+    server, url, _ = await _serve(handler)
+    engine = OpenAIHTTPEngine(url, "m")
+    with pytest.raises(EngineBadRequest, match="longer than the context"):
+        await _collect(engine)
+    await engine.close()
+    server.close()
+
+
+async def test_closing_a_stream_early_closes_its_connection() -> None:
+    """What makes the engine abort a generation the client no longer wants."""
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(HEAD)
+        for i in range(1000):
+            writer.write(_delta(str(i)))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            if reader.at_eof() or writer.transport.is_closing():
+                break
+        closed.set()
+
+    server, url, _ = await _serve(handler)
+    engine = OpenAIHTTPEngine(url, "m")
+    stream = engine.generate(REQ)
+    assert isinstance(await anext(stream), Delta)
+    await stream.aclose()
+    await asyncio.wait_for(closed.wait(), 5)
+    await engine.close()
+    server.close()
