@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Against real vLLM 0.26 on the GPU host: a bulk job through the router vs a direct client with
 # interactive traffic (bench/bulk.py: the bulk window whole and shrunk while interactive requests
-# are present, FCFS and priority scheduling), then the routing overhead (bench/overhead.py).
+# are present, FCFS and priority scheduling), then the routing overhead (bench/overhead.py), and
+# with BASE_TREE=<an older checkout> the overhead again from that tree (before/after on one card).
 # Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
 set -u
 source "$(dirname "$0")/vllm_site.sh"
@@ -24,5 +25,12 @@ if [ "${OVERHEAD:-1}" = 1 ]; then
     --concurrency 1 16 --cancel-trials 10 --json "$OUT/overhead-h100.json" > "$OUT/overhead.txt" 2>&1
   echo "overhead rc=$?"
   grep -v "Loading\|Writing" "$OUT/overhead.txt" | tail -24
+  if [ -n "${BASE_TREE:-}" ]; then  # the same bench from an older checkout, for a before/after on this card
+    (cd "$BASE_TREE" && PYTHONPATH="/root/roadwork-site:/root/site:$BASE_TREE" timeout ${OVERHEAD_S:-150} \
+      python3 -m bench.overhead --vllm-url http://127.0.0.1:8000 --model qwen2-rand --rounds 40 --concurrency 1 16 \
+      --cancel-trials 10 --json "$OUT/overhead-base-h100.json" > "$OUT/overhead-base.txt" 2>&1)
+    echo "overhead (base tree) rc=$?"
+    grep -v "Loading\|Writing" "$OUT/overhead-base.txt" | tail -24
+  fi
 fi
 kill -- -$VLLM 2>/dev/null
