@@ -109,7 +109,9 @@ async def _run(args: argparse.Namespace, priority: bool, busy_share: float | Non
         procs.append(router)
         body = await _exact_payload(env, TOKENS, args.model)
         image = SAMPLE.read_bytes()
-        async with httpx.AsyncClient(timeout=120) as client, grpc.aio.insecure_channel(router.url) as channel:
+        limits = httpx.Limits(keepalive_expiry=2.0)  # under uvicorn's 5 s keep-alive timeout (bench.overhead)
+        client = httpx.AsyncClient(timeout=120, limits=limits)
+        async with client, grpc.aio.insecure_channel(router.url) as channel:
             stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
             idle = await _idle(stub, image, 8.0)
             direct = await _direct(client, vllm_url, body, args.items, args.workers)

@@ -222,7 +222,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             urls["vllm-router"] = peer.url
         body = await _exact_payload(env, args.tokens, args.model)
         image = SAMPLE.read_bytes()
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        # Idle connections expire before the servers' own keep-alive timeout (uvicorn: 5 s), so a
+        # request never goes out on a connection the server is closing (an httpx ReadError).
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:
             channel = grpc.aio.insecure_channel(router.url)
             stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
