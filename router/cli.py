@@ -203,6 +203,28 @@ def cmd_batch_cancel(args: argparse.Namespace) -> None:
     print(f"job {job.job_id}: canceled ({job.succeeded} succeeded, {job.failed} failed, {job.canceled} canceled)")
 
 
+def cmd_status(args: argparse.Namespace) -> None:
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router.client import RouterClient
+
+    try:
+        status = RouterClient(args.addr).stub.GetStatus(pb.GetStatusRequest(), timeout=args.timeout)
+    except Exception as exc:
+        _rpc_error(exc)
+    state = pb.BreakerState.Name
+    print(f"serving: {'yes' if status.serving else 'no (warming up)'}")
+    for kind, pools in sorted(status.routing.items()):
+        print(f"route {kind}: {pools.replace(',', ' -> ')}")
+    for p in status.pools:
+        wait = f", probe in {p.breaker_retry_in_seconds:.1f} s" if p.breaker == pb.BREAKER_STATE_OPEN else ""
+        print(f"pool {p.name} ({p.engine}, {p.policy}): breaker {state(p.breaker)[14:]}{wait}")
+        for r in p.replicas:
+            health = "healthy" if r.healthy else "UNHEALTHY"
+            queued = f"{r.queued_interactive}+{r.queued_batch}"
+            print(f"  {r.name}: {health}, breaker {state(r.breaker)[14:]}, in flight {r.in_flight}, queued {queued}, "
+                  f"load {r.load}")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="roadwork-router", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -246,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("image")
     client_args(sp)
     sp.set_defaults(fn=cmd_detect)
+
+    sp = sub.add_parser("status", help="engine pools, replicas, health and circuit breakers (GetStatus)")
+    client_args(sp)
+    sp.set_defaults(fn=cmd_status)
 
     bp = sub.add_parser("batch", help="bulk jobs").add_subparsers(dest="batch_command", required=True)
     sp = bp.add_parser("submit", help="submit every image under DIR as one job (progress bar)")

@@ -47,7 +47,7 @@ def test_check_config_names_bad_key(tmp_path: Path) -> None:
 
 def test_help_lists_commands() -> None:
     out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, timeout=60)
-    for cmd in ("serve", "demo", "ask", "detect", "batch", "check-config"):
+    for cmd in ("serve", "demo", "ask", "detect", "batch", "check-config", "status"):
         assert cmd in out.stdout
 
 
@@ -60,6 +60,11 @@ def test_ask_detect_and_batch_commands(router: RunningRouter, tmp_path: Path) ->
     det = subprocess.run([*CLI, "detect", str(SAMPLE), *addr], capture_output=True, text=True, timeout=120)
     assert det.returncode == 0, det.stderr
     assert '"roadworkProbability"' in det.stdout and '"verdict": "VERDICT_' in det.stdout
+    status = subprocess.run([*CLI, "status", *addr], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "serving: yes" in status.stdout and "route single_shot: vllm -> sglang -> lmdeploy" in status.stdout
+    assert "pool vllm (embedded, least_loaded): breaker CLOSED" in status.stdout
+    assert "  embedded: healthy, breaker CLOSED, in flight 0" in status.stdout
     bad = subprocess.run([*CLI, "ask", str(SAMPLE), " ", *addr], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "INVALID_ARGUMENT: question is required" in bad.stderr
 
