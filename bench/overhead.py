@@ -207,7 +207,12 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         vllm_url, vllm = await vllm_server(args.vllm_url, args.vllm_python, Path(args.workdir))
         procs += [vllm] if vllm else []
         env = vllm_routes(vllm_url, args.model)
-        router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")})
+        workers = {"ROADWORK__SERVER__WORKERS": str(args.router_workers)}
+        router = await start_router(
+            env | workers | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")}
+        )
+        if args.router_workers > 1:  # health answered for the first process; the others warm up after it
+            await asyncio.sleep(20)
         procs.append(router)
         urls = {"direct": vllm_url}
         if args.sglang_router:
@@ -250,6 +255,7 @@ def main() -> None:
     p.add_argument("--sglang-router", help="python of a venv with sglang-router installed")
     p.add_argument("--vllm-router", help="the vllm-router executable")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--router-workers", type=int, default=1, help="roadwork-router processes on its port")
     p.add_argument("--rounds", type=int, default=80)
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--cancel-trials", type=int, default=20)

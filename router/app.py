@@ -89,7 +89,7 @@ class RouterApp:
                 ("grpc.max_receive_message_length", max_msg),
                 ("grpc.max_send_message_length", max_msg),
                 ("grpc.max_concurrent_streams", s.max_concurrent_streams),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if s.workers > 1 else 0),  # several processes share the port
             ]
         )
         register(

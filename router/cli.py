@@ -8,11 +8,12 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from router.config import load_config
+from router.config import Config, load_config
 from router.errors import ConfigError
 
 SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample_roadwork.jpg"
@@ -67,9 +68,32 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
             stop.set()
         else:
             print(_try_hint(f"{host}:{port}"), flush=True)
+    workers = _spawn_workers(app.config, port, args.config) if app.config.server.worker_index == 0 else []
     await stop.wait()
     print(f"roadwork-router: shutting down (grace {app.config.server.grace_s:.0f} s)", flush=True)
+    for w in workers:
+        w.send_signal(signal.SIGTERM)
     await app.stop()
+    for w in workers:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(w.wait), app.config.server.grace_s + 15)
+        except TimeoutError:
+            w.kill()
+
+
+def _spawn_workers(config: Config, port: int, config_path: str | None) -> list[subprocess.Popen[bytes]]:
+    """Start `server.workers - 1` more router processes on the same port (SO_REUSEPORT): the kernel
+    spreads connections over them. They use the engine servers this process launched, export no
+    metrics, and share the store (bulk items are claimed exactly once across processes)."""
+    extra = []
+    for i in range(1, config.server.workers):
+        env = dict(os.environ, ROADWORK__SERVER__WORKER_INDEX=str(i), ROADWORK__SERVER__METRICS_PORT="0",
+                   ROADWORK__SERVER__PORT=str(port), ROADWORK__SERVER__HOST=config.server.host)  # fmt: skip
+        argv = [sys.executable, "-m", "router.cli", "serve", *(["--config", config_path] if config_path else [])]
+        extra.append(subprocess.Popen(argv, env=env))
+    if extra:
+        print(f"roadwork-router: {len(extra)} more worker processes on port {port}", flush=True)
+    return extra
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

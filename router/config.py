@@ -36,8 +36,20 @@ class ServerConfig(_Strict):
     auth_token_env: str = Field(
         "", description="env var holding a bearer token every RouterService call must send ('' = no check)"
     )
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="processes serving the port (SO_REUSEPORT; > 1 needs a fixed port); the first one owns "
+        "launched engine servers and /metrics, all of them run bulk items",
+    )  # fmt: skip
+    worker_index: int = Field(0, ge=0, description="set by the router for its extra worker processes; leave 0")
     tls_cert_file: str = Field("", description="PEM certificate (chain): serve TLS instead of plaintext")
     tls_key_file: str = Field("", description="PEM private key for tls_cert_file")
+
+    @model_validator(mode="after")
+    def _workers_need_a_port(self) -> ServerConfig:
+        if self.workers > 1 and self.port == 0:
+            raise ValueError("workers > 1 needs a fixed port (the processes share it), not port 0")
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerConfig:

@@ -65,6 +65,8 @@ class Launcher:
 
     def __init__(self, config: Config) -> None:
         self.servers: list[Launched] = []
+        if config.server.worker_index:  # an extra worker process: the first process runs the servers
+            return
         logs = log_dir(config)
         for name, pc in config.pools.items():
             kind = SERVER_KINDS.get(pc.engine)

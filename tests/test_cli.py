@@ -80,3 +80,50 @@ def test_ask_detect_and_batch_commands(router: RunningRouter, tmp_path: Path) ->
     res = subprocess.run([*CLI, "batch", "results", job, *addr], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.count('"ITEM_STATUS_SUCCEEDED"') == 3
     assert '"itemId": "0.jpg"' in res.stdout
+
+
+@pytest.mark.slow
+def test_worker_processes_share_the_port(tmp_path: Path) -> None:
+    """server.workers = 2: two processes serve one port; new connections reach both (each keeps its
+    own detection cache, so the same image is a cache miss once per process); SIGTERM stops both."""
+    import signal
+    import time
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+
+    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2")
+    addr = f"127.0.0.1:{env['ROADWORK__SERVER__PORT']}"
+    proc = subprocess.Popen([*CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 240
+        children: list[str] = []
+        while time.time() < deadline and not children:
+            time.sleep(0.5)
+            out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+            children = out.stdout.split()
+        assert children, "no worker process started"
+        image = SAMPLE.read_bytes()
+        misses, answered = 0, 0
+        while time.time() < deadline and (answered < 24 or misses < 2):  # the second process warms up later
+            # A new connection each time (channels otherwise share connections through a global pool).
+            with grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+                health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+                if health.status != health_pb2.HealthCheckResponse.SERVING:
+                    time.sleep(0.5)
+                    continue
+                det = pb_grpc.RouterServiceStub(channel).Detect(pb.DetectRequest(image=image), timeout=60).detection
+                misses += not det.cached
+                answered += 1
+        assert misses == 2, f"{misses} cache misses in {answered} connections: both processes should have answered"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        time.sleep(1)
+        alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text()]
+        assert not alive, f"worker processes left running: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
