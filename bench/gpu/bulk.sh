@@ -2,7 +2,8 @@
 # Against real vLLM 0.26 on the GPU host: a bulk job through the router vs a direct client with
 # interactive traffic (bench/bulk.py: the bulk window whole and shrunk while interactive requests
 # are present, FCFS and priority scheduling), then the routing overhead (bench/overhead.py), and
-# with BASE_TREE=<an older checkout> the overhead again from that tree (before/after on one card).
+# with BASE_TREE=<an older checkout> the overhead again from that tree (before/after on one card);
+# SCALE_WORKERS="1 4" measures 16 and 64 clients with that many router processes (server.workers).
 # Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
 set -u
 source "$(dirname "$0")/vllm_site.sh"
@@ -15,11 +16,20 @@ for _ in $(seq 1 240); do
   kill -0 $VLLM 2>/dev/null || { echo "vLLM died"; tail -40 "$OUT/vllm.log"; exit 1; }
   sleep 1
 done
-timeout ${BULK_S:-240} python3 -m bench.bulk --vllm-url http://127.0.0.1:8000 --model qwen2-rand --items 1000 \
-  --workers 64 --modes ${BULK_MODES:-fcfs priority} --busy-shares ${BUSY_SHARES:-off 0.25} \
-  --json "$OUT/bulk-h100.json" > "$OUT/bulk.txt" 2>&1
-echo "bulk rc=$?"
-grep -v "Loading\|Writing" "$OUT/bulk.txt" | tail -24
+if [ "${BULK:-1}" = 1 ]; then
+  timeout ${BULK_S:-240} python3 -m bench.bulk --vllm-url http://127.0.0.1:8000 --model qwen2-rand --items 1000 \
+    --workers 64 --modes ${BULK_MODES:-fcfs priority} --busy-shares ${BUSY_SHARES:-off 0.25} \
+    --json "$OUT/bulk-h100.json" > "$OUT/bulk.txt" 2>&1
+  echo "bulk rc=$?"
+  grep -v "Loading\|Writing" "$OUT/bulk.txt" | tail -24
+fi
+for W in ${SCALE_WORKERS:-}; do  # requests/s with W router processes on the port (server.workers)
+  timeout ${OVERHEAD_S:-150} python3 -m bench.overhead --vllm-url http://127.0.0.1:8000 --model qwen2-rand \
+    --rounds 30 --concurrency 16 64 --cancel-trials 0 --router-workers "$W" \
+    --json "$OUT/scale-w$W-h100.json" > "$OUT/scale-w$W.txt" 2>&1
+  echo "scale workers=$W rc=$?"
+  grep -v "Loading\|Writing" "$OUT/scale-w$W.txt" | tail -14
+done
 if [ "${OVERHEAD:-1}" = 1 ]; then
   timeout ${OVERHEAD_S:-150} python3 -m bench.overhead --vllm-url http://127.0.0.1:8000 --model qwen2-rand --rounds 40 \
     --concurrency 1 16 --cancel-trials 10 --json "$OUT/overhead-h100.json" > "$OUT/overhead.txt" 2>&1
