@@ -87,6 +87,13 @@ class CircuitBreaker:
         if self.state is State.HALF_OPEN and self._probes > 0:
             self._probes -= 1
 
+    def settle(self, ok: bool | None) -> None:
+        """`record(ok)`, or `release()` when the request ended without an engine outcome (None)."""
+        if ok is None:
+            self.release()
+        else:
+            self.record(ok)
+
     def record(self, ok: bool) -> None:
         """Report an allowed request's engine outcome."""
         if not self.config.enabled:

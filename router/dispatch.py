@@ -32,6 +32,12 @@ class Served:
     price: Price
 
 
+def _engine_outcome(exc: BaseException) -> bool | None:
+    """What a failure says about the engine, for its breakers: False for an engine-side failure,
+    None (no outcome) for anything else: a bad request, a cancel, a bug."""
+    return False if isinstance(exc, EngineError) and exc.retryable else None
+
+
 class _NoReplica(Exception):
     """Every replica of the pool is unhealthy or behind an open breaker."""
 
@@ -101,10 +107,9 @@ class Dispatcher:
                 failures.append(f"{name}: queue full")
                 continue
             except EngineError as exc:
+                pool.breaker.settle(_engine_outcome(exc))
                 if not exc.retryable:
-                    pool.breaker.release()
                     raise from_engine_error(exc, name) from exc
-                pool.breaker.record(False)
                 tried.append(name)
                 failures.append(f"{name}: {exc}")
                 continue
@@ -144,15 +149,12 @@ class Dispatcher:
                     except StopAsyncIteration:
                         break
         except EngineError as exc:
-            outcome = False if exc.retryable else None
+            outcome = _engine_outcome(exc)
             raise from_engine_error(exc, pool.name) from exc
         finally:
             replica.slots.release(interactive)
-            for breaker in (replica.breaker, pool.breaker):
-                if outcome is None:
-                    breaker.release()
-                else:
-                    breaker.record(outcome)
+            replica.breaker.settle(outcome)
+            pool.breaker.settle(outcome)
 
     def _pick(self, pool: Pool, key: str, failed: set[int]) -> Replica:
         """The policy's choice among admitted replicas, those this request failed on last."""
@@ -207,16 +209,8 @@ class Dispatcher:
                 ) from exc
             except StopAsyncIteration as exc:
                 raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc
-        except EngineError as exc:
-            if exc.retryable:
-                replica.breaker.record(False)
-            else:
-                replica.breaker.release()
-            slots.release(interactive)
-            await events.aclose()
-            raise
-        except BaseException:
-            replica.breaker.release()
+        except BaseException as exc:
+            replica.breaker.settle(_engine_outcome(exc))
             slots.release(interactive)
             await events.aclose()
             raise

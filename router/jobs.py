@@ -326,8 +326,6 @@ class JobRunner:
         while not self._draining:
             try:
                 await self._step()
-            except asyncio.CancelledError:
-                raise
             except Exception:  # a store error, or a bug: log it and go on (a dead worker stalls every job)
                 log.exception("bulk worker: unexpected error; going on in %.1f s", self._poll_s)
                 await asyncio.sleep(self._poll_s)

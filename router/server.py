@@ -163,12 +163,15 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._metrics = metrics
         self._token = auth_token(config)
 
-    async def _begin(self, context: grpc.aio.ServicerContext) -> str:
+    async def _begin(self, context: grpc.aio.ServicerContext) -> tuple[str, asyncio.Future[None]]:
+        """The request id, and the initial metadata's send (in flight: await it before the next send);
+        a call without the configured bearer token ends here, UNAUTHENTICATED."""
         rid = _request_id(context)
-        await context.send_initial_metadata((("x-request-id", rid),))
+        sent = asyncio.ensure_future(context.send_initial_metadata((("x-request-id", rid),)))
         if self._token and not _authorized(context, self._token):
+            await sent
             await context.abort(Unauthenticated.code, _UNAUTHENTICATED)
-        return rid
+        return rid, sent
 
     def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
         kind = trace.kind.value if trace.kind else ""
@@ -177,7 +180,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
     async def _unary(self, rpc: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()
-        rid = await self._begin(context)
+        rid, sent = await self._begin(context)
+        await sent
         try:
             async with asyncio.timeout(context.time_remaining()):
                 result = await call()
@@ -204,11 +208,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         previous send, a round trip through its poller thread, instead of waiting for it."""
         start = time.perf_counter()
         trace = trace or Trace()
-        rid = _request_id(context)
-        pending: asyncio.Future[None] = asyncio.ensure_future(context.send_initial_metadata((("x-request-id", rid),)))
-        if self._token and not _authorized(context, self._token):
-            await pending
-            await context.abort(Unauthenticated.code, _UNAUTHENTICATED)
+        rid, pending = await self._begin(context)
         try:
             # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
             # the chain below is cancelled and closed, which aborts the engine request.
