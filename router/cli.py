@@ -235,17 +235,20 @@ def cmd_status(args: argparse.Namespace) -> None:
         status = RouterClient(args.addr).stub.GetStatus(pb.GetStatusRequest(), timeout=args.timeout)
     except Exception as exc:
         _rpc_error(exc)
-    state = pb.BreakerState.Name
+
+    def state(value: int) -> str:
+        return pb.BreakerState.Name(value).removeprefix("BREAKER_STATE_")
+
     print(f"serving: {'yes' if status.serving else 'no (warming up)'}")
     for kind, pools in sorted(status.routing.items()):
         print(f"route {kind}: {pools.replace(',', ' -> ')}")
     for p in status.pools:
         wait = f", probe in {p.breaker_retry_in_seconds:.1f} s" if p.breaker == pb.BREAKER_STATE_OPEN else ""
-        print(f"pool {p.name} ({p.engine}, {p.policy}): breaker {state(p.breaker)[14:]}{wait}")
+        print(f"pool {p.name} ({p.engine}, {p.policy}): breaker {state(p.breaker)}{wait}")
         for r in p.replicas:
             health = "healthy" if r.healthy else "UNHEALTHY"
             queued = f"{r.queued_interactive}+{r.queued_batch}"
-            print(f"  {r.name}: {health}, breaker {state(r.breaker)[14:]}, in flight {r.in_flight}, queued {queued}, "
+            print(f"  {r.name}: {health}, breaker {state(r.breaker)}, in flight {r.in_flight}, queued {queued}, "
                   f"load {r.load}")  # fmt: skip
 
 
