@@ -81,8 +81,13 @@ class RouterApp:
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> int:
-        """Bind the port and start serving; returns the port. Warm-up continues in the background."""
+        """Bind the port and start serving; returns the port. Warm-up continues in the background,
+        except in an extra worker process (`server.workers`): it binds only once warmed up, because
+        the kernel hands new connections to every socket on the port, ready or not."""
         s = self.config.server
+        if s.worker_index > 0:
+            self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
+            await self.wait_ready()
         max_msg = s.max_message_bytes
         server = grpc.aio.server(
             options=[
@@ -102,8 +107,9 @@ class RouterApp:
         reflection.enable_server_reflection(
             (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
         )
-        for name in ("", SERVICE):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if not self.ready.is_set():
+            for name in ("", SERVICE):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         address = f"{s.host}:{s.port}"
         credentials = tls_credentials(self.config)
         if credentials is not None:
@@ -116,7 +122,8 @@ class RouterApp:
         self._server = server
         if s.metrics_port:
             self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
-        self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
+        if not self._background:
+            self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         log.info("roadwork-router listening on %s:%d", s.host, self.port)
         return self.port
 

@@ -8,13 +8,13 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from router.config import Config, load_config
+from router.config import load_config
 from router.errors import ConfigError
+from router.workers import WorkerProcesses
 
 SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample_roadwork.jpg"
 DEFAULT_ADDR = "127.0.0.1:50051"
@@ -54,7 +54,8 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"roadwork-router: listening on {host}:{port}; warming up detectors and engines...", flush=True)
+    if not app.ready.is_set():
+        print(f"roadwork-router: listening on {host}:{port}; warming up detectors and engines...", flush=True)
     await app.wait_ready()
     metrics = (
         f", metrics on http://{app.config.server.metrics_host}:{app.metrics_port}/metrics" if app.metrics_port else ""
@@ -68,32 +69,17 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
             stop.set()
         else:
             print(_try_hint(f"{host}:{port}"), flush=True)
-    workers = _spawn_workers(app.config, port, args.config) if app.config.server.worker_index == 0 else []
+    workers = WorkerProcesses(app.config, port, args.config)
+    supervisor = None
+    if app.config.server.worker_index == 0:
+        workers.start()
+        supervisor = asyncio.create_task(workers.supervise(), name="worker-supervisor")
     await stop.wait()
     print(f"roadwork-router: shutting down (grace {app.config.server.grace_s:.0f} s)", flush=True)
-    for w in workers:
-        w.send_signal(signal.SIGTERM)
-    await app.stop()
-    for w in workers:
-        try:
-            await asyncio.wait_for(asyncio.to_thread(w.wait), app.config.server.grace_s + 15)
-        except TimeoutError:
-            w.kill()
-
-
-def _spawn_workers(config: Config, port: int, config_path: str | None) -> list[subprocess.Popen[bytes]]:
-    """Start `server.workers - 1` more router processes on the same port (SO_REUSEPORT): the kernel
-    spreads connections over them. They use the engine servers this process launched, export no
-    metrics, and share the store (bulk items are claimed exactly once across processes)."""
-    extra = []
-    for i in range(1, config.server.workers):
-        env = dict(os.environ, ROADWORK__SERVER__WORKER_INDEX=str(i), ROADWORK__SERVER__METRICS_PORT="0",
-                   ROADWORK__SERVER__PORT=str(port), ROADWORK__SERVER__HOST=config.server.host)  # fmt: skip
-        argv = [sys.executable, "-m", "router.cli", "serve", *(["--config", config_path] if config_path else [])]
-        extra.append(subprocess.Popen(argv, env=env))
-    if extra:
-        print(f"roadwork-router: {len(extra)} more worker processes on port {port}", flush=True)
-    return extra
+    stopping = [app.stop(), workers.stop(app.config.server.grace_s)]
+    await asyncio.gather(*stopping)
+    if supervisor is not None:
+        supervisor.cancel()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

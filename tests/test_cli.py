@@ -85,7 +85,9 @@ def test_ask_detect_and_batch_commands(router: RunningRouter, tmp_path: Path) ->
 @pytest.mark.slow
 def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     """server.workers = 2: two processes serve one port; new connections reach both (each keeps its
-    own detection cache, so the same image is a cache miss once per process); SIGTERM stops both."""
+    own detection cache, so the same image is a cache miss once per process); the extra worker binds
+    only once warmed up (no connection ever meets a NOT_SERVING process); a SIGKILLed worker is
+    started again and serves; SIGTERM stops both."""
     import signal
     import time
 
@@ -98,31 +100,47 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2")
     addr = f"127.0.0.1:{env['ROADWORK__SERVER__PORT']}"
     proc = subprocess.Popen([*CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 240
-        children: list[str] = []
-        while time.time() < deadline and not children:
-            time.sleep(0.5)
-            out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-            children = out.stdout.split()
-        assert children, "no worker process started"
-        image = SAMPLE.read_bytes()
+    image = SAMPLE.read_bytes()
+
+    def children() -> list[str]:
+        return subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+
+    def until_misses(want: int, deadline: float) -> tuple[int, int]:
+        """Detect over new connections until `want` cache misses (processes answered); no NOT_SERVING."""
         misses, answered = 0, 0
-        while time.time() < deadline and (answered < 24 or misses < 2):  # the second process warms up later
+        while time.time() < deadline and (answered < 24 or misses < want):
             # A new connection each time (channels otherwise share connections through a global pool).
             with grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
                 health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
-                if health.status != health_pb2.HealthCheckResponse.SERVING:
-                    time.sleep(0.5)
-                    continue
+                assert health.status == health_pb2.HealthCheckResponse.SERVING, "a connection met a warming worker"
                 det = pb_grpc.RouterServiceStub(channel).Detect(pb.DetectRequest(image=image), timeout=60).detection
                 misses += not det.cached
                 answered += 1
+        return misses, answered
+
+    try:
+        deadline = time.time() + 240
+        first: list[str] = []
+        while time.time() < deadline and not first:  # extra workers start once the first one is SERVING
+            time.sleep(0.5)
+            first = children()
+        assert first, "no worker process started"
+        misses, answered = until_misses(2, deadline)
         assert misses == 2, f"{misses} cache misses in {answered} connections: both processes should have answered"
+
+        os.kill(int(first[0]), signal.SIGKILL)
+        again: list[str] = []
+        while time.time() < deadline and not again:
+            time.sleep(0.5)
+            again = [c for c in children() if c != first[0]]
+        assert again, "the killed worker was not started again"
+        misses, answered = until_misses(1, deadline)  # the first process's cache is warm: the new one misses
+        assert misses == 1, f"{misses} cache misses in {answered} connections after the restart"
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         time.sleep(1)
-        alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text()]
+        alive = [c for c in again if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text()]
         assert not alive, f"worker processes left running: {alive}"
     finally:
         if proc.poll() is None:
