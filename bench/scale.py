@@ -176,6 +176,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.instant:
         port = free_port()
         argv = ["-m", "bench._instant", "--port", str(port), "--processes", str(args.instant)]
+        argv += ["--gap-ms", str(args.gap_ms)]
         instant = await asyncio.create_subprocess_exec(sys.executable, *argv, start_new_session=True)
         url, model = f"http://127.0.0.1:{port}", "instant"
         await asyncio.sleep(2)
@@ -205,7 +206,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             await instant.wait()
     for row in rows.values():
         row["vs_direct"] = row["requests_per_s"] / rows["direct"]["requests_per_s"]
-    engine = f"instant engine ({args.instant} processes)" if args.instant else f"vLLM at {url} ({model})"
+    engine = f"vLLM at {url} ({model})"
+    if args.instant:
+        engine = f"instant engine ({args.instant} processes, {args.gap_ms:g} ms between chunks)"
     return {"engine": engine, "clients": args.clients, "concurrency_per_client": args.concurrency,
             "seconds": args.seconds, "tokens": args.tokens, "targets": rows}  # fmt: skip
 
@@ -215,6 +218,7 @@ def main() -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--vllm-url", help="a running vLLM server")
     src.add_argument("--instant", type=int, metavar="K", help="start bench._instant in K processes instead")
+    p.add_argument("--gap-ms", type=float, default=0.0, help="with --instant: pause before each streamed chunk")
     p.add_argument("--model", default="tiny", help="the vLLM server's model name")
     p.add_argument("--router-workers", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--clients", type=int, default=8, help="client processes")
