@@ -224,7 +224,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8, help="client processes")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight per client process")
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--warmup-s", type=float, default=3.0)
+    p.add_argument("--warmup-s", type=float, default=8.0, help="load before counting (each process detects once)")
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-scale-"))
     p.add_argument("--json", type=Path, default=Path("bench/results/scale.json"))

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from router.config import load_config
 from router.errors import ConfigError
-from router.workers import WorkerProcesses
+from router.workers import WorkerProcesses, share_cores
 
 SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample_roadwork.jpg"
 DEFAULT_ADDR = "127.0.0.1:50051"
@@ -45,9 +45,11 @@ def _try_hint(addr: str) -> str:
 
 
 async def _serve(args: argparse.Namespace, demo: bool) -> None:
+    config = _config(args)
+    share_cores(config.server.workers)  # before torch loads; the worker processes inherit it
     from router.app import RouterApp
 
-    app = RouterApp(_config(args))
+    app = RouterApp(config)
     port = await app.start()
     host = app.config.server.host
     stop = asyncio.Event()

@@ -16,6 +16,16 @@ from router.config import Config
 log = logging.getLogger("roadwork.workers")
 
 
+def share_cores(workers: int) -> None:
+    """With several router processes, give each a share of the cores for torch's thread pools
+    (`OMP_NUM_THREADS`, unless set): N processes each spinning a pool the size of the machine
+    (detection on the CPU) thrash, and starve an engine on the same host. Call before torch loads."""
+    if workers > 1:
+        share = str(max(1, (os.cpu_count() or 1) // workers))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, share)
+
+
 class WorkerProcesses:
     """`server.workers - 1` more `roadwork-router serve` processes on this process's port.
 
