@@ -140,11 +140,12 @@ class _Timeout(Exception):
 class _Conn:
     """One keep-alive HTTP/1.1 connection of `_LeanPool` and the state of the response on it."""
 
-    __slots__ = ("chunked", "keep_alive", "left", "reader", "status", "writer")
+    __slots__ = ("buf", "chunked", "keep_alive", "left", "reader", "status", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.status, self.chunked, self.keep_alive, self.left = 0, False, False, -1
+        self.buf = bytearray()  # chunked body bytes read but not yet parsed
 
     def usable(self) -> bool:
         """Idle and still open (a server that closed an idle connection has fed EOF by now)."""
@@ -176,22 +177,22 @@ class _Conn:
                 raise _Malformed(f"unrequested content-encoding {value!r}")
         if self.chunked:
             self.left = -1
+            self.buf.clear()
         elif self.left < 0:
             self.keep_alive = False  # the body ends when the server closes
 
     async def read(self) -> bytes:
-        """The next piece of the body; b"" at its end."""
+        """The next piece of the body; b"" at its end. Chunked: every complete chunk that has
+        arrived (at least one), joined, so tokens the engine sent while we were busy come as one."""
         if self.chunked:
-            line = await self.reader.readuntil(b"\r\n")
-            size = int(line.split(b";", 1)[0], 16)
-            if size == 0:
-                while await self.reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                self.chunked = False
-                self.left = 0
-                return b""
-            data = await self.reader.readexactly(size + 2)
-            return data[:-2]
+            while True:
+                data = self._chunks()
+                if data or not self.chunked:
+                    return data
+                more = await self.reader.read(65536)
+                if not more:
+                    raise asyncio.IncompleteReadError(bytes(self.buf), None)
+                self.buf += more
         if self.left == 0:
             return b""
         data = await self.reader.read(65536 if self.left < 0 else min(self.left, 65536))
@@ -200,6 +201,28 @@ class _Conn:
                 raise asyncio.IncompleteReadError(b"", self.left)
             self.left -= len(data)
         return data
+
+    def _chunks(self) -> bytes:
+        """Take the complete chunks off `buf`; at the last chunk (and its trailers) end the body."""
+        buf, pos = self.buf, 0
+        out: list[bytes] = []
+        while (eol := buf.find(b"\r\n", pos)) >= 0:
+            size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+            if size == 0:
+                end = buf.find(b"\r\n\r\n", eol)  # no trailers: the size line's CRLF + an empty line
+                if end < 0:
+                    break
+                if len(buf) > end + 4:  # bytes after the response: the connection is out of step
+                    self.keep_alive = False
+                del buf[:]
+                self.chunked, self.left = False, 0
+                return b"".join(out)
+            if len(buf) < eol + 2 + size + 2:
+                break
+            out.append(bytes(buf[eol + 2 : eol + 2 + size]))
+            pos = eol + 2 + size + 2
+        del buf[:pos]
+        return b"".join(out)
 
     def finished(self) -> bool:
         return self.left == 0
@@ -422,8 +445,8 @@ class OpenAIHTTPEngine:
             if conn.status != 200:
                 raise _status_error(conn.status, await self._read_all(conn))
             while chunk := await self._read(conn):
-                for text in stream.feed(chunk):
-                    yield Delta(text)
+                if texts := stream.feed(chunk):
+                    yield Delta(texts[0] if len(texts) == 1 else "".join(texts))  # one event per read
                 if stream.error:
                     raise stream.error
                 if stream.done:

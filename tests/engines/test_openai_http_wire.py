@@ -69,7 +69,44 @@ async def test_a_truncated_stream_is_unavailable_after_the_text_it_carried() -> 
         async for event in engine.generate(REQ):
             assert isinstance(event, Delta)
             got.append(event.text)
-    assert got == ["a", "b"]
+    assert got == ["ab"]  # both arrived in one read: one delta
+    await engine.close()
+    server.close()
+
+
+async def test_chunk_framing_split_anywhere_parses_the_same() -> None:
+    """A body cut at every byte (chunk extensions, trailers included): the same answer, and the
+    connection is reused for the next one; deltas that arrive apart stay apart."""
+    usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    sse = b"data: " + json.dumps({"choices": [{"delta": {"content": "héllo"}}]}, ensure_ascii=False).encode() + b"\n\n"
+    first_chunk = f"{len(sse):x};e=1\r\n".encode() + sse + b"\r\n"  # with a chunk extension; é is 2 bytes
+    body = (first_chunk + _delta(" world") + _chunk({"choices": [], "usage": usage}) + _chunk("[DONE]")
+            + b"0\r\nX-Trailer: 1\r\n\r\n")  # fmt: skip
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        for i in range(len(HEAD + body)):  # one byte per write
+            writer.write((HEAD + body)[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(0)
+        await _read_request(reader)
+        writer.write(HEAD + _delta("a"))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(_delta("b") + _chunk("[DONE]") + b"0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+
+    server, url, accepted = await _serve(handler)
+    engine = OpenAIHTTPEngine(url, "m")
+    first = await _collect(engine)
+    assert "".join(e.text for e in first if isinstance(e, Delta)) == "héllo world"
+    done = first[-1]
+    assert isinstance(done, Finished) and done.usage.completion_tokens == 2
+    await asyncio.sleep(0.1)  # the trailers are read in the background before the connection is free
+    second = await _collect(engine)
+    assert [e.text for e in second if isinstance(e, Delta)] == ["a", "b"]
+    assert len(accepted) == 1
     await engine.close()
     server.close()
 
