@@ -89,7 +89,7 @@ async def _job(stub: pb_grpc.RouterServiceStub, image: bytes, items: int) -> flo
     return items / (time.perf_counter() - t0)
 
 
-async def _run(args: argparse.Namespace, priority: bool, busy_share: float | None) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, priority: bool, busy_share: float | str | None) -> dict[str, Any]:
     procs: list[Process] = []
     workdir = Path(args.workdir) / f"{'priority' if priority else 'fcfs'}-{busy_share}"
     try:
@@ -103,7 +103,9 @@ async def _run(args: argparse.Namespace, priority: bool, busy_share: float | Non
             "ROADWORK__POOLS__VLLM__PRIORITY_SCHEDULING": "true" if priority else "false",
             # Bulk may hold `workers` slots (half of max_in_flight), as many as the direct client's.
             "ROADWORK__POOLS__VLLM__MAX_IN_FLIGHT": str(2 * args.workers),
-            "ROADWORK__POOLS__VLLM__BATCH_SHARE_BUSY": "null" if busy_share is None else str(busy_share / 2),
+            "ROADWORK__POOLS__VLLM__BATCH_SHARE_BUSY": (
+                "null" if busy_share is None else busy_share if isinstance(busy_share, str) else str(busy_share / 2)
+            ),
         }
         router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / "bulk.sqlite3")})
         procs.append(router)
@@ -126,7 +128,13 @@ async def _run(args: argparse.Namespace, priority: bool, busy_share: float | Non
     return {
         "vllm_scheduling": "priority (interactive 0, bulk 1)" if priority else "fcfs",
         "bulk_window": args.workers,
-        "bulk_window_busy": args.workers if busy_share is None else max(1, int(args.workers * busy_share)),
+        "bulk_window_busy": (
+            args.workers
+            if busy_share is None
+            else busy_share
+            if isinstance(busy_share, str)
+            else max(1, int(args.workers * busy_share))
+        ),
         "server": args.vllm_url or "vLLM CPU, tiny model",
         "items": args.items,
         "workers": args.workers,
@@ -142,7 +150,7 @@ async def _run(args: argparse.Namespace, priority: bool, busy_share: float | Non
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    shares = [None if s == "off" else float(s) for s in args.busy_shares]
+    shares = [None if s == "off" else s if s == "auto" else float(s) for s in args.busy_shares]
     return {"runs": [await _run(args, mode == "priority", share) for mode in args.modes for share in shares]}
 
 
@@ -157,7 +165,7 @@ def main() -> None:
                    help="vLLM scheduling: first come first served, or by the router's request priority")  # fmt: skip
     p.add_argument("--busy-shares", nargs="+", default=["off"],
                    help="bulk window while interactive requests are present, as a share of --workers "
-                        "(pools.<name>.batch_share_busy); 'off' keeps it whole")  # fmt: skip
+                        "(pools.<name>.batch_share_busy); 'off' keeps it whole, 'auto' sizes it by AIMD")  # fmt: skip
     p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-bulk-"))
     p.add_argument("--json", type=Path, default=Path("bench/results/bulk.json"))
     args = p.parse_args()

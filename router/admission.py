@@ -9,6 +9,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from router.bulk_window import AdaptiveWindow
+
 
 class PrioritySlots:
     """At most `capacity` requests in flight; bulk items use at most `batch_capacity` of them and
@@ -27,11 +29,13 @@ class PrioritySlots:
         busy_capacity: int | None = None,
         busy_hold_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        adaptive: AdaptiveWindow | None = None,
     ) -> None:
         self.capacity = capacity
         self.batch_capacity = max(1, min(batch_capacity, capacity))
         self.busy_capacity = self.batch_capacity if busy_capacity is None else max(1, min(busy_capacity, capacity))
         self.busy_hold_s = busy_hold_s
+        self.adaptive = adaptive  # when set, it sizes the window while interactive requests are present
         self._clock = clock
         self.in_flight = 0
         self.batch_in_flight = 0
@@ -39,13 +43,21 @@ class PrioritySlots:
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
 
     def batch_window(self) -> int:
-        """Bulk items allowed in flight now: `busy_capacity` while interactive traffic is present."""
-        if self.busy_capacity >= self.batch_capacity:
+        """Bulk items allowed in flight now: `busy_capacity` (or the adaptive window's size) while
+        interactive traffic is present."""
+        busy = self.busy_capacity if self.adaptive is None else min(self.adaptive.size, self.batch_capacity)
+        if busy >= self.batch_capacity:
             return self.batch_capacity
         interactive = self.in_flight - self.batch_in_flight
         if interactive > 0 or self._waiting[True] or self._clock() - self._last_interactive < self.busy_hold_s:
-            return self.busy_capacity
+            return busy
         return self.batch_capacity
+
+    def observe(self, tpot_s: float) -> None:
+        """A finished interactive answer's time per output token (feeds the adaptive window)."""
+        if self.adaptive is not None:
+            self.adaptive.record(tpot_s, self.batch_in_flight)
+            self._grant()  # a grown window may admit waiting bulk items
 
     def _free(self, interactive: bool) -> bool:
         if self.in_flight >= self.capacity:

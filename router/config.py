@@ -171,11 +171,15 @@ class PoolConfig(_Strict):
     policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity"] = "least_loaded"
     max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
     batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
-    batch_share_busy: float | None = Field(
-        None, gt=0, le=1,
+    batch_share_busy: float | Literal["auto"] | None = Field(
+        None,
         description="bulk share while interactive requests are in flight or were within interactive_hold_s "
-        "(None = batch_share: no shrinking)",
-    )  # fmt: skip
+        "(None = batch_share: no shrinking; 'auto' = sized by AIMD so that interactive time per output token "
+        "stays within interactive_slowdown x its value without bulk)",
+    )
+    interactive_slowdown: float = Field(
+        1.3, gt=1, description="with batch_share_busy = 'auto': the interactive slowdown bulk may cause"
+    )
     interactive_hold_s: float = Field(1.0, ge=0, description="how long the bulk window stays shrunk after one")
     timeout_s: float = Field(120.0, gt=0, description="longest gap between two bytes from the engine")
     first_token_timeout_s: float = Field(
@@ -189,6 +193,13 @@ class PoolConfig(_Strict):
         default_factory=dict, description="fields merged into every request, e.g. {ignore_eos = true}, top_k"
     )
     price: Price = Price()
+
+    @field_validator("batch_share_busy")
+    @classmethod
+    def _share(cls, v: float | str | None) -> float | str | None:
+        if isinstance(v, float) and not 0 < v <= 1:
+            raise ValueError("must be a share in (0, 1], 'auto' or unset")
+        return v
 
     @model_validator(mode="after")
     def _replicas_match_engine(self) -> PoolConfig:

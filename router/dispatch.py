@@ -10,6 +10,7 @@ replica, and a failure is reported, not retried. Only engine-side failures count
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ class Dispatcher:
         """Stream a committed replica's events to the caller; settle breakers and the slot at the end."""
         replica, interactive = opened.replica, kind is not RequestKind.BATCH
         outcome: bool | None = None
+        first_at = time.monotonic()
         try:
             async with aclosing(opened.events) as rest:
                 event = opened.first
@@ -143,6 +145,9 @@ class Dispatcher:
                     else:
                         route = Route(kind, pool.name, replica.engine.kind, replica.name, event.model, tried)
                         outcome = True
+                        tokens = event.usage.completion_tokens
+                        if interactive and tokens >= 4:  # time per output token: bulk's toll on this answer
+                            replica.slots.observe((time.monotonic() - first_at) / (tokens - 1))
                         yield Served(route, event, pool.config.price)
                     try:
                         event = await anext(rest)

@@ -18,6 +18,7 @@ from engines.prometheus import EngineLoad, fetch_metrics, without_buckets
 from engines.registry import SERVER_KINDS, ServerKind
 from router.admission import PrioritySlots
 from router.breaker import CircuitBreaker, Transition
+from router.bulk_window import AdaptiveWindow
 from router.config import BreakerConfig, Config, PoolConfig
 from router.launcher import launch_spec
 from router.policies import Policy, make_policy
@@ -107,7 +108,8 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
     for name, pc in config.pools.items():
         bc = pc.breaker or config.breaker
         batch_cap = max(1, int(pc.max_in_flight * pc.batch_share))
-        busy_cap = None if pc.batch_share_busy is None else max(1, int(pc.max_in_flight * pc.batch_share_busy))
+        share = pc.batch_share_busy
+        busy_cap = max(1, int(pc.max_in_flight * share)) if isinstance(share, float) else None
         replicas = []
         if pc.engine == "embedded":
             if "embedded" not in shared:
@@ -133,7 +135,8 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
                         kind=pc.engine,
                         send_priority=pc.priority_scheduling,
                     )
-                    slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s)
+                    window = AdaptiveWindow(1, batch_cap, pc.interactive_slowdown) if share == "auto" else None
+                    slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s, adaptive=window)
                     rb = breaker("replica", http.name, bc)
                     shared[key] = Replica(http, slots, rb, server=server, url=url.rstrip("/"))
                 replicas.append(shared[key])

@@ -50,6 +50,9 @@ def test_env_overrides_parse_json_values() -> None:
         ({"ROADWORK__RETRY__MAX_ATTEMPTS": "0"}, "retry.max_attempts"),
         ({"ROADWORK__POOLS__VLLM__BREAKER": '{"failure_rate": 2}'}, "pools.vllm.breaker.failure_rate"),
         ({"ROADWORK__POOLS__VLLM__MAX_QUEUE": "-1"}, "pools.vllm.max_queue"),
+        ({"ROADWORK__POOLS__VLLM__BATCH_SHARE_BUSY": "1.5"}, "pools.vllm.batch_share_busy"),
+        ({"ROADWORK__POOLS__VLLM__BATCH_SHARE_BUSY": "fast"}, "pools.vllm.batch_share_busy"),
+        ({"ROADWORK__POOLS__VLLM__INTERACTIVE_SLOWDOWN": "0.9"}, "pools.vllm.interactive_slowdown"),
     ],
 )
 def test_errors_name_the_bad_key(env: dict[str, str], words: str) -> None:

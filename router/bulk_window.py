@@ -1,0 +1,53 @@
+"""The bulk window while interactive requests are present, sized by how much bulk slows them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class AdaptiveWindow:
+    """AIMD on the number of bulk items a replica runs while interactive requests are present.
+
+    Each finished interactive answer reports its time per output token (TPOT). Its baseline is the
+    TPOT seen with no bulk item in flight (the lowest such sample, rising slowly: 1 % toward each
+    newer one); before there is one, the lowest sample at all. Above `target` x baseline the window
+    shrinks by `decrease` (at most once per `cooldown_s`, so one burst of slow answers is one step);
+    at or below, it grows by one. The window stays within [`floor`, `ceiling`]."""
+
+    def __init__(
+        self,
+        floor: int,
+        ceiling: int,
+        target: float = 1.3,
+        decrease: float = 0.7,
+        cooldown_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.floor, self.ceiling = max(1, floor), max(1, floor, ceiling)
+        self.target, self.decrease, self.cooldown_s = target, decrease, cooldown_s
+        self._clock = clock
+        self.value = float(self.ceiling)
+        self.baseline: float | None = None  # TPOT with no bulk in flight
+        self._lowest: float | None = None  # lowest TPOT at all (the baseline until there is one)
+        self._last_cut = float("-inf")
+
+    @property
+    def size(self) -> int:
+        return int(self.value)
+
+    def record(self, tpot_s: float, bulk_in_flight: int) -> None:
+        """One finished interactive answer's time per output token, and the bulk items running then."""
+        if tpot_s <= 0:
+            return
+        if bulk_in_flight == 0:
+            self.baseline = tpot_s if self.baseline is None else min(tpot_s, 0.99 * self.baseline + 0.01 * tpot_s)
+        self._lowest = tpot_s if self._lowest is None else min(self._lowest, tpot_s)
+        base = self.baseline if self.baseline is not None else self._lowest
+        now = self._clock()
+        if tpot_s > self.target * base:
+            if now - self._last_cut >= self.cooldown_s:
+                self.value = max(float(self.floor), self.value * self.decrease)
+                self._last_cut = now
+        else:
+            self.value = min(float(self.ceiling), self.value + 1.0)
