@@ -237,7 +237,7 @@ def cmd_status(args: argparse.Namespace) -> None:
             health = "healthy" if r.healthy else "UNHEALTHY"
             queued = f"{r.queued_interactive}+{r.queued_batch}"
             print(f"  {r.name}: {health}, breaker {state(r.breaker)}, in flight {r.in_flight}, queued {queued}, "
-                  f"load {r.load}")  # fmt: skip
+                  f"load {r.load}, bulk {r.bulk_in_flight} of {r.bulk_window}")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

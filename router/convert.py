@@ -230,6 +230,8 @@ def _replica_pb(r: Replica) -> pb.ReplicaStatus:
         queued_interactive=r.slots.queued(True),
         queued_batch=r.slots.queued(False),
         load=r.load,
+        bulk_in_flight=r.slots.batch_in_flight,
+        bulk_window=r.slots.batch_window(),
     )
     return _with_breaker(msg, r.breaker)
 

@@ -65,6 +65,7 @@ def test_ask_detect_and_batch_commands(router: RunningRouter, tmp_path: Path) ->
     assert "serving: yes" in status.stdout and "route single_shot: vllm -> sglang -> lmdeploy" in status.stdout
     assert "pool vllm (embedded, least_loaded): breaker CLOSED" in status.stdout
     assert "  embedded: healthy, breaker CLOSED, in flight 0" in status.stdout
+    assert "load 0, bulk 0 of 1" in status.stdout  # the embedded engine runs one generation at a time
     bad = subprocess.run([*CLI, "ask", str(SAMPLE), " ", *addr], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "INVALID_ARGUMENT: question is required" in bad.stderr
 

@@ -459,7 +459,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ReplicaStatus(_message.Message):
-    __slots__ = ("name", "healthy", "breaker", "breaker_retry_in_seconds", "in_flight", "queued_interactive", "queued_batch", "load")
+    __slots__ = ("name", "healthy", "breaker", "breaker_retry_in_seconds", "in_flight", "queued_interactive", "queued_batch", "load", "bulk_in_flight", "bulk_window")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
     BREAKER_FIELD_NUMBER: _ClassVar[int]
@@ -468,6 +468,8 @@ class ReplicaStatus(_message.Message):
     QUEUED_INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
     QUEUED_BATCH_FIELD_NUMBER: _ClassVar[int]
     LOAD_FIELD_NUMBER: _ClassVar[int]
+    BULK_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    BULK_WINDOW_FIELD_NUMBER: _ClassVar[int]
     name: str
     healthy: bool
     breaker: BreakerState
@@ -476,7 +478,9 @@ class ReplicaStatus(_message.Message):
     queued_interactive: int
     queued_batch: int
     load: int
-    def __init__(self, name: _Optional[str] = ..., healthy: _Optional[bool] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in_seconds: _Optional[float] = ..., in_flight: _Optional[int] = ..., queued_interactive: _Optional[int] = ..., queued_batch: _Optional[int] = ..., load: _Optional[int] = ...) -> None: ...
+    bulk_in_flight: int
+    bulk_window: int
+    def __init__(self, name: _Optional[str] = ..., healthy: _Optional[bool] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in_seconds: _Optional[float] = ..., in_flight: _Optional[int] = ..., queued_interactive: _Optional[int] = ..., queued_batch: _Optional[int] = ..., load: _Optional[int] = ..., bulk_in_flight: _Optional[int] = ..., bulk_window: _Optional[int] = ...) -> None: ...
 
 class PoolStatus(_message.Message):
     __slots__ = ("name", "engine", "policy", "breaker", "breaker_retry_in_seconds", "replicas")
