@@ -85,7 +85,8 @@ class RouterApp:
         except in an extra worker process (`server.workers`): it binds only once warmed up, because
         the kernel hands new connections to every socket on the port, ready or not."""
         s = self.config.server
-        if s.worker_index > 0:
+        bind_late = s.worker_index > 0
+        if bind_late:
             self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
             await self.wait_ready()
         max_msg = s.max_message_bytes
@@ -122,7 +123,7 @@ class RouterApp:
         self._server = server
         if s.metrics_port:
             self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
-        if not self._background:
+        if not bind_late:
             self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         log.info("roadwork-router listening on %s:%d", s.host, self.port)
         return self.port

@@ -40,7 +40,6 @@ class WorkerProcesses:
         self._port = port
         self._config_path = config_path
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.restarts = 0
         self._started: dict[int, float] = {}
         self._backoff: dict[int, float] = {}
         self._stopping = False
@@ -75,7 +74,6 @@ class WorkerProcesses:
                 await asyncio.sleep(delay)
                 if not self._stopping:
                     self._spawn(index)
-                    self.restarts += 1
 
     async def stop(self, grace_s: float) -> None:
         """SIGTERM every worker; SIGKILL those still running `grace_s` + 15 s later."""
