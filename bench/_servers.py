@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,14 +103,34 @@ def vllm_routes(url: str, model: str = "") -> dict[str, str]:
 
 
 async def start_router(env: dict[str, str]) -> Process:
-    """`roadwork-router serve` in its own process; returns once gRPC health says SERVING."""
+    """`roadwork-router serve` in its own process; returns once gRPC health says SERVING and, with
+    ROADWORK__SERVER__WORKERS = N, all N processes listen (extra ones bind once warmed up)."""
     port = free_port()
     full = {**os.environ, "ROADWORK__SERVER__METRICS_PORT": "0", **env, "ROADWORK__SERVER__PORT": str(port)}
     log = Path(env.get("ROADWORK__STORAGE__PATH", "/tmp/x")).with_suffix(".router.log")
     server = ManagedServer([sys.executable, "-m", "router.cli", "serve"], full, f"http://127.0.0.1:{port}", log)
     server.healthy = _grpc_serving(f"127.0.0.1:{port}")  # type: ignore[method-assign]
     await server.start(600)
+    workers = int(env.get("ROADWORK__SERVER__WORKERS", "1"))
+    deadline = time.monotonic() + 300
+    while listeners(port) < workers:
+        if time.monotonic() > deadline:
+            await server.stop(grace_s=10)
+            raise RuntimeError(f"only {listeners(port)} of {workers} router processes listen after 300 s")
+        await asyncio.sleep(0.5)
     return Process("roadwork-router", f"127.0.0.1:{port}", server)
+
+
+def listeners(port: int) -> int:
+    """Sockets listening on this TCP port (one per router process with SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        count += sum(1 for r in rows if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A")
+    return count
 
 
 def _grpc_serving(addr: str):  # type: ignore[no-untyped-def]

@@ -211,8 +211,6 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         router = await start_router(
             env | workers | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")}
         )
-        if args.router_workers > 1:  # health answered for the first process; the others warm up after it
-            await asyncio.sleep(20)
         procs.append(router)
         urls = {"direct": vllm_url}
         if args.sglang_router:

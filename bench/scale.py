@@ -31,10 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._servers import Process, free_port, start_router, vllm_routes
-
-SAMPLE = Path(__file__).resolve().parents[1] / "router" / "assets" / "sample_roadwork.jpg"
-QUESTION = "Is there active roadwork, and which lanes are affected?"
+from bench._servers import free_port, start_router, vllm_routes
+from bench.overhead import QUESTION, SAMPLE, _exact_payload
 
 
 async def _load(spec: dict[str, Any]) -> dict[str, Any]:
@@ -121,18 +119,6 @@ def _tree(pid: int) -> list[int]:
     return [pid, *(int(c) for c in out)]
 
 
-def _listeners(port: int) -> int:
-    """Sockets listening on this TCP port (one per router process with SO_REUSEPORT)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        count += sum(1 for r in rows if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A")
-    return count
-
-
 def _measure(args: argparse.Namespace, spec: dict[str, Any], pids: list[int]) -> dict[str, Any]:
     start = time.time() + 4.0  # client processes import grpc/httpx first
     spec = spec | {"concurrency": args.concurrency, "tokens": args.tokens, "start": start,
@@ -157,19 +143,6 @@ def _measure(args: argparse.Namespace, spec: dict[str, Any], pids: list[int]) ->
     }
 
 
-async def _router(env: dict[str, str], workers: int, workdir: Path) -> Process:
-    store = str(workdir / f"scale-w{workers}.sqlite3")
-    router = await start_router(env | {"ROADWORK__SERVER__WORKERS": str(workers), "ROADWORK__STORAGE__PATH": store})
-    port = int(router.url.rsplit(":", 1)[1])
-    deadline = time.monotonic() + 300
-    while _listeners(port) < workers:  # extra workers bind once warmed up
-        if time.monotonic() > deadline:
-            await router.stop()
-            raise SystemExit(f"only {_listeners(port)} of {workers} router processes listen after 300 s")
-        await asyncio.sleep(0.5)
-    return router
-
-
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(args.workdir)
     instant = None
@@ -185,13 +158,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     env = vllm_routes(url, model)
     rows: dict[str, Any] = {}
     try:
-        from bench.overhead import _exact_payload
-
         body = await _exact_payload(env, args.tokens, model)
         rows["direct"] = await asyncio.to_thread(_measure, args, {"kind": "http", "url": url, "body": body}, [])
         print(f"direct: {rows['direct']['requests_per_s']:.0f} req/s", flush=True)
         for w in args.router_workers:
-            router = await _router(env, w, workdir)
+            store = str(workdir / f"scale-w{w}.sqlite3")
+            router = await start_router(env | {"ROADWORK__SERVER__WORKERS": str(w), "ROADWORK__STORAGE__PATH": store})
             try:
                 assert router.server.pid is not None
                 pids = _tree(router.server.pid)
