@@ -7,15 +7,7 @@
 # Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
 set -u
 source "$(dirname "$0")/vllm_site.sh"
-setsid python3 -m vllm.entrypoints.openai.api_server --model /root/qwen2-rand --tokenizer /root/qwen2-rand-tok \
-  --served-model-name qwen2-rand --host 127.0.0.1 --port 8000 --max-model-len 4096 --gpu-memory-utilization 0.6 \
-  --enable-prompt-tokens-details --scheduling-policy priority > "$OUT/vllm.log" 2>&1 &
-VLLM=$!
-for _ in $(seq 1 240); do
-  python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=2)" 2>/dev/null && break
-  kill -0 $VLLM 2>/dev/null || { echo "vLLM died"; tail -40 "$OUT/vllm.log"; exit 1; }
-  sleep 1
-done
+start_vllm --gpu-memory-utilization 0.6 --enable-prompt-tokens-details --scheduling-policy priority || exit 1
 if [ "${BULK:-1}" = 1 ]; then
   timeout ${BULK_S:-240} python3 -m bench.bulk --vllm-url http://127.0.0.1:8000 --model qwen2-rand --items 1000 \
     --workers 64 --modes ${BULK_MODES:-fcfs priority} --busy-shares ${BUSY_SHARES:-off 0.25} \

@@ -8,15 +8,7 @@ source "$(dirname "$0")/vllm_site.sh"
 ARGS="--router-workers ${WORKERS:-1 2 4 8} --clients ${CLIENTS:-8} --concurrency ${CONC:-16} --seconds ${SECONDS_:-10}"
 for E in ${ENGINES:-vllm instant}; do
   if [ "$E" = vllm ]; then
-    setsid python3 -m vllm.entrypoints.openai.api_server --model /root/qwen2-rand --tokenizer /root/qwen2-rand-tok \
-      --served-model-name qwen2-rand --host 127.0.0.1 --port 8000 --max-model-len 4096 \
-      --gpu-memory-utilization 0.5 > "$OUT/vllm.log" 2>&1 &
-    VLLM=$!
-    for _ in $(seq 1 240); do
-      python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=2)" 2>/dev/null && break
-      kill -0 $VLLM 2>/dev/null || { echo "vLLM died"; tail -40 "$OUT/vllm.log"; exit 1; }
-      sleep 1
-    done
+    start_vllm --gpu-memory-utilization 0.5 || exit 1
     timeout ${SCALE_S:-420} python3 -m bench.scale --vllm-url http://127.0.0.1:8000 --model qwen2-rand $ARGS \
       --json "$OUT/scale-vllm-h100.json" > "$OUT/scale-vllm.txt" 2>&1
     echo "scale vllm rc=$?"
