@@ -43,6 +43,22 @@ class Solo:
         return [[out] for out in self.detector.detect_batch(images)]
 
 
+class _Pending:
+    """One image's detection in progress: a future per runner, shared by every request that waits."""
+
+    def __init__(self, futures: list[Future[list[DetectorOutput | Exception]]], size: tuple[int, int]) -> None:
+        self.futures = futures
+        self.waitables = [asyncio.wrap_future(f) for f in futures]  # one wrapper each, shared by every waiter
+        self.size = size
+        self.started = time.perf_counter()
+        self.finished: dict[int, float] = {}  # id(future) -> when it finished
+        self.waiters = 0
+        self.result: Detection | None = None  # set once every runner has answered
+        self.settled: asyncio.Future[None] | None = None  # the task that caches the whole result
+        for f in futures:
+            f.add_done_callback(lambda f: self.finished.setdefault(id(f), time.perf_counter()))
+
+
 class Ensemble:
     """The shared detection stage: members vote in parallel, results are cached by image digest."""
 
@@ -65,7 +81,7 @@ class Ensemble:
         self._calibration = calibration
         self._deadline_s = deadline_s
         self._cache: LRUCache[Detection] = LRUCache(cache_size)
-        self._in_flight: dict[str, asyncio.Future[Detection]] = {}
+        self._in_flight: dict[str, _Pending] = {}
         # One long-lived thread per runner: ultralytics models are not thread-safe, and the first
         # CUDA work on a fresh thread is slow (~1.2 s on the H100).
         self._workers = [
@@ -100,24 +116,79 @@ class Ensemble:
         await asyncio.gather(*(asyncio.wrap_future(w.submit(dummy)) for w in self._workers))
         self.ready = True
 
-    async def _runner_votes(self, runner: Runner, worker: BatchWorker[Image.Image, list[DetectorOutput | Exception]],
-                            image: Image.Image) -> list[Vote]:  # fmt: skip
+    def lookup(self, digest: str) -> Detection | None:
+        """The cached detection of an image digest (marked cached), or None."""
+        cached = self._cache.get(digest)
+        return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
+
+    async def detect(self, image: Image.Image, data: bytes, digest: str | None = None) -> Detection:
+        """Detection for one decoded image; `data` (its bytes) gives the cache key.
+
+        Each runner's work on an image is queued once, however many requests wait for it: a
+        request that reaches its deadline leaves with the votes in so far, while the work runs on
+        for the others and fills the cache. Re-queuing the image per timed-out request made an
+        overloaded CPU detector fall behind for good (every answer partial, none cached). Work
+        that has not started when its last waiter leaves is dropped."""
+        digest = digest or hashlib.sha256(data).hexdigest()
+        cached = self.lookup(digest)
+        if cached is not None:
+            return cached
         start = time.perf_counter()
-        future: Future[list[DetectorOutput | Exception]] = worker.submit(image)
+        pending = self._in_flight.get(digest)
+        if pending is not None and all(f.done() for f in pending.futures):  # over; not yet settled
+            result = self._complete(digest, pending)
+            if result is not None and _whole(result):
+                return replace(result, cached=True, latency_ms=0.0)
+            pending = None  # a partial result is not reused: detect again
+        joined = pending is not None
+        if pending is None:
+            futures = [w.submit(image) for w in self._workers]
+            pending = self._in_flight[digest] = _Pending(futures, (image.width, image.height))
+            pending.settled = asyncio.ensure_future(self._settle(digest, pending))
+        pending.waiters += 1
         try:
-            outputs = await asyncio.wait_for(asyncio.wrap_future(future), self._deadline_s)
-        except TimeoutError:
-            future.cancel()  # skipped if it has not started
+            await asyncio.wait(pending.waitables, timeout=self._deadline_s)
+        finally:
+            pending.waiters -= 1
+            if pending.waiters == 0:
+                for f in pending.futures:
+                    f.cancel()  # skipped by the worker unless it has started
+        result = self._complete(digest, pending)
+        if result is None:  # the deadline passed first: the votes in so far
+            return self._tally(digest, pending, start)
+        return replace(result, cached=True, latency_ms=0.0) if joined else result
+
+    def _complete(self, digest: str, pending: _Pending) -> Detection | None:
+        """The whole result once every runner has answered (tallied once), else None."""
+        if pending.result is None and all(f.done() and not f.cancelled() for f in pending.futures):
+            pending.result = self._tally(digest, pending, pending.started)
+        return pending.result
+
+    async def _settle(self, digest: str, pending: _Pending) -> None:
+        """Once every runner is done: cache a complete result; forget the image either way."""
+        try:
+            await asyncio.wait(pending.waitables)
+            for w in pending.waitables:  # read here: a runner's error reaches the vote, not the log
+                _ = w.cancelled() or w.exception()
+            result = self._complete(digest, pending)
+            if result is not None and _whole(result):
+                self._cache.put(digest, result)  # partial results are not worth keeping
+        finally:
+            if self._in_flight.get(digest) is pending:
+                del self._in_flight[digest]
+
+    def _votes(self, runner: Runner, future: Future[list[DetectorOutput | Exception]], pending: _Pending,
+               start: float) -> list[Vote]:  # fmt: skip
+        """A runner's votes: its outputs if it has answered, else left out as timed out."""
+        if not future.done() or future.cancelled():
             return [_left_out(m, VoteStatus.TIMED_OUT, f"no answer within {self._deadline_s:g} s", start)
                     for m in runner.members]  # fmt: skip
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:  # a failed runner is left out of the vote, never fails the request
+        exc = future.exception()
+        if exc is not None:  # a failed runner is left out of the vote, never fails the request
             return [_left_out(m, VoteStatus.FAILED, f"{type(exc).__name__}: {exc}", start) for m in runner.members]
-        ms = (time.perf_counter() - start) * 1e3
+        ms = max(0.0, pending.finished.get(id(future), time.perf_counter()) - start) * 1e3
         votes = []
-        for member, out in zip(runner.members, outputs, strict=True):
+        for member, out in zip(runner.members, future.result(), strict=True):
             if isinstance(out, Exception):
                 votes.append(_left_out(member, VoteStatus.FAILED, f"{type(out).__name__}: {out}", start))
                 continue
@@ -126,41 +197,10 @@ class Ensemble:
             votes.append(Vote(member.name, member.weight, VoteStatus.OK, roadwork, evidence, out.boxes, latency_ms=ms))
         return votes
 
-    def lookup(self, digest: str) -> Detection | None:
-        """The cached detection of an image digest (marked cached), or None."""
-        cached = self._cache.get(digest)
-        return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
-
-    async def detect(self, image: Image.Image, data: bytes, digest: str | None = None) -> Detection:
-        """Detection for one decoded image; `data` (its bytes) gives the cache key."""
-        digest = digest or hashlib.sha256(data).hexdigest()
-        cached = self.lookup(digest)
-        if cached is not None:
-            return cached
-        running = self._in_flight.get(digest)
-        if running is not None:  # the same image is being detected right now: share that result
-            await asyncio.wait({running})
-            if not running.cancelled() and running.exception() is None:
-                return replace(running.result(), cached=True, latency_ms=0.0)
-        future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
-        self._in_flight[digest] = future
-        try:
-            result = await self._run(image, digest)
-        except BaseException:
-            future.cancel()  # waiters run the detection themselves
-            raise
-        finally:
-            if self._in_flight.get(digest) is future:
-                del self._in_flight[digest]
-        future.set_result(result)
-        return result
-
-    async def _run(self, image: Image.Image, digest: str) -> Detection:
-        start = time.perf_counter()
-        groups = await asyncio.gather(
-            *(self._runner_votes(r, w, image) for r, w in zip(self._runners, self._workers, strict=True))
-        )
-        votes = tuple(v for g in groups for v in g)
+    def _tally(self, digest: str, pending: _Pending, start: float) -> Detection:
+        """The ensemble's verdict from the votes in so far."""
+        votes = tuple(v for r, f in zip(self._runners, pending.futures, strict=True)
+                      for v in self._votes(r, f, pending, start))  # fmt: skip
         outcome = tally(votes, self._majority)
         configured = sum(m.weight for m in self._members)
         quorum_met = outcome.answered and outcome.answered_weight >= self._quorum * configured - 1e-9
@@ -173,12 +213,12 @@ class Ensemble:
                 f"only {answered} of {len(votes)} detectors answered ({outcome.answered_weight:g} of "
                 f"{configured:g} vote weight, below the quorum of {self._quorum:.0%}): the verdict rests on few votes",
             )
-        result = Detection(
+        return Detection(
             probability=self._calibration(outcome.score) if outcome.answered else 0.5,
             votes=votes,
             image_sha256=digest,
-            width=image.width,
-            height=image.height,
+            width=pending.size[0],
+            height=pending.size[1],
             latency_ms=(time.perf_counter() - start) * 1e3,
             notices=notices,
             yes_share=outcome.yes_share,
@@ -186,13 +226,15 @@ class Ensemble:
             raw_score=outcome.score,
             quorum_met=quorum_met,
         )
-        if all(v.status is VoteStatus.OK for v in votes):  # partial results are not worth keeping
-            self._cache.put(digest, result)
-        return result
 
     def close(self) -> None:
         for w in self._workers:
             w.close()
+
+
+def _whole(result: Detection) -> bool:
+    """Whether every member answered."""
+    return all(v.status is VoteStatus.OK for v in result.votes)
 
 
 def _left_out(member: Member, status: VoteStatus, error: str, start: float) -> Vote:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from detectors.base import VoteStatus
+from detectors.base import DetectorOutput, VoteStatus
 from detectors.calibration import Calibration, Curve
-from detectors.ensemble import Ensemble
+from detectors.ensemble import Ensemble, Solo
 from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec, resolve_weights
 
 NAMES = ("cone", "drum", "barricade", "barrier", "vertical_panel", "arrow_board", "work_sign", "worker", "work_vehicle")
@@ -108,6 +110,75 @@ async def test_cache_and_single_flight(sample: tuple[Image.Image, bytes]) -> Non
             await ens.detect(other, bytes([i]) * 10)
         assert not (await ens.detect(img, data)).cached
     finally:
+        ens.close()
+
+
+class _Gated(Solo):
+    """A real member whose runs wait for `gate`: holds the detector thread mid-run on demand."""
+
+    def __init__(self, member: UltralyticsDetector) -> None:
+        super().__init__(member)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.images = 0
+
+    def run(self, images: list[Image.Image]) -> list[list[DetectorOutput | Exception]]:
+        self.images += len(images)
+        self.gate.wait(30)
+        return super().run(images)
+
+
+async def _cached(ens: Ensemble, digest: str) -> None:
+    for _ in range(600):
+        if ens.cache.peek(digest) is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the detection never reached the cache")
+
+
+async def test_work_past_a_deadline_runs_once_and_fills_the_cache(sample: tuple[Image.Image, bytes]) -> None:
+    # An overloaded detector must catch up: requests that time out while an image is being
+    # detected leave with a partial answer, but neither queue the image again nor stop the work.
+    gated = _Gated(_member("a"))
+    ens = Ensemble([gated], deadline_s=0.05, cache_size=8)
+    try:
+        await ens.warmup()
+        gated.images, img, data = 0, *sample
+        gated.gate.clear()
+        first = asyncio.ensure_future(ens.detect(img, data))
+        await asyncio.sleep(0.02)
+        later = await asyncio.gather(*(ens.detect(img, data) for _ in range(8)))
+        for d in [await first, *later]:
+            assert d.votes[0].status is VoteStatus.TIMED_OUT and not d.cached and not d.quorum_met
+        gated.gate.set()
+        await _cached(ens, hashlib.sha256(data).hexdigest())
+        done = await ens.detect(img, data)
+        assert done.cached and done.votes[0].status is VoteStatus.OK and done.quorum_met
+        assert gated.images == 1  # nine requests, one forward pass
+    finally:
+        gated.gate.set()
+        ens.close()
+
+
+async def test_work_not_started_when_its_last_waiter_leaves_is_dropped(sample: tuple[Image.Image, bytes]) -> None:
+    gated = _Gated(_member("a"))
+    ens = Ensemble([gated], deadline_s=0.05, cache_size=8)
+    try:
+        await ens.warmup()
+        gated.images, img, data = 0, *sample
+        other = Image.new("RGB", (64, 64), (9, 9, 9))
+        gated.gate.clear()
+        running = asyncio.ensure_future(ens.detect(img, data))  # holds the detector thread
+        await asyncio.sleep(0.02)
+        queued = await ens.detect(other, b"other")  # behind it in the queue; gives up at its deadline
+        assert queued.votes[0].status is VoteStatus.TIMED_OUT
+        await running
+        gated.gate.set()
+        await _cached(ens, hashlib.sha256(data).hexdigest())
+        await asyncio.sleep(0.2)
+        assert gated.images == 1 and ens.cache.peek(hashlib.sha256(b"other").hexdigest()) is None
+    finally:
+        gated.gate.set()
         ens.close()
 
 
