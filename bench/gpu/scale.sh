@@ -2,9 +2,11 @@
 # Router processes on one port (server.workers = 1, 2, 4, 8) on the GPU host's 16 cores
 # (bench/scale.py): against real vLLM 0.26 (random Qwen2-0.5B), then against the instant engine
 # (bench/_instant.py), which leaves only the router's own cost. ENGINES="vllm instant" picks.
+# Detectors run on the GPU (DETECT_DEVICE=cpu to compare), as a GPU host would run them.
 # Staging as in bench/gpu/engines.sh (.whl-p0..3, .whl, .gpu-tools).
 set -u
 source "$(dirname "$0")/vllm_site.sh"
+export ROADWORK__DETECTORS__0__DEVICE=${DETECT_DEVICE:-cuda} ROADWORK__DETECTORS__1__DEVICE=${DETECT_DEVICE:-cuda}
 ARGS="--router-workers ${WORKERS:-1 2 4 8} --clients ${CLIENTS:-8} --concurrency ${CONC:-16} --seconds ${SECONDS_:-10}"
 for E in ${ENGINES:-vllm instant}; do
   if [ "$E" = vllm ]; then
