@@ -11,9 +11,11 @@ class AdaptiveWindow:
 
     Each finished interactive answer reports its time per output token (TPOT). Its baseline is the
     TPOT seen with no bulk item in flight (the lowest such sample, rising slowly: 1 % toward each
-    newer one); before there is one, the lowest sample at all. Above `target` x baseline the window
-    shrinks by `decrease` (at most once per `cooldown_s`, so one burst of slow answers is one step);
-    at or below, it grows by one. The window stays within [`floor`, `ceiling`]."""
+    newer one); before there is one, the lowest sample at all. The slowdown (TPOT / baseline) is
+    smoothed (each sample moves it by `smoothing` of the difference: one slow answer among normal
+    ones is noise, not a trend). Above `target` the window shrinks by `decrease` (at most once per
+    `cooldown_s`, so one burst of slow answers is one step); at or below, it grows by one. The
+    window stays within [`floor`, `ceiling`]."""
 
     def __init__(
         self,
@@ -22,10 +24,12 @@ class AdaptiveWindow:
         target: float = 1.3,
         decrease: float = 0.7,
         cooldown_s: float = 0.5,
+        smoothing: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.floor, self.ceiling = max(1, floor), max(1, floor, ceiling)
-        self.target, self.decrease, self.cooldown_s = target, decrease, cooldown_s
+        self.target, self.decrease, self.cooldown_s, self.smoothing = target, decrease, cooldown_s, smoothing
+        self.slowdown: float | None = None  # smoothed TPOT / baseline
         self._clock = clock
         self.value = float(self.ceiling)
         self.baseline: float | None = None  # TPOT with no bulk in flight
@@ -44,8 +48,10 @@ class AdaptiveWindow:
             self.baseline = tpot_s if self.baseline is None else min(tpot_s, 0.99 * self.baseline + 0.01 * tpot_s)
         self._lowest = tpot_s if self._lowest is None else min(self._lowest, tpot_s)
         base = self.baseline if self.baseline is not None else self._lowest
+        ratio = tpot_s / base
+        self.slowdown = ratio if self.slowdown is None else self.slowdown + self.smoothing * (ratio - self.slowdown)
         now = self._clock()
-        if tpot_s > self.target * base:
+        if self.slowdown > self.target:
             if now - self._last_cut >= self.cooldown_s:
                 self.value = max(float(self.floor), self.value * self.decrease)
                 self._last_cut = now

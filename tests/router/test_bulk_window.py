@@ -10,7 +10,8 @@ from router.bulk_window import AdaptiveWindow
 
 def test_shrinks_when_interactive_answers_slow_down_and_grows_back() -> None:
     now = [0.0]
-    w = AdaptiveWindow(floor=2, ceiling=32, target=1.3, decrease=0.5, cooldown_s=1.0, clock=lambda: now[0])
+    w = AdaptiveWindow(floor=2, ceiling=32, target=1.3, decrease=0.5, cooldown_s=1.0, smoothing=1.0,
+                       clock=lambda: now[0])  # fmt: skip
     w.record(0.010, bulk_in_flight=0)  # the baseline: no bulk running
     assert w.baseline == 0.010 and w.size == 32
     w.record(0.020, bulk_in_flight=32)  # 2x slower: halve
@@ -35,7 +36,7 @@ def test_shrinks_when_interactive_answers_slow_down_and_grows_back() -> None:
 
 
 def test_without_an_idle_sample_the_lowest_one_is_the_baseline() -> None:
-    w = AdaptiveWindow(floor=1, ceiling=10, cooldown_s=0.0, clock=lambda: 0.0)
+    w = AdaptiveWindow(floor=1, ceiling=10, cooldown_s=0.0, smoothing=1.0, clock=lambda: 0.0)
     w.record(0.02, bulk_in_flight=10)
     assert w.baseline is None and w.size == 10  # its own baseline: not slower than itself
     w.record(0.05, bulk_in_flight=10)
@@ -45,9 +46,24 @@ def test_without_an_idle_sample_the_lowest_one_is_the_baseline() -> None:
     assert w.baseline is not None and abs(w.baseline - 0.001001) < 1e-9  # the lowest idle sample, rising 1 % a step
 
 
+def test_one_slow_answer_among_normal_ones_is_noise_a_run_of_them_a_trend() -> None:
+    now = [0.0]
+    w = AdaptiveWindow(floor=1, ceiling=32, target=1.3, decrease=0.5, cooldown_s=0.0, clock=lambda: now[0])
+    w.record(0.010, bulk_in_flight=0)
+    for _ in range(10):
+        w.record(0.011, bulk_in_flight=32)
+    w.record(0.018, bulk_in_flight=32)  # 1.8x once: the smoothed slowdown goes 1.1 -> 1.28
+    w.record(0.011, bulk_in_flight=32)
+    assert w.size == 32 and w.slowdown is not None and w.slowdown < 1.3
+    for _ in range(4):
+        w.record(0.020, bulk_in_flight=32)  # slow again and again: the smoothed slowdown passes 1.3
+    assert w.size < 32 and w.slowdown > 1.3
+
+
 async def test_the_slots_use_the_adaptive_size_while_interactive_requests_are_present() -> None:
     now = [0.0]
-    window = AdaptiveWindow(floor=1, ceiling=6, target=1.3, decrease=0.5, cooldown_s=0.0, clock=lambda: now[0])
+    window = AdaptiveWindow(floor=1, ceiling=6, target=1.3, decrease=0.5, cooldown_s=0.0, smoothing=1.0,
+                            clock=lambda: now[0])  # fmt: skip
     slots = PrioritySlots(capacity=8, batch_capacity=6, busy_hold_s=1.0, clock=lambda: now[0], adaptive=window)
     slots.observe(0.01)  # an interactive answer with no bulk running: the baseline
     for _ in range(4):
