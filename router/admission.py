@@ -54,7 +54,7 @@ class PrioritySlots:
         return self.batch_capacity
 
     def observe(self, tpot_s: float) -> None:
-        """A finished interactive answer's time per output token (feeds the adaptive window)."""
+        """A finished interactive answer's time per token, whole (feeds the adaptive window)."""
         if self.adaptive is not None:
             self.adaptive.record(tpot_s, self.batch_in_flight)
             self._grant()  # a grown window may admit waiting bulk items

@@ -174,7 +174,7 @@ class PoolConfig(_Strict):
     batch_share_busy: float | Literal["auto"] | None = Field(
         None,
         description="bulk share while interactive requests are in flight or were within interactive_hold_s "
-        "(None = batch_share: no shrinking; 'auto' = sized by AIMD so that interactive time per output token "
+        "(None = batch_share: no shrinking; 'auto' = sized by AIMD so that interactive answers' time per token "
         "stays within interactive_slowdown x its value without bulk)",
     )
     interactive_slowdown: float = Field(

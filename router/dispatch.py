@@ -85,6 +85,7 @@ class Dispatcher:
         error when a failure cannot be retried elsewhere (bad request) or text was already streamed.
         """
         interactive = kind is not RequestKind.BATCH
+        started = time.monotonic()
         tried: list[str] = []
         failures: list[str] = []
         full: list[Pool] = []
@@ -117,7 +118,7 @@ class Dispatcher:
             except BaseException:
                 pool.breaker.release()
                 raise
-            async for event in self._relay(pool, opened, kind, tuple(tried)):
+            async for event in self._relay(pool, opened, kind, tuple(tried), started):
                 yield event
             return
         if full and len(full) == len(tried):
@@ -130,12 +131,11 @@ class Dispatcher:
         raise Unavailable("no engine pool could answer: " + "; ".join(failures))
 
     async def _relay(
-        self, pool: Pool, opened: _Opened, kind: RequestKind, tried: tuple[str, ...]
+        self, pool: Pool, opened: _Opened, kind: RequestKind, tried: tuple[str, ...], started: float
     ) -> AsyncGenerator[Delta | Served, None]:
         """Stream a committed replica's events to the caller; settle breakers and the slot at the end."""
         replica, interactive = opened.replica, kind is not RequestKind.BATCH
         outcome: bool | None = None
-        first_at = time.monotonic()
         try:
             async with aclosing(opened.events) as rest:
                 event = opened.first
@@ -146,8 +146,8 @@ class Dispatcher:
                         route = Route(kind, pool.name, replica.engine.kind, replica.name, event.model, tried)
                         outcome = True
                         tokens = event.usage.completion_tokens
-                        if interactive and tokens >= 4:  # time per output token: bulk's toll on this answer
-                            replica.slots.observe((time.monotonic() - first_at) / (tokens - 1))
+                        if interactive and tokens >= 4:  # bulk's toll on this answer: queueing, prefill, decode
+                            replica.slots.observe((time.monotonic() - started) / tokens)
                         yield Served(route, event, pool.config.price)
                     try:
                         event = await anext(rest)

@@ -1,4 +1,4 @@
-"""The adaptive bulk window (AIMD on interactive time per output token) and its use by the slots."""
+"""The adaptive bulk window (AIMD on interactive answers' time per token) and its use by the slots."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_without_an_idle_sample_the_lowest_one_is_the_baseline() -> None:
     assert w.size == 7
     w.record(0.001, bulk_in_flight=0)
     w.record(0.0011, bulk_in_flight=0)
-    assert w.baseline is not None and abs(w.baseline - 0.001001) < 1e-9  # the lowest idle sample, rising 1 % a step
+    assert w.baseline is not None and abs(w.baseline - 0.0011) < 1e-9  # an idle sample, then smoothed (1.0: the last)
 
 
 def test_one_slow_answer_among_normal_ones_is_noise_a_run_of_them_a_trend() -> None:
