@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -136,50 +137,53 @@ async def _cached(ens: Ensemble, digest: str) -> None:
     raise AssertionError("the detection never reached the cache")
 
 
-async def test_work_past_a_deadline_runs_once_and_fills_the_cache(sample: tuple[Image.Image, bytes]) -> None:
+@pytest.fixture
+async def held() -> AsyncIterator[tuple[_Gated, Ensemble]]:
+    """A warmed-up one-member ensemble (deadline 50 ms) whose next run holds the detector thread
+    until the test sets `gate`."""
+    gated = _Gated(_member("a"))
+    ens = Ensemble([gated], deadline_s=0.05, cache_size=8)
+    try:
+        await ens.warmup()
+        gated.images = 0
+        gated.gate.clear()
+        yield gated, ens
+    finally:
+        gated.gate.set()
+        ens.close()
+
+
+async def test_work_past_a_deadline_runs_once_and_fills_the_cache(
+    sample: tuple[Image.Image, bytes], held: tuple[_Gated, Ensemble]
+) -> None:
     # An overloaded detector must catch up: requests that time out while an image is being
     # detected leave with a partial answer, but neither queue the image again nor stop the work.
-    gated = _Gated(_member("a"))
-    ens = Ensemble([gated], deadline_s=0.05, cache_size=8)
-    try:
-        await ens.warmup()
-        gated.images, img, data = 0, *sample
-        gated.gate.clear()
-        first = asyncio.ensure_future(ens.detect(img, data))
-        await asyncio.sleep(0.02)
-        later = await asyncio.gather(*(ens.detect(img, data) for _ in range(8)))
-        for d in [await first, *later]:
-            assert d.votes[0].status is VoteStatus.TIMED_OUT and not d.cached and not d.quorum_met
-        gated.gate.set()
-        await _cached(ens, hashlib.sha256(data).hexdigest())
-        done = await ens.detect(img, data)
-        assert done.cached and done.votes[0].status is VoteStatus.OK and done.quorum_met
-        assert gated.images == 1  # nine requests, one forward pass
-    finally:
-        gated.gate.set()
-        ens.close()
+    (gated, ens), (img, data) = held, sample
+    first = asyncio.ensure_future(ens.detect(img, data))
+    await asyncio.sleep(0.02)
+    later = await asyncio.gather(*(ens.detect(img, data) for _ in range(8)))
+    for d in [await first, *later]:
+        assert d.votes[0].status is VoteStatus.TIMED_OUT and not d.cached and not d.quorum_met
+    gated.gate.set()
+    await _cached(ens, hashlib.sha256(data).hexdigest())
+    done = await ens.detect(img, data)
+    assert done.cached and done.votes[0].status is VoteStatus.OK and done.quorum_met
+    assert gated.images == 1  # nine requests, one forward pass
 
 
-async def test_work_not_started_when_its_last_waiter_leaves_is_dropped(sample: tuple[Image.Image, bytes]) -> None:
-    gated = _Gated(_member("a"))
-    ens = Ensemble([gated], deadline_s=0.05, cache_size=8)
-    try:
-        await ens.warmup()
-        gated.images, img, data = 0, *sample
-        other = Image.new("RGB", (64, 64), (9, 9, 9))
-        gated.gate.clear()
-        running = asyncio.ensure_future(ens.detect(img, data))  # holds the detector thread
-        await asyncio.sleep(0.02)
-        queued = await ens.detect(other, b"other")  # behind it in the queue; gives up at its deadline
-        assert queued.votes[0].status is VoteStatus.TIMED_OUT
-        await running
-        gated.gate.set()
-        await _cached(ens, hashlib.sha256(data).hexdigest())
-        await asyncio.sleep(0.2)
-        assert gated.images == 1 and ens.cache.peek(hashlib.sha256(b"other").hexdigest()) is None
-    finally:
-        gated.gate.set()
-        ens.close()
+async def test_work_not_started_when_its_last_waiter_leaves_is_dropped(
+    sample: tuple[Image.Image, bytes], held: tuple[_Gated, Ensemble]
+) -> None:
+    (gated, ens), (img, data) = held, sample
+    running = asyncio.ensure_future(ens.detect(img, data))  # holds the detector thread
+    await asyncio.sleep(0.02)
+    queued = await ens.detect(Image.new("RGB", (64, 64), (9, 9, 9)), b"other")  # behind it; gives up
+    assert queued.votes[0].status is VoteStatus.TIMED_OUT
+    await running
+    gated.gate.set()
+    await _cached(ens, hashlib.sha256(data).hexdigest())
+    await asyncio.sleep(0.2)
+    assert gated.images == 1 and ens.cache.peek(hashlib.sha256(b"other").hexdigest()) is None
 
 
 async def test_trained_members_vote_by_weighted_two_thirds_majority(sample: tuple[Image.Image, bytes]) -> None:
