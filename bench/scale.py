@@ -9,9 +9,10 @@ requests/s, so one client would measure itself), each keeping --concurrency requ
 each on its own connection (the kernel spreads connections, not requests, over the router's
 processes). Every target gets the same load: first the engine directly (HTTP, the router's exact
 chat request), then the router (gRPC `Ask`, detection a cache hit) with each worker count. After
---warmup-s the next --seconds count: requests/s, latency p50/p99, errors, and the CPU the router's
-processes used (cores, from /proc). With --instant K the engine is `bench._instant` in K processes,
-which answers at once: what is left is the router's own cost.
+--warmup-s the next --seconds count: requests/s, latency p50/p99, errors, the CPU the router's
+processes used (cores, from /proc) and the client processes' own CPU (a saturated client, or
+clients crowding the engine's cores, shows there). With --instant K the engine is `bench._instant`
+in K processes, which answers at once: what is left is the router's own cost.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 continue
             done.append((time.time(), time.perf_counter() - t0))
 
+    cpu: list[float] = []
+
+    async def clock() -> None:  # this process's CPU over the measured window
+        for mark in (spec["measure"], spec["end"]):
+            await asyncio.sleep(max(0.0, mark - time.time()))
+            cpu.append(time.process_time())
+
+    clocked = asyncio.create_task(clock())
     await asyncio.sleep(max(0.0, spec["start"] - time.time()))  # every client process starts together
     if spec["kind"] == "grpc":
         image = SAMPLE.read_bytes()
@@ -95,7 +104,9 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(loop(http_one(c)) for c in clients))
         for c in clients:
             await c.aclose()
-    return {"done": [d for d in done if spec["measure"] <= d[0] <= spec["end"]], "errors": errors}
+    await clocked
+    return {"done": [d for d in done if spec["measure"] <= d[0] <= spec["end"]], "errors": errors,
+            "cpu_s": cpu[1] - cpu[0]}  # fmt: skip
 
 
 def _client(spec: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +151,7 @@ def _measure(args: argparse.Namespace, spec: dict[str, Any], pids: list[int]) ->
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
         "router_cores": (cpu1 - cpu0) / args.seconds if pids else None,
+        "client_cores": sum(r["cpu_s"] for r in results) / args.seconds,
     }
 
 
@@ -207,11 +219,12 @@ def main() -> None:
           f"{args.tokens} tokens each, {args.seconds:.0f} s after {args.warmup_s:.0f} s warm-up")  # fmt: skip
     print(report["machine"])
     cols = f"{'req/s':>8} {'vs direct':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'router cores':>12}"
+    cols += f" {'client cores':>12}"
     print(f"{'target':>12} {cols}")
     for name, r in report["targets"].items():
         cores = "" if r["router_cores"] is None else f"{r['router_cores']:.2f}"
         print(f"{name:>12} {r['requests_per_s']:>8.1f} {r['vs_direct']:>9.2f} {r['p50_ms'] or 0:>8.1f}"
-              f" {r['p99_ms'] or 0:>8.1f} {r['errors']:>6} {cores:>12}")  # fmt: skip
+              f" {r['p99_ms'] or 0:>8.1f} {r['errors']:>6} {cores:>12} {r['client_cores']:>12.2f}")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
 
