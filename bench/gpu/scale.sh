@@ -9,6 +9,9 @@ source "$(dirname "$0")/vllm_site.sh"
 export ROADWORK__DETECTORS__0__DEVICE=${DETECT_DEVICE:-cuda} ROADWORK__DETECTORS__1__DEVICE=${DETECT_DEVICE:-cuda}
 ARGS="--router-workers ${WORKERS:-1 2 4 8} --clients ${CLIENTS:-8} --concurrency ${CONC:-16} --seconds ${SECONDS_:-10}"
 for E in ${ENGINES:-vllm instant}; do
+  # where the host's CPU goes, once a second by process role (bench/proc_cpu.py)
+  timeout ${SCALE_S:-420} python3 -m bench.proc_cpu --seconds ${SCALE_S:-420} > "$OUT/cpu-by-process-$E.txt" 2>&1 &
+  SAMPLER=$!
   if [ "$E" = vllm ]; then
     start_vllm --gpu-memory-utilization 0.5 || exit 1
     timeout ${SCALE_S:-420} python3 -m bench.scale --vllm-url http://127.0.0.1:8000 --model qwen2-rand $ARGS \
@@ -22,4 +25,5 @@ for E in ${ENGINES:-vllm instant}; do
     echo "scale instant rc=$?"
     grep -v "Loading\|Writing" "$OUT/scale-instant.txt" | tail -12
   fi
+  kill $SAMPLER 2>/dev/null
 done
