@@ -230,7 +230,10 @@ class DetectorConfig(_Strict):
     weights: str
     weight: float = Field(1.0, ge=0)
     vote_threshold: float | None = Field(None, gt=0, le=1, description="None = detection.vote_threshold")
-    device: str = Field("cpu", description='"cpu", "cuda:N", or "cuda" (round-robin over the visible GPUs)')
+    device: str = Field(
+        "auto",
+        description='"auto" (the visible GPUs round-robin, else the CPU), "cpu", "cuda:N", or "cuda" (a GPU required)',
+    )
     backend: Literal["auto", "fused", "predict"] = Field(
         "auto",
         description="fused: a device's YOLO members run as one step; predict: ultralytics predict(); "

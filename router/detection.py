@@ -21,16 +21,20 @@ def _cuda_count() -> int:
 
 
 def place(detectors: list[DetectorConfig], cuda_count: Callable[[], int] = _cuda_count) -> list[str]:
-    """Each member's torch device: "cuda" spreads members round-robin over the visible GPUs."""
+    """Each member's torch device: "cuda" spreads members round-robin over the visible GPUs, and
+    "auto" does the same when there are any, else runs on the CPU."""
     devices, auto = [], 0
     for i, d in enumerate(detectors):
-        if not d.device.startswith("cuda"):
+        if d.device != "auto" and not d.device.startswith("cuda"):
             devices.append(d.device)
             continue
         count = cuda_count()
+        if d.device == "auto" and count == 0:
+            devices.append("cpu")
+            continue
         if count == 0:
             raise ConfigError(f"detectors[{i}].device ({d.name}): {d.device!r} asks for a GPU, but none is visible")
-        if d.device == "cuda":
+        if d.device in ("cuda", "auto"):
             devices.append(f"cuda:{auto % count}")
             auto += 1
             continue

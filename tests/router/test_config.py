@@ -79,7 +79,7 @@ def test_file_errors(tmp_path: Path) -> None:
 
 def test_env_overrides_step_into_lists() -> None:
     config = load_config(env={"ROADWORK__DETECTORS__1__DEVICE": "cuda", "ROADWORK__DETECTORS__0__WEIGHT": "2.5"})
-    assert [d.device for d in config.detectors] == ["cpu", "cuda"]
+    assert [d.device for d in config.detectors] == ["auto", "cuda"]
     assert [d.weight for d in config.detectors] == [2.5, 1.0]
 
 

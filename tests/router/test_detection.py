@@ -23,6 +23,13 @@ def test_cuda_members_spread_round_robin_and_explicit_ones_stay() -> None:
     assert place(dets[:2], lambda: 1) == ["cuda:0", "cuda:0"]
 
 
+def test_auto_uses_the_gpus_when_visible_else_the_cpu() -> None:
+    dets = [_det("a", "auto"), _det("b", "auto"), _det("c", "cpu")]
+    assert place(dets, lambda: 2) == ["cuda:0", "cuda:1", "cpu"]
+    assert place(dets, lambda: 0) == ["cpu", "cpu", "cpu"]
+    assert DetectorConfig(name="x", weights="w.pt").device == "auto"
+
+
 def test_bad_devices_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"detectors\[0\]\.device \(a\).*none is visible"):
         place([_det("a", "cuda")], lambda: 0)
