@@ -53,10 +53,10 @@ class PrioritySlots:
             return busy
         return self.batch_capacity
 
-    def observe(self, tpot_s: float) -> None:
+    def observe(self, per_token_s: float) -> None:
         """A finished interactive answer's time per token, whole (feeds the adaptive window)."""
         if self.adaptive is not None:
-            self.adaptive.record(tpot_s, self.batch_in_flight)
+            self.adaptive.record(per_token_s, self.batch_in_flight)
             self._grant()  # a grown window may admit waiting bulk items
 
     def _free(self, interactive: bool) -> bool:

@@ -44,16 +44,16 @@ class AdaptiveWindow:
     def size(self) -> int:
         return int(self.value)
 
-    def record(self, tpot_s: float, bulk_in_flight: int) -> None:
+    def record(self, per_token_s: float, bulk_in_flight: int) -> None:
         """One finished interactive answer's time per token (whole answer), and the bulk items running then."""
-        if tpot_s <= 0:
+        if per_token_s <= 0:
             return
         if bulk_in_flight == 0:
             base = self.baseline
-            self.baseline = tpot_s if base is None else base + self.smoothing * (tpot_s - base)
-        self._lowest = tpot_s if self._lowest is None else min(self._lowest, tpot_s)
+            self.baseline = per_token_s if base is None else base + self.smoothing * (per_token_s - base)
+        self._lowest = per_token_s if self._lowest is None else min(self._lowest, per_token_s)
         base = self.baseline if self.baseline is not None else self._lowest
-        ratio = tpot_s / base
+        ratio = per_token_s / base
         self.slowdown = ratio if self.slowdown is None else self.slowdown + self.smoothing * (ratio - self.slowdown)
         now = self._clock()
         if self.slowdown > self.target:
