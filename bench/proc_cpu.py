@@ -39,17 +39,22 @@ def role(pid: str) -> str | None:
     return "bench" if "bench." in cmd else None
 
 
+def cpu_ticks(pid: int | str) -> tuple[int, int] | None:
+    """A process's user + system CPU so far (clock ticks, HZ a second) and its threads; None once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12]), int(fields[17])
+
+
 def snapshot() -> dict[int, tuple[str, int, int]]:
     """pid -> (role, CPU ticks so far, threads)."""
     out = {}
     for pid in os.listdir("/proc"):
-        if not pid.isdigit() or (name := role(pid)) is None:
+        if not pid.isdigit() or (name := role(pid)) is None or (cpu := cpu_ticks(pid)) is None:
             continue
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[int(pid)] = (name, int(fields[11]) + int(fields[12]), int(fields[17]))
+        out[int(pid)] = (name, *cpu)
     return out
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from bench._servers import free_port, start_router, vllm_routes
 from bench.overhead import QUESTION, SAMPLE, _exact_payload
+from bench.proc_cpu import HZ, cpu_ticks
 
 
 async def _load(spec: dict[str, Any]) -> dict[str, Any]:
@@ -115,14 +116,7 @@ def _client(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _cpu_s(pids: list[int]) -> float:
     """User + system CPU seconds of these processes so far."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu[0] for pid in pids if (cpu := cpu_ticks(pid)) is not None) / HZ
 
 
 def _tree(pid: int) -> list[int]:
