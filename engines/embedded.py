@@ -1,16 +1,23 @@
-"""In-process transformers engine on the CPU: the quick start's default, no engine server needed."""
+"""In-process transformers engine on the CPU: the quick start's default, no engine server needed.
+
+A causal LM (the placeholder, or any text model) decodes token by token in this file's loop; a
+vision-language model (a Qwen2-VL-family checkpoint, e.g. the bundled demo model) runs through its
+processor and `generate()`, streaming through `_Emitter`, so the images in the messages reach it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import io
+import json
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Usage
+from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message, Usage
 from engines.errors import EngineBadRequest, EngineUnavailable
 from engines.tiny_model import ensure_tiny_model
 
@@ -19,6 +26,49 @@ PLACEHOLDER_NOTICE = (
     "real answer; configure a real model (embedded.model in the config) or engine servers for real answers"
 )
 _DONE = object()
+
+
+def is_vision_model(path: str) -> bool:
+    """Whether the local checkpoint at `path` is a vision-language model (its config has a vision tower)."""
+    config = Path(path) / "config.json"
+    return config.exists() and "vision_config" in json.loads(config.read_text())
+
+
+def _processor_messages(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Messages in the processor's chat form (an image part before the text) and the decoded images."""
+    from PIL import Image
+
+    out, images = [], []
+    for m in messages:
+        parts: list[dict[str, Any]] = [{"type": "text", "text": m.text}]
+        if m.image is not None:
+            images.append(Image.open(io.BytesIO(m.image.data)).convert("RGB"))
+            parts.insert(0, {"type": "image"})
+        out.append({"role": m.role, "content": parts})
+    return out, images
+
+
+class _Emitter:
+    """A transformers streamer: decodes generated ids as they come and emits the new text."""
+
+    def __init__(self, tokenizer: Any, emit: Callable[[Any], None]) -> None:
+        self._tokenizer, self._emit = tokenizer, emit
+        self._prompt_seen = False
+        self._ids: list[int] = []
+        self._sent = ""
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt
+            self._prompt_seen = True
+            return
+        self._ids.extend(int(t) for t in value.reshape(-1).tolist())
+        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
+        if not text.endswith("\ufffd") and len(text) > len(self._sent):
+            self._emit(Delta(text[len(self._sent) :]))
+            self._sent = text
+
+    def end(self) -> None:
+        pass
 
 
 class EmbeddedEngine:
@@ -31,8 +81,10 @@ class EmbeddedEngine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-engine")
         self._model: Any = None
         self._tokenizer: Any = None
+        self._processor: Any = None  # vision-language models only
         self._load_lock = asyncio.Lock()
         self._notices: tuple[str, ...] = () if model else (PLACEHOLDER_NOTICE,)
+        self._vision = bool(model) and is_vision_model(model)
 
     @property
     def name(self) -> str:
@@ -44,7 +96,14 @@ class EmbeddedEngine:
 
     @property
     def vision(self) -> bool:
-        return False
+        return self._vision
+
+    @property
+    def context_tokens(self) -> int:
+        if self._model is None:
+            return 0
+        config = getattr(self._model.config, "text_config", self._model.config)
+        return int(getattr(config, "max_position_embeddings", 0) or 0)
 
     @property
     def model(self) -> str:
@@ -58,8 +117,15 @@ class EmbeddedEngine:
             torch.set_num_threads(self._threads)
         path = self._model_ref or str(ensure_tiny_model())
         local = Path(path).exists()
-        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=local)
+        if self._vision:
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)  # type: ignore[no-untyped-call]
+            self._tokenizer = self._processor.tokenizer
+            model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        else:
+            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=local)
         self._model = model.to(torch.device(self._device)).eval()  # type: ignore[arg-type]
 
     async def _ensure_loaded(self) -> None:
@@ -77,12 +143,48 @@ class EmbeddedEngine:
             ids = ids["input_ids"]
         return list(ids)
 
-    def _run(
-        self,
-        request: GenerationRequest,
-        emit: Any,
-        stop: threading.Event,
-    ) -> None:
+    def _run(self, request: GenerationRequest, emit: Any, stop: threading.Event) -> None:
+        """Decode `request` on the worker thread, emitting deltas and one Finished."""
+        (self._run_vision if self._vision else self._run_text)(request, emit, stop)
+
+    def _run_vision(self, request: GenerationRequest, emit: Any, stop: threading.Event) -> None:
+        """The processor builds ids and pixels; generate() decodes, streaming through _Emitter."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class _Stopped(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
+
+        messages, images = _processor_messages(request.messages)
+        text = self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = self._processor(text=[text], images=images or None, return_tensors="pt").to(self._device)
+        prompt = int(inputs["input_ids"].shape[1])
+        if prompt + request.max_tokens > self.context_tokens:
+            raise EngineBadRequest(
+                f"prompt of {prompt} tokens plus max_tokens {request.max_tokens} exceeds the "
+                f"embedded model's context of {self.context_tokens} tokens"
+            )
+        sample = request.temperature > 0
+        options: dict[str, Any] = {"do_sample": sample, "max_new_tokens": request.max_tokens}
+        if sample:
+            options |= {"temperature": request.temperature, "top_k": 0, "top_p": 1.0}
+        with torch.inference_mode():
+            out = self._model.generate(
+                **inputs,
+                **options,
+                streamer=_Emitter(self._tokenizer, emit),
+                stopping_criteria=StoppingCriteriaList([_Stopped()]),
+            )
+        new = out[0, prompt:].tolist()
+        eos = set(self._model.generation_config.eos_token_id or [])
+        finish = "abort" if stop.is_set() else "stop" if new and new[-1] in eos else "length"
+        image_tokens = int(inputs["image_grid_thw"].prod(-1).sum()) // 4 if images else 0  # merge 2 x 2
+        completion = len(new) - (finish == "stop")
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, image_tokens=image_tokens)
+        emit(Finished(finish_reason=finish, usage=usage, model=self.model, notices=self._notices))
+
+    def _run_text(self, request: GenerationRequest, emit: Any, stop: threading.Event) -> None:
         """Greedy/sampled decoding with a KV cache; checks `stop` between tokens."""
         import torch
 

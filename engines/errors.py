@@ -4,7 +4,9 @@ EngineError                    any failure talking to an engine
 ├── EngineUnavailable          connection refused/reset, 5xx, engine not started   (retryable)
 │   └── EngineOverloaded       429 / 503 "too busy"                                 (retryable)
 ├── EngineTimeout              no answer within the request's time budget          (retryable)
-└── EngineBadRequest           4xx other than 429: the request itself is wrong     (not retryable)
+├── EngineBadRequest           4xx other than 429: the request itself is wrong     (not retryable)
+└── EngineUnsupported          the model cannot do what the request needs (a text-only model sent an
+                               image): no replica of this engine can, another pool may (not retryable)
 """
 
 
@@ -28,5 +30,11 @@ class EngineTimeout(EngineError):
 
 class EngineBadRequest(EngineError):
     """The engine rejected the request as invalid; the same request will fail everywhere."""
+
+    retryable = False
+
+
+class EngineUnsupported(EngineError):
+    """The served model lacks a capability the request needs (e.g. images for a text-only model)."""
 
     retryable = False

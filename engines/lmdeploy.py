@@ -3,7 +3,7 @@
 Metrics: on by default in 0.18 (`--disable-metrics` turns them off: lmdeploy/cli/utils.py,
 ArgumentHelper.disable_metrics; seen on an LMDeploy 0.18 server). Older releases needed
 `--enable-metrics` (docs/en/advance/metrics.md), which 0.18 no longer takes, so nothing is added for it.
-Prefix caching is off by default (`--enable-prefix-caching`, lmdeploy/cli/utils.py), so it is added below.
+Prefix caching is off by default (`--enable-prefix-caching`, lmdeploy/cli/utils.py): `prefix_caching` adds it.
 Cached tokens: recent releases build the usage with `UsageInfo.build(..., cached_tokens=...)`
 (lmdeploy/serve/openai/chat_completions/serving.py), read from `usage.prompt_tokens_details.cached_tokens`
 like vLLM's; older ones report no cached tokens at all (UsageInfo had only prompt/completion/total).
@@ -20,10 +20,28 @@ from engines.servers import LaunchSpec, ManagedServer, launch_env
 
 HEALTH_PATH = "/health"  # 200 while healthy or sleeping, else 503 (lmdeploy/serve/openai/endpoints/management.py)
 METRICS_PATH = "/metrics"
+# Where a request's pixel budget goes: min_pixels / max_pixels inside each image_url (lmdeploy/vl/model/qwen2.py).
+PIXEL_OPTIONS = "image_url"
 DEFAULT_PORT = 23333
 # TurboMind (LMDeploy's default backend) is a CUDA 12 build the GPU host cannot load; the PyTorch engine runs
 # there (gpu-lmdeploy/run_lmdeploy.sh), so it is the default here.
 DEFAULT_BACKEND = "pytorch"
+
+
+# The PyTorch engine's weight formats (`--model-format`; awq and compressed-tensors checkpoints are found from
+# their quantization_config anyway, fp8 also quantizes an unquantized model online; it has no GPTQ linear) and
+# its KV-cache quantization (`--quant-policy`, lmdeploy/messages.py QuantPolicy), LMDeploy 0.18.
+QUANTIZATIONS = frozenset({"awq", "compressed-tensors", "fp8", "mxfp4"})
+QUANT_POLICY = {"int4": "4", "int8": "8", "fp8": "16", "fp8_e4m3": "16", "fp8_e5m2": "17"}
+KV_CACHE_DTYPES = frozenset({"auto", *QUANT_POLICY})
+
+
+def launch_options(spec: LaunchSpec) -> list[str]:
+    """LMDeploy's flags for the spec's weight format, KV-cache quantization and prefix caching."""
+    argv = ["--model-format", spec.quantization] if spec.quantization else []
+    if spec.kv_cache_dtype in QUANT_POLICY:
+        argv += ["--quant-policy", QUANT_POLICY[spec.kv_cache_dtype]]
+    return argv + (["--enable-prefix-caching"] if spec.prefix_caching else [])
 
 
 def launch_command(
@@ -34,7 +52,7 @@ def launch_command(
             "--server-name", spec.host, "--server-port", str(spec.port), "--tp", str(spec.tensor_parallel)]  # fmt: skip
     if spec.served_model_name:
         argv += ["--model-name", spec.served_model_name]
-    argv += ["--enable-prefix-caching", *spec.extra_args]
+    argv += [*launch_options(spec), *spec.extra_args]
     return argv, launch_env(spec)
 
 

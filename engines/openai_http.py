@@ -4,34 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import io
 import json
 import urllib.request
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
-from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message, Usage
+from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, ImagePart, Message, Usage
 from engines.errors import (
     EngineBadRequest,
     EngineError,
     EngineOverloaded,
     EngineTimeout,
     EngineUnavailable,
+    EngineUnsupported,
 )
 
+PixelOptions = Literal["none", "mm_processor_kwargs", "image_url"]
 
-def message_to_openai(message: Message, vision: bool) -> dict[str, Any]:
-    """One chat message in OpenAI form; images become `image_url` data URLs for VLM engines."""
+
+def message_to_openai(
+    message: Message, vision: bool, pixels: tuple[int, int] | None = None, where: PixelOptions = "none"
+) -> dict[str, Any]:
+    """One chat message in OpenAI form; images become `image_url` data URLs for VLM engines (with the
+    pixel budget inside the `image_url` object where the engine reads it there: LMDeploy)."""
     if message.image is None or not vision:
         return {"role": message.role, "content": message.text}
     url = f"data:{message.image.mime};base64," + base64.b64encode(message.image.data).decode("ascii")
+    image_url: dict[str, Any] = {"url": url}
+    if pixels is not None and where == "image_url":
+        image_url |= {"min_pixels": pixels[0], "max_pixels": pixels[1]}
     return {
         "role": message.role,
         "content": [
-            {"type": "image_url", "image_url": {"url": url}},
+            {"type": "image_url", "image_url": image_url},
             {"type": "text", "text": message.text},
         ],
     }
@@ -42,10 +53,12 @@ def parse_usage(raw: dict[str, Any] | None) -> Usage:
     if not raw:
         return Usage()
     details = raw.get("prompt_tokens_details") or {}
+    multimodal = details.get("multimodal_tokens") or {}  # vLLM: {"image": n}; SGLang: details.image_tokens
     return Usage(
         prompt_tokens=int(raw.get("prompt_tokens") or 0),
         completion_tokens=int(raw.get("completion_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0),
+        image_tokens=int(multimodal.get("image") or details.get("image_tokens") or 0),
     )
 
 
@@ -64,9 +77,19 @@ def _error_message(body: bytes) -> str:
     return str(data)[:500]
 
 
+# What vLLM answers when a text-only model gets an image (vllm/entrypoints/chat_utils.py), and when
+# per-request processor options reach a 0.3x server started without --trust-request-mm-kwargs.
+_NOT_MULTIMODAL = "is not a multimodal model"
+_NO_REQUEST_KWARGS = "--trust-request-mm-kwargs"
+
+
 def _status_error(status: int, body: bytes) -> EngineError:
     """Map an HTTP error status to the engine error tree."""
     text = f"HTTP {status}: {_error_message(body)}"
+    if status == 400 and _NOT_MULTIMODAL in text:
+        return EngineUnsupported(f"the model does not take images ({text}); vision needs a vision-language model")
+    if status == 400 and _NO_REQUEST_KWARGS in text:
+        return EngineUnsupported(f"the server refuses per-request pixel options ({text})")
     if status in (429, 503):
         return EngineOverloaded(text)
     if status == 408:
@@ -341,6 +364,16 @@ class _LeanPool:
         self._idle.clear()
 
 
+@functools.cache
+def probe_image() -> ImagePart:
+    """A small grey JPEG (56 x 56: the least a Qwen2-VL processor takes) for vision warm-ups."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (56, 56), (128, 128, 128)).save(out, "JPEG")
+    return ImagePart(out.getvalue(), "image/jpeg", 56, 56)
+
+
 class OpenAIHTTPEngine:
     """A replica reached over HTTP; streams `/v1/chat/completions` with `include_usage`."""
 
@@ -357,6 +390,8 @@ class OpenAIHTTPEngine:
         extra_body: dict[str, Any] | None = None,
         kind: str = "openai_http",
         send_priority: bool = False,
+        pixel_options: PixelOptions = "none",
+        probe_pixels: tuple[int, int] | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"
@@ -365,6 +400,9 @@ class OpenAIHTTPEngine:
         self._extra = dict(extra_body or {})
         self._model = model
         self._vision = vision
+        self._pixel_options: PixelOptions = pixel_options  # where a request's pixel budget goes, if anywhere
+        self._probe_pixels = probe_pixels  # the budget the warm-up's image is sent with (per-request options)
+        self._context_tokens = 0  # the server's max_model_len, once /v1/models told it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._read_timeout_s = read_timeout_s
         self._lean = _LeanPool.for_url(self._base, connect_timeout_s, read_timeout_s, max_connections)
@@ -400,6 +438,10 @@ class OpenAIHTTPEngine:
     def model(self) -> str:
         return self._model
 
+    @property
+    def context_tokens(self) -> int:
+        return self._context_tokens
+
     def _transport_error(self, exc: Exception) -> EngineError:
         """A connection-level failure: a timeout, or the engine unreachable / the stream broken."""
         if isinstance(exc, httpx.TimeoutException):
@@ -408,10 +450,11 @@ class OpenAIHTTPEngine:
 
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body this engine POSTs to /v1/chat/completions for `request`."""
+        pixels, where = request.pixel_budget, self._pixel_options
         body = {
             **self._extra,
             "model": self._model,
-            "messages": [message_to_openai(m, self._vision) for m in request.messages],
+            "messages": [message_to_openai(m, self._vision, pixels, where) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": True,
@@ -419,6 +462,14 @@ class OpenAIHTTPEngine:
         }
         if self._send_priority:
             body["priority"] = request.priority
+        if pixels is not None and where == "mm_processor_kwargs" and self._vision:
+            body["mm_processor_kwargs"] = {"min_pixels": pixels[0], "max_pixels": pixels[1]}
+        if request.response_schema is not None:  # vLLM, SGLang and LMDeploy all take OpenAI's form
+            schema = request.response_schema
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.name, "schema": schema.schema, "strict": True},
+            }
         return body
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
@@ -516,7 +567,7 @@ class OpenAIHTTPEngine:
         yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
 
     async def _discover_model(self) -> None:
-        """Take the served model's id from `/v1/models` when none was configured."""
+        """The served model's id (when none was configured) and context length from `/v1/models`."""
         try:
             resp = await self._client.get("/v1/models")
         except httpx.HTTPError as exc:
@@ -526,7 +577,9 @@ class OpenAIHTTPEngine:
         models = resp.json().get("data") or []
         if not models:
             raise EngineUnavailable(f"{self._base}: serves no model")
-        self._model = str(models[0]["id"])
+        entry = next((m for m in models if m.get("id") == self._model), models[0])
+        self._model = self._model or str(entry["id"])
+        self._context_tokens = int(entry.get("max_model_len") or 0)  # vLLM and SGLang report it
 
     async def health(self) -> bool:
         try:
@@ -536,8 +589,13 @@ class OpenAIHTTPEngine:
         return resp.status_code == 200
 
     async def warmup(self) -> None:
-        """Resolve the model and run one tiny generation."""
-        request = GenerationRequest(messages=(Message("user", "ping"),), max_tokens=1, temperature=0.0)
+        """Read the model's id and context, then run one tiny generation (with a small image on a vision
+        engine, so a text-only model behind `vision = true` is found now, not on a client's call)."""
+        await self._discover_model()
+        image = probe_image() if self._vision else None
+        message = Message("user", "ping", image)
+        pixels = self._probe_pixels if self._vision else None
+        request = GenerationRequest(messages=(message,), max_tokens=1, temperature=0.0, pixel_budget=pixels)
         async for _ in self.generate(request):
             pass
 

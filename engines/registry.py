@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from engines import lmdeploy, sglang, vllm
+from engines.openai_http import PixelOptions
 from engines.prometheus import EngineLoad
 from engines.servers import LaunchSpec
 
@@ -20,11 +22,22 @@ class ServerKind:
     health_path: str
     metrics_path: str
     default_port: int
+    pixel_options: PixelOptions  # where a request's pixel budget goes (engines/openai_http.py)
+    quantizations: frozenset[str]  # weight quantization values it takes (LaunchSpec.quantization)
+    kv_cache_dtypes: frozenset[str]  # KV-cache dtypes it takes (LaunchSpec.kv_cache_dtype)
 
 
 SERVER_KINDS: dict[str, ServerKind] = {
     m.__name__.rsplit(".", 1)[-1]: ServerKind(
-        m.__name__.rsplit(".", 1)[-1], m.launch_command, m.parse_load, m.HEALTH_PATH, m.METRICS_PATH, m.DEFAULT_PORT
+        m.__name__.rsplit(".", 1)[-1],
+        m.launch_command,
+        m.parse_load,
+        m.HEALTH_PATH,
+        m.METRICS_PATH,
+        m.DEFAULT_PORT,
+        cast(PixelOptions, m.PIXEL_OPTIONS),
+        m.QUANTIZATIONS,
+        m.KV_CACHE_DTYPES,
     )
     for m in (vllm, sglang, lmdeploy)
 }

@@ -27,6 +27,9 @@ class LaunchSpec:
     served_model_name: str = ""  # the name clients send as `model`; empty: the engine's default
     extra_args: tuple[str, ...] = ()  # appended to the command line as is
     extra_env: tuple[tuple[str, str], ...] = ()  # set in the server's environment
+    quantization: str = ""  # weight quantization, in the engine's own names ("" = none / the checkpoint's)
+    kv_cache_dtype: str = ""  # "" = the engine's default
+    prefix_caching: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

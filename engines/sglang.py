@@ -16,11 +16,29 @@ from engines.servers import LaunchSpec, ManagedServer, launch_env
 
 HEALTH_PATH = "/health"  # also /health_generate, which runs a one-token generation (gpu-sglang/README.md)
 METRICS_PATH = "/metrics"
+# Where a request's pixel budget goes: nowhere, SGLang has no per-request pixel options (--mm-process-config).
+PIXEL_OPTIONS = "none"
 DEFAULT_PORT = 30000
 # By default only (attention-)TP rank 0 records scheduler metrics; with --enable-metrics-for-all-schedulers
 # (server_args.py) each TP rank reports its batch, so series differing only in tp_rank count once (their
 # max). Assumes DP-attention ranks are told apart by a dp_rank label (not confirmed on a multi-GPU run).
 _RANK_LABELS = ("tp_rank",)
+
+
+# `--quantization` (QUANTIZATION_CHOICES) and `--kv-cache-dtype` choices of SGLang 0.5.14 (srt/server_args.py).
+QUANTIZATIONS = frozenset(
+    "awq fp8 mxfp8 gptq marlin gptq_marlin awq_marlin bitsandbytes gguf modelopt modelopt_fp8 modelopt_fp4 "
+    "nvfp4_online modelopt_mixed petit_nvfp4 w8a8_int8 w8a8_fp8 moe_wna16 qoq w4afp8 mxfp4 auto-round "
+    "compressed-tensors modelslim quark quark_int4fp8_moe quark_mxfp4 mlx_q4 mlx_q8 unquant".split()
+)
+KV_CACHE_DTYPES = frozenset("auto fp8_e5m2 fp8_e4m3 bf16 bfloat16 fp4_e2m1".split())
+
+
+def launch_options(spec: LaunchSpec) -> list[str]:
+    """SGLang's flags for the spec's quantization, KV-cache dtype and prefix (radix) caching."""
+    argv = ["--quantization", spec.quantization] if spec.quantization else []
+    argv += ["--kv-cache-dtype", spec.kv_cache_dtype] if spec.kv_cache_dtype else []
+    return argv + ([] if spec.prefix_caching else ["--disable-radix-cache"])
 
 
 def launch_command(spec: LaunchSpec, python: str = sys.executable) -> tuple[list[str], dict[str, str]]:
@@ -29,7 +47,7 @@ def launch_command(spec: LaunchSpec, python: str = sys.executable) -> tuple[list
             "--port", str(spec.port), "--tp-size", str(spec.tensor_parallel)]  # fmt: skip
     if spec.served_model_name:
         argv += ["--served-model-name", spec.served_model_name]
-    argv += ["--enable-metrics", "--enable-cache-report", *spec.extra_args]
+    argv += ["--enable-metrics", "--enable-cache-report", *launch_options(spec), *spec.extra_args]
     return argv, launch_env(spec)
 
 

@@ -133,7 +133,7 @@ class RouterApp:
         # once (detector and embedded engine warming up in parallel) fails with a circular import.
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
-        await asyncio.gather(self.ensemble.warmup(), self._start_engines(replicas))
+        await asyncio.gather(self.ensemble.warmup(), self._start_engines())
         self.runner.start()
         self._background.append(asyncio.create_task(watch_health(replicas), name="engine-health"))
         self._background.append(
@@ -155,10 +155,10 @@ class RouterApp:
         self.ready.set()
         log.info("roadwork-router is SERVING (detectors and engines warmed up)")
 
-    async def _start_engines(self, replicas: list[Replica]) -> None:
+    async def _start_engines(self) -> None:
         """Launch the configured engine servers (waiting for their health), then warm every replica."""
         await self.launcher.start()
-        await warm_up(replicas)
+        await warm_up(self.pools)
 
     def _scraped(self, replicas: list[Replica]) -> list[tuple[Replica, float]]:
         """Replicas whose servers expose load metrics, each with its pool's scrape interval."""

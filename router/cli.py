@@ -119,6 +119,7 @@ def cmd_ask(args: argparse.Namespace) -> None:
         open_session=args.open_session,
         strict=args.strict,
         options=pb.GenerationOptions(max_tokens=args.max_tokens),
+        format=pb.ANSWER_FORMAT_VERDICT if args.verdict else pb.ANSWER_FORMAT_TEXT,
     )
     try:
         print_ask_stream(client.ask(req, timeout=args.timeout), as_json=args.json)
@@ -150,7 +151,10 @@ def cmd_batch_submit(args: argparse.Namespace) -> None:
     total = sum(1 for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     client = RouterClient(args.addr)
     options = pb.BatchOptions(
-        default_question=args.question, display_name=args.name or directory.name, detect_only=args.detect_only
+        default_question=args.question,
+        display_name=args.name or directory.name,
+        detect_only=args.detect_only,
+        format=pb.ANSWER_FORMAT_VERDICT if args.verdict else pb.ANSWER_FORMAT_TEXT,
     )
     with tqdm(total=total, unit="img", desc="uploading") as bar:
         try:
@@ -275,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--open-session", action="store_true", help="open a session and print its id")
     sp.add_argument("--max-tokens", type=int, default=0)
     sp.add_argument("--strict", action="store_true", help="fail instead of a detections-only answer")
+    sp.add_argument("--verdict", action="store_true", help="ask for a structured JSON verdict (ANSWER_FORMAT_VERDICT)")
     sp.add_argument("--json", action="store_true", help="print each event as JSON")
     client_args(sp)
     sp.set_defaults(fn=cmd_ask)
@@ -294,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--question", default="Is there roadwork in this image?", help="question for every image")
     sp.add_argument("--name", help="display name (default: the directory name)")
     sp.add_argument("--detect-only", action="store_true", help="detections only, no engine")
+    sp.add_argument("--verdict", action="store_true", help="a structured JSON verdict per image")
     sp.add_argument("--watch", action="store_true", help="then follow progress until the job ends")
     client_args(sp)
     sp.set_defaults(fn=cmd_batch_submit)

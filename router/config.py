@@ -86,6 +86,9 @@ class GenerationConfig(_Strict):
         "You answer questions about street images for roadwork (construction zones). "
         "Use the detection summary; say when you are unsure."
     )
+    verdict_model_weight: float = Field(
+        0.5, ge=0, le=1, description="weight of the model's call against the detection's in a merged verdict"
+    )
 
 
 class RoutingConfig(_Strict):
@@ -142,6 +145,15 @@ class LaunchConfig(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     start_timeout_s: float = Field(600.0, gt=0, description="until /health answers")
     nice: int = Field(0, ge=0, le=19)
+    quantization: str = Field(
+        "", description="weights, in the engine's names: vLLM/SGLang --quantization (fp8, awq, gptq...), LMDeploy "
+        "--model-format (awq, fp8, ...); '' = none or the checkpoint's own",
+    )  # fmt: skip
+    kv_cache_dtype: str = Field(
+        "", description="KV cache: vLLM/SGLang --kv-cache-dtype (fp8, fp8_e4m3, fp8_e5m2...), LMDeploy int8, int4, "
+        "fp8, fp8_e5m2 (--quant-policy); '' = the engine's default",
+    )  # fmt: skip
+    prefix_caching: bool = Field(True, description="the engine's prefix cache (follow-ups and repeated images)")
 
     @model_validator(mode="after")
     def _tp_fits(self) -> LaunchConfig:
@@ -166,9 +178,26 @@ class PoolConfig(_Strict):
         "(vLLM --scheduling-policy priority, added to launched vLLM servers)",
     )
     model: str = Field("", description="served model id; '' = ask the server (/v1/models)")
-    vision: bool = False
+    vision: bool = Field(False, description="send the image to the model (a vision-language model)")
+    min_pixels: int = Field(56 * 56, gt=0, description="vision: smaller images are enlarged to this area")
+    max_pixels: int = Field(
+        1280 * 28 * 28, gt=0, description="vision: larger images are shrunk to this area (aspect kept) before sending"
+    )
+    pixel_multiple: int = Field(
+        28, gt=0, description="vision: the model's image sides snap to multiples of this (Qwen2/2.5-VL 28, Qwen3-VL 32)"
+    )
+    per_request_pixels: bool = Field(
+        False,
+        description="vision: also send min/max_pixels as per-request processor options (vLLM: mm_processor_kwargs, "
+        "which vLLM >= 0.3x takes only with --trust-request-mm-kwargs; LMDeploy: in image_url; SGLang has none)",
+    )
+    context_tokens: int = Field(
+        0, ge=0, description="the model's context length; 0 = what the server reports (/v1/models max_model_len)"
+    )
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")
-    policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity"] = "least_loaded"
+    policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity", "image_affinity"] = (
+        "least_loaded"
+    )
     max_in_flight: int = Field(64, gt=0, description="concurrent requests per replica")
     batch_share: float = Field(0.5, gt=0, le=1, description="share of max_in_flight bulk items may use")
     batch_share_busy: float | Literal["auto"] | None = Field(
@@ -202,6 +231,16 @@ class PoolConfig(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _pixels(self) -> PoolConfig:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels {self.min_pixels} is over max_pixels {self.max_pixels}")
+        if self.min_pixels < self.pixel_multiple**2:
+            raise ValueError(f"min_pixels {self.min_pixels} is under one token's area, pixel_multiple^2")
+        if self.per_request_pixels and self.engine == "sglang":
+            raise ValueError("per_request_pixels: SGLang takes none per request (set its --mm-process-config)")
+        return self
+
+    @model_validator(mode="after")
     def _replicas_match_engine(self) -> PoolConfig:
         if self.engine == "openai_http" and not self.replicas:
             raise ValueError("engine 'openai_http' needs at least one URL in replicas")
@@ -209,6 +248,8 @@ class PoolConfig(_Strict):
             raise ValueError(f"engine '{self.engine}' needs replicas (URLs) or launch (servers to start)")
         if self.launch and self.engine not in SERVER_ENGINES:
             raise ValueError(f"launch needs engine = one of {', '.join(SERVER_ENGINES)}, not '{self.engine}'")
+        for i, lc in enumerate(self.launch):
+            _check_launch_options(self.engine, i, lc)
         ports = [lc.port for lc in self.launch]
         if len(set(ports)) != len(ports):
             raise ValueError(f"launch ports must differ, got {ports}")
@@ -216,6 +257,21 @@ class PoolConfig(_Strict):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"replica '{url}' is not an http(s) URL")
         return self
+
+
+def _check_launch_options(engine: str, index: int, lc: LaunchConfig) -> None:
+    """Refuse a quantization or KV-cache dtype the engine does not take, naming the key."""
+    from engines.registry import SERVER_KINDS
+
+    kind = SERVER_KINDS[engine]
+    for key, value, allowed in (
+        ("quantization", lc.quantization, kind.quantizations),
+        ("kv_cache_dtype", lc.kv_cache_dtype, kind.kv_cache_dtypes),
+    ):
+        if value and value not in allowed:
+            raise ValueError(
+                f"launch[{index}].{key} = {value!r} is not one {engine} takes; it takes: {', '.join(sorted(allowed))}"
+            )
 
 
 class EmbeddedConfig(_Strict):

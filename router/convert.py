@@ -11,8 +11,10 @@ from engines.base import Usage
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router.breaker import CircuitBreaker, State
 from router.config import RoutingConfig
+from router.errors import InvalidRequest
 from router.pools import Pool, Replica
 from router.types import (
+    AnswerFormat,
     AskEvent,
     AskInput,
     BatchItemInput,
@@ -28,7 +30,14 @@ from router.types import (
     RequestKind,
     Route,
 )
+from router.verdict import Verdict
+from router.vision import ImageSent
 
+_FORMAT = {
+    pb.ANSWER_FORMAT_UNSPECIFIED: AnswerFormat.TEXT,
+    pb.ANSWER_FORMAT_TEXT: AnswerFormat.TEXT,
+    pb.ANSWER_FORMAT_VERDICT: AnswerFormat.VERDICT,
+}
 _KIND = {
     RequestKind.MULTI_TURN: pb.REQUEST_KIND_MULTI_TURN,
     RequestKind.BATCH: pb.REQUEST_KIND_BATCH,
@@ -120,6 +129,40 @@ def cost_pb(c: Cost) -> pb.Cost:
     return pb.Cost(prompt_usd=c.prompt_usd, completion_usd=c.completion_usd, total_usd=c.total_usd)
 
 
+def answer_format(value: int) -> AnswerFormat:
+    """The domain format; an enum value this server does not know is the client's error."""
+    if value not in _FORMAT:
+        raise InvalidRequest(f"format {value} is not an AnswerFormat value this server knows")
+    return _FORMAT[value]  # type: ignore[index]
+
+
+def image_sent_pb(i: ImageSent) -> pb.ImageSent:
+    return pb.ImageSent(
+        width=i.width,
+        height=i.height,
+        image_tokens=i.tokens,
+        image_tokens_reported=i.tokens_reported,
+        bytes=i.bytes,
+        resized=i.resized,
+        source_width=i.source_width,
+        source_height=i.source_height,
+    )
+
+
+def verdict_pb(v: Verdict) -> pb.AnswerVerdict:
+    m = v.model
+    return pb.AnswerVerdict(
+        roadwork=m.roadwork,
+        active=m.active,
+        objects=[pb.ObjectCount(type=t, count=n) for t, n in m.objects],
+        lanes_affected=m.lanes_affected,
+        confidence=m.confidence,
+        merged_probability=v.merged_probability,
+        merged_roadwork=v.merged_roadwork,
+        agrees_with_detection=v.agrees_with_detection,
+    )
+
+
 def ask_input(req: pb.AskRequest, request_id: str) -> AskInput:
     return AskInput(
         question=req.question,
@@ -130,6 +173,7 @@ def ask_input(req: pb.AskRequest, request_id: str) -> AskInput:
         temperature=req.options.temperature if req.options.HasField("temperature") else None,
         strict=req.strict,
         request_id=request_id,
+        format=answer_format(req.format),
     )
 
 
@@ -144,7 +188,7 @@ def ask_event_pb(event: AskEvent) -> pb.AskResponse:
 
 
 def done_pb(e: DoneEvent) -> pb.AskDoneEvent:
-    return pb.AskDoneEvent(
+    msg = pb.AskDoneEvent(
         answer=e.answer,
         route=route_pb(e.route),
         usage=usage_pb(e.usage),
@@ -157,6 +201,11 @@ def done_pb(e: DoneEvent) -> pb.AskDoneEvent:
         ttft_ms=e.ttft_ms,
         total_ms=e.total_ms,
     )
+    if e.image is not None:
+        msg.image.CopyFrom(image_sent_pb(e.image))
+    if e.verdict is not None:
+        msg.verdict.CopyFrom(verdict_pb(e.verdict))
+    return msg
 
 
 def batch_options(o: pb.BatchOptions) -> BatchOptions:
@@ -166,6 +215,7 @@ def batch_options(o: pb.BatchOptions) -> BatchOptions:
         max_tokens=o.generation.max_tokens,
         temperature=o.generation.temperature if o.generation.HasField("temperature") else None,
         detect_only=o.detect_only,
+        format=answer_format(o.format),
     )
 
 
@@ -205,6 +255,10 @@ def item_result_pb(r: ItemResult) -> pb.BatchItemResult:
         msg.route.CopyFrom(route_pb(r.route))
     if r.error_code:
         msg.error.CopyFrom(pb.ItemError(code=r.error_code, message=r.error_message))
+    if r.verdict is not None:
+        msg.verdict.CopyFrom(verdict_pb(r.verdict))
+    if r.image is not None:
+        msg.image.CopyFrom(image_sent_pb(r.image))
     return msg
 
 

@@ -62,9 +62,31 @@ def print_ask_stream(
                     file=w,
                     flush=True,
                 )
+                if done.HasField("image"):
+                    print(f"       {_image_line(done.image)}", file=w)
+                if done.HasField("verdict"):
+                    print(f"       {_verdict_line(done.verdict)}", file=w)
                 for n in done.notices:
                     print(f"  notice: {n}", file=w)
     return done
+
+
+def _image_line(i: pb.ImageSent) -> str:
+    how = "resized" if i.resized else "as sent"
+    tokens = "engine" if i.image_tokens_reported else "estimated"
+    return (
+        f"image {i.source_width}x{i.source_height} -> {i.width}x{i.height} ({how}, {i.bytes} bytes), "
+        f"{i.image_tokens} image tokens ({tokens})"
+    )
+
+
+def _verdict_line(v: pb.AnswerVerdict) -> str:
+    objects = ", ".join(f"{o.count} {o.type}" for o in v.objects) or "none"
+    return (
+        f"verdict roadwork={str(v.roadwork).lower()} active={str(v.active).lower()} objects: {objects}; "
+        f"lanes affected {v.lanes_affected}, confidence {v.confidence:.2f}; merged P={v.merged_probability:.2f} "
+        f"({'agrees with' if v.agrees_with_detection else 'differs from'} the detection)"
+    )
 
 
 def run_demo(address: str) -> None:

@@ -16,27 +16,33 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest
-from engines.errors import EngineError, EngineTimeout, EngineUnavailable
+from engines.errors import EngineError, EngineTimeout, EngineUnavailable, EngineUnsupported
 from router.config import Price, RetryConfig, RoutingConfig
-from router.errors import Overloaded, Unavailable, from_engine_error
+from router.errors import InvalidRequest, Overloaded, Unavailable, from_engine_error
+from router.policies.base import RouteKey
 from router.pools import Pool, Replica
 from router.retry import retrying
 from router.types import RequestKind, Route
+from router.vision import ImagePreparer, ImageSent, image_of, with_image
 
 
 @dataclass(frozen=True)
 class Served:
-    """The end of a dispatched generation: who served it and what the engine reported."""
+    """The end of a dispatched generation: who served it, what the engine reported, the image it saw."""
 
     route: Route
     finished: Finished
     price: Price
+    image: ImageSent | None = None
 
 
 def _engine_outcome(exc: BaseException) -> bool | None:
     """What a failure says about the engine, for its breakers: False for an engine-side failure,
     None (no outcome) for anything else: a bad request, a cancel, a bug."""
     return False if isinstance(exc, EngineError) and exc.retryable else None
+
+
+NO_KEY = RouteKey()
 
 
 class _NoReplica(Exception):
@@ -65,8 +71,10 @@ class Dispatcher:
         routing: RoutingConfig,
         retry: RetryConfig | None = None,
         on_retry: Callable[[str], None] | None = None,
+        images: ImagePreparer | None = None,
     ) -> None:
         self._pools = pools
+        self._images = images or ImagePreparer()
         self._routing = routing
         self._retry = retry or RetryConfig()
         self._on_retry = on_retry
@@ -76,7 +84,7 @@ class Dispatcher:
         return self._pools
 
     async def stream(
-        self, kind: RequestKind, request: GenerationRequest, *, key: str = "", deadline: float | None = None
+        self, kind: RequestKind, request: GenerationRequest, *, key: RouteKey = NO_KEY, deadline: float | None = None
     ) -> AsyncGenerator[Delta | Served, None]:
         """Try each pool in order; engine failures before any text move on to the next pool.
 
@@ -96,7 +104,8 @@ class Dispatcher:
                 failures.append(f"{name}: circuit open for {pool.breaker.retry_in_s():.1f} s more")
                 continue
             try:
-                opened = await self._open(pool, request, interactive, key, deadline)
+                pool_request, image = await self._for_pool(pool, request)
+                opened = await self._open(pool, pool_request, interactive, key, deadline)
             except _NoReplica:
                 pool.breaker.record(False)  # the pool as a whole cannot answer
                 tried.append(name)
@@ -108,6 +117,11 @@ class Dispatcher:
                 tried.append(name)
                 failures.append(f"{name}: queue full")
                 continue
+            except EngineUnsupported as exc:  # the model cannot; another pool's may
+                pool.breaker.release()
+                tried.append(name)
+                failures.append(f"{name}: {exc} (pools.{name}.vision, pools.{name}.per_request_pixels)")
+                continue
             except EngineError as exc:
                 pool.breaker.settle(_engine_outcome(exc))
                 if not exc.retryable:
@@ -118,7 +132,7 @@ class Dispatcher:
             except BaseException:
                 pool.breaker.release()
                 raise
-            async for event in self._relay(pool, opened, kind, tuple(tried), started):
+            async for event in self._relay(pool, opened, kind, tuple(tried), started, image):
                 yield event
             return
         if full and len(full) == len(tried):
@@ -130,8 +144,33 @@ class Dispatcher:
             )
         raise Unavailable("no engine pool could answer: " + "; ".join(failures))
 
+    async def _for_pool(self, pool: Pool, request: GenerationRequest) -> tuple[GenerationRequest, ImageSent | None]:
+        """`request` as this pool takes it: its image fitted to the pool's pixel budget (dropped for a
+        text-only pool), checked against the model's context; and what the image became."""
+        image = image_of(request)
+        if image is None:
+            return request, None
+        if not pool.vision:
+            return with_image(request, None, None), None
+        budget = pool.budget
+        part, sent = await self._images.prepare(image, budget)
+        context = pool.context_tokens()
+        if context and sent.tokens + request.max_tokens > context:
+            raise InvalidRequest(
+                f"the image needs {sent.tokens} tokens at {sent.width}x{sent.height} and the answer up to "
+                f"{request.max_tokens}: over the {context}-token context of pool '{pool.name}'s model "
+                f"(lower pools.{pool.name}.max_pixels, now {budget.max_pixels}, or options.max_tokens)"
+            )
+        return with_image(request, part, budget if pool.config.per_request_pixels else None), sent
+
     async def _relay(
-        self, pool: Pool, opened: _Opened, kind: RequestKind, tried: tuple[str, ...], started: float
+        self,
+        pool: Pool,
+        opened: _Opened,
+        kind: RequestKind,
+        tried: tuple[str, ...],
+        started: float,
+        image: ImageSent | None,
     ) -> AsyncGenerator[Delta | Served, None]:
         """Stream a committed replica's events to the caller; settle breakers and the slot at the end."""
         replica, interactive = opened.replica, kind is not RequestKind.BATCH
@@ -148,7 +187,8 @@ class Dispatcher:
                         tokens = event.usage.completion_tokens
                         if interactive and tokens >= 4:  # bulk's toll on this answer: queueing, prefill, decode
                             replica.slots.observe((time.monotonic() - started) / tokens)
-                        yield Served(route, event, pool.config.price)
+                        sent = image.with_engine_tokens(event.usage.image_tokens) if image else None
+                        yield Served(route, event, pool.config.price, sent)
                     try:
                         event = await anext(rest)
                     except StopAsyncIteration:
@@ -161,7 +201,7 @@ class Dispatcher:
             replica.breaker.settle(outcome)
             pool.breaker.settle(outcome)
 
-    def _pick(self, pool: Pool, key: str, failed: set[int]) -> Replica:
+    def _pick(self, pool: Pool, key: RouteKey, failed: set[int]) -> Replica:
         """The policy's choice among admitted replicas, those this request failed on last."""
         candidates = pool.available()
         fresh = [r for r in candidates if id(r) not in failed]
@@ -171,7 +211,7 @@ class Dispatcher:
         return choices[pool.policy.choose(choices, key)]
 
     async def _open(
-        self, pool: Pool, request: GenerationRequest, interactive: bool, key: str, deadline: float | None
+        self, pool: Pool, request: GenerationRequest, interactive: bool, key: RouteKey, deadline: float | None
     ) -> _Opened:
         """Tries (with retries) until a replica yields its first event."""
         failed: set[int] = set()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import grpc
 
-from engines.errors import EngineBadRequest, EngineError, EngineTimeout
+from engines.errors import EngineBadRequest, EngineError, EngineTimeout, EngineUnsupported
 
 
 class RouterError(Exception):
@@ -95,6 +95,8 @@ class ConfigError(RouterError):
 
 def from_engine_error(exc: EngineError, pool: str) -> RouterError:
     """Translate an engine failure into the status a client should see."""
+    if isinstance(exc, EngineUnsupported):
+        return FailedPrecondition(f"engine pool '{pool}' cannot serve this request: {exc}")
     if isinstance(exc, EngineBadRequest):
         return EngineRejected(f"engine pool '{pool}' rejected the request: {exc}")
     if isinstance(exc, EngineTimeout):

@@ -16,12 +16,22 @@ import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Any
 
 from router.errors import FailedPrecondition, InvalidRequest, LimitExceeded, NotFound
 from router.pipeline import ItemOutcome, Pipeline
-from router.serialize import detection_from_dict, detection_to_dict, usage_from_dict, usage_to_dict
+from router.serialize import (
+    detection_from_dict,
+    detection_to_dict,
+    image_sent_from_dict,
+    image_sent_to_dict,
+    options_from_dict,
+    options_to_dict,
+    usage_from_dict,
+    usage_to_dict,
+    verdict_from_dict,
+    verdict_to_dict,
+)
 from router.store import Store
 from router.types import (
     BatchItemInput,
@@ -54,6 +64,8 @@ def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
             usage=usage_to_dict(done.usage),
             cost=[done.cost.prompt_usd, done.cost.completion_usd],
             route=[r.kind.value, r.pool, r.engine, r.replica, r.model, list(r.fallback_from)],
+            verdict=verdict_to_dict(done.verdict) if done.verdict else None,
+            image=image_sent_to_dict(done.image) if done.image else None,
         )
     return ("failed" if outcome.error_code else "succeeded"), json.dumps(data, separators=(",", ":"))
 
@@ -80,6 +92,8 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
         error_code=err[0],
         error_message=err[1],
         degraded=bool(data.get("degraded")),
+        verdict=verdict_from_dict(data["verdict"]) if data.get("verdict") else None,
+        image=image_sent_from_dict(data["image"]) if data.get("image") else None,
     )
 
 
@@ -142,7 +156,7 @@ class JobStore:
         """Stage items as they arrive; accept the job only when the stream ended cleanly."""
         job_id = "job_" + secrets.token_urlsafe(12)
         now = time.time()
-        opts = json.dumps(asdict(options))
+        opts = json.dumps(options_to_dict(options))
         await self._store.run(
             lambda c: c.execute(
                 "INSERT INTO jobs (id, created, updated, display_name, options, total) VALUES (?, ?, ?, ?, ?, 0)",
@@ -281,7 +295,7 @@ class JobStore:
                 "UPDATE items SET status = 'running', attempts = attempts + 1 WHERE job_id = ? AND idx = ?",
                 (job[0], row[0]),
             )
-            return job[0], row[0], bytes(row[1]), row[2], BatchOptions(**json.loads(job[1]))
+            return job[0], row[0], bytes(row[1]), row[2], options_from_dict(json.loads(job[1]))
 
         return await self._store.run(take)
 

@@ -57,6 +57,9 @@ def launch_spec(pc: PoolConfig, lc: LaunchConfig) -> LaunchSpec:
         served_model_name=lc.served_model_name,
         extra_args=tuple(lc.extra_args) + _priority_args(pc.engine, pc.priority_scheduling, lc.extra_args),
         extra_env=tuple(lc.env.items()),
+        quantization=lc.quantization,
+        kv_cache_dtype=lc.kv_cache_dtype,
+        prefix_caching=lc.prefix_caching,
     )
 
 

@@ -1,28 +1,36 @@
-"""One request's flow: validate -> classify -> detect -> dispatch -> events."""
+"""One request's flow, in stages: validate -> classify -> detect -> build the request -> dispatch -> done.
+
+`ask` strings the stages together: `_session_turn` (the session, under its lock), `_detect_turn`
+(detection, or the session's reused), `request` (messages and, for a verdict, the schema), `generate`
+(dispatch, or a detections-only answer), `done` (the last event, built in this one place). The image
+is fitted to each pool's pixel budget at dispatch (router/vision.py), since pools differ.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncGenerator
-from contextlib import aclosing, nullcontext
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 from weakref import WeakValueDictionary
 
 from detectors.base import Detection
 from detectors.ensemble import Ensemble
-from engines.base import GenerationRequest, ImagePart, Usage
+from engines.base import GenerationRequest, ImagePart, ResponseSchema, Usage
 from router.classify import classify
 from router.config import Config
 from router.dispatch import Dispatcher, Served
 from router.errors import InvalidRequest, RouterError, Unavailable
 from router.images import DecodedImage, decode_image, sniff_mime
 from router.metrics import Metrics
+from router.policies.base import RouteKey
 from router.pricing import estimate
 from router.prompting import build_messages, degraded_answer
 from router.sessions import Session, SessionStore
 from router.types import (
+    AnswerFormat,
     AskEvent,
     AskInput,
     BatchOptions,
@@ -33,6 +41,8 @@ from router.types import (
     RequestKind,
     Route,
 )
+from router.verdict import INSTRUCTION, SCHEMA, SCHEMA_NAME, Verdict, VerdictError, merge, parse_verdict
+from router.vision import ImageSent
 
 _HASH_INLINE = 1 << 20  # bytes; larger images are hashed on a worker thread while decoding
 
@@ -95,7 +105,7 @@ class Pipeline:
         """Detect RPC: validate the image, run (or reuse) the ensemble."""
         return await self.detect_image(await self.decode(data))
 
-    # -- ask ---------------------------------------------------------------------------------
+    # -- ask: the stages ----------------------------------------------------------------------
 
     def _check_question(self, question: str, field: str = "question") -> str:
         q = question.strip()
@@ -125,6 +135,69 @@ class Pipeline:
             self._session_locks[session_id] = lock
         return lock
 
+    @asynccontextmanager
+    async def _session_turn(self, session_id: str) -> AsyncIterator[Session | None]:
+        """The session a follow-up continues, read again under its lock (history may have grown
+        while this turn waited for it); None for a request outside a session."""
+        if not session_id:
+            yield None
+            return
+        session = await self.sessions.get(session_id)
+        async with self.session_lock(session.id):
+            yield await self.sessions.get(session.id)
+
+    async def _detect_turn(self, image: DecodedImage | None, session: Session | None, open_session: bool) -> _Turn:
+        """Detection for this turn's image (or the session's, reused), and the session it belongs to."""
+        if image is not None:
+            detection = await self.detect_image(image)
+            ms = detection.latency_ms
+            part = ImagePart(image.data, image.mime, detection.width, detection.height, image.sha256)
+        elif session is None or not session.image or session.detection is None:
+            sid = session.id if session else ""
+            raise InvalidRequest(f"session '{sid}' has no image yet: send one with this question")
+        else:
+            detection, ms = replace(session.detection, cached=True, latency_ms=0.0), 0.0
+            part = ImagePart(session.image, session.image_mime, detection.width, detection.height, session.image_sha256)
+        if session is None and open_session:
+            session = await self.sessions.create(image=image, detection=detection)
+        return _Turn(detection, ms, session, part)
+
+    def _history(self, session: Session | None) -> list[tuple[str, str]]:
+        turns = self.config.sessions.max_history_turns
+        return session.history[-turns:] if session is not None and turns > 0 else []
+
+    def request(
+        self,
+        question: str,
+        detection: Detection,
+        image: ImagePart,
+        *,
+        history: list[tuple[str, str]],
+        max_tokens: int,
+        temperature: float,
+        fmt: AnswerFormat,
+        request_id: str = "",
+        priority: int = 0,
+    ) -> GenerationRequest:
+        """The engine request: messages (system + detection summary, history, question, image) and,
+        for a verdict, the instruction and the JSON schema to constrain decoding to."""
+        verdict = fmt is AnswerFormat.VERDICT
+        messages = build_messages(
+            system_prompt=self.config.generation.system_prompt,
+            detection=detection,
+            question=f"{question}\n{INSTRUCTION}" if verdict else question,
+            history=history,
+            image=image,
+        )
+        return GenerationRequest(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            request_id=request_id,
+            priority=priority,
+            response_schema=ResponseSchema(SCHEMA_NAME, SCHEMA) if verdict else None,
+        )
+
     async def ask(self, inp: AskInput, trace: Trace | None = None) -> AsyncGenerator[AskEvent, None]:
         """Stream one Ask: a DetectionEvent, DeltaEvents, then a DoneEvent."""
         trace = trace or Trace()
@@ -135,54 +208,28 @@ class Pipeline:
         trace.kind = kind = classify(bulk=False, session_id=inp.session_id, open_session=inp.open_session)
         if not inp.session_id and image is None:
             raise InvalidRequest("image is required unless session_id names a session that has one")
-        session: Session | None = None
-        if inp.session_id:
-            session = await self.sessions.get(inp.session_id)
-        async with self.session_lock(session.id) if session else nullcontext():
-            if session is not None:
-                session = await self.sessions.get(session.id)  # re-read under the lock: history may have grown
-                if image is None and not session.image:
-                    raise InvalidRequest(f"session '{session.id}' has no image yet: send one with this question")
-            detection_ms = 0.0
-            if image is not None:
-                detection = await self.detect_image(image)
-                detection_ms = detection.latency_ms
-            else:
-                assert session is not None and session.detection is not None
-                detection = replace(session.detection, cached=True, latency_ms=0.0)
-            if session is None and inp.open_session:
-                session = await self.sessions.create(image=image, detection=detection)
-            session_id = session.id if session else ""
-            yield DetectionEvent(detection, session_id)
-
-            if image is not None:
-                part = ImagePart(image.data, image.mime)
-            else:
-                assert session is not None
-                part = ImagePart(session.image, session.image_mime)
-            history = session.history[-self.config.sessions.max_history_turns :] if session else []
-            if self.config.sessions.max_history_turns == 0:
-                history = []
-            messages = build_messages(
-                system_prompt=self.config.generation.system_prompt,
-                detection=detection,
-                question=question,
-                history=history,
-                image=part,
-            )
-            request = GenerationRequest(
-                messages=messages,
+        async with self._session_turn(inp.session_id) as session:
+            turn = await self._detect_turn(image, session, inp.open_session)
+            session_id = turn.session.id if turn.session else ""
+            yield DetectionEvent(turn.detection, session_id)
+            request = self.request(
+                question,
+                turn.detection,
+                turn.image,
+                history=self._history(turn.session),
                 max_tokens=max_tokens,
                 temperature=temperature,
+                fmt=inp.format,
                 request_id=inp.request_id,
             )
-            done: DoneEvent | None = None
+            key = RouteKey(session_id, turn.image.sha256)
+            answer: Answer | None = None
             async with aclosing(
                 self.generate(
                     kind,
                     request,
-                    detection,
-                    key=session_id,
+                    turn.detection,
+                    key=key,
                     strict=inp.strict,
                     start=start,
                     trace=trace,
@@ -190,25 +237,17 @@ class Pipeline:
                 )
             ) as events:
                 async for event in events:
-                    if isinstance(event, DoneEvent):
-                        done = event
+                    if isinstance(event, Answer):
+                        answer = event
                     else:
                         yield event
-            assert done is not None
-            if session is not None:
-                await self.sessions.record_turn(session, question, done.answer, image=image, detection=detection)
-            yield DoneEvent(
-                answer=done.answer,
-                route=done.route,
-                usage=done.usage,
-                cost=done.cost,
-                finish_reason=done.finish_reason,
-                degraded=done.degraded,
-                session_id=session_id,
-                detection_ms=detection_ms,
-                ttft_ms=done.ttft_ms,
-                total_ms=(time.perf_counter() - start) * 1e3,
-                notices=tuple(dict.fromkeys((*detection.notices, *done.notices))),
+            assert answer is not None
+            if turn.session is not None:
+                await self.sessions.record_turn(
+                    turn.session, question, answer.text, image=image, detection=turn.detection
+                )
+            yield self.done(
+                answer, turn.detection, inp.format, session_id=session_id, detection_ms=turn.detection_ms, start=start
             )
 
     async def generate(
@@ -217,13 +256,14 @@ class Pipeline:
         request: GenerationRequest,
         detection: Detection,
         *,
-        key: str,
+        key: RouteKey,
         strict: bool,
         start: float,
         trace: Trace,
         deadline: float | None = None,
-    ) -> AsyncGenerator[DeltaEvent | DoneEvent, None]:
-        """Dispatch and stream; degrade to a detections-only answer when no engine can answer."""
+    ) -> AsyncGenerator[DeltaEvent | Answer, None]:
+        """Dispatch and stream; degrade to a detections-only answer when no engine can answer.
+        `start` (a perf_counter value) is when the request began: TTFT counts from it."""
         parts: list[str] = []
         ttft_ms = 0.0
         try:
@@ -239,30 +279,39 @@ class Pipeline:
         except Unavailable:
             if strict or parts or not self.config.routing.degrade_to_detections:
                 raise  # strict, or part of an engine's answer was already streamed: say it broke
-            answer = degraded_answer(detection)
-            route = Route(kind, "", "detections_only", "", "")
             trace.pool = "detections_only"
+            answer = degraded_answer(detection)
             yield DeltaEvent(answer)
-            yield DoneEvent(
-                answer=answer,
-                route=route,
+            yield Answer(
+                text=answer,
+                route=Route(kind, "", "detections_only", "", ""),
                 usage=Usage(),
                 cost=Cost(),
                 finish_reason="degraded",
                 degraded=True,
-                session_id=key,
-                detection_ms=0.0,
                 ttft_ms=(time.perf_counter() - start) * 1e3,
-                total_ms=(time.perf_counter() - start) * 1e3,
                 notices=("no engine could answer: this answer comes from the detections alone",),
             )
             return
-        route = served.route
-        trace.pool = route.pool
-        usage = served.finished.usage
-        cost = estimate(served.price, usage)
-        m = self.metrics
-        if parts:
+        trace.pool = served.route.pool
+        cost = estimate(served.price, served.finished.usage)
+        self._count(kind, served, cost, ttft_ms if parts else None)
+        yield Answer(
+            text="".join(parts),
+            route=served.route,
+            usage=served.finished.usage,
+            cost=cost,
+            finish_reason=served.finished.finish_reason,
+            degraded=False,
+            ttft_ms=ttft_ms,
+            notices=served.finished.notices,
+            image=served.image,
+        )
+
+    def _count(self, kind: RequestKind, served: Served, cost: Cost, ttft_ms: float | None) -> None:
+        """Metrics of one served answer: TTFT, tokens, cost, fallbacks."""
+        m, route, usage = self.metrics, served.route, served.finished.usage
+        if ttft_ms is not None:
             m.ttft_seconds.labels(kind.value, route.pool).observe(ttft_ms / 1e3)
         m.tokens.labels(route.pool, "prompt").inc(usage.prompt_tokens)
         m.tokens.labels(route.pool, "completion").inc(usage.completion_tokens)
@@ -270,19 +319,44 @@ class Pipeline:
         m.cost_usd.labels(route.pool).inc(cost.total_usd)
         if route.fallback_from:
             m.fallbacks.labels(kind.value, route.pool).inc()
-        yield DoneEvent(
-            answer="".join(parts),
-            route=route,
-            usage=usage,
-            cost=cost,
-            finish_reason=served.finished.finish_reason,
-            degraded=False,
-            session_id=key,
-            detection_ms=0.0,
-            ttft_ms=ttft_ms,
+
+    def done(
+        self,
+        answer: Answer,
+        detection: Detection,
+        fmt: AnswerFormat,
+        *,
+        session_id: str,
+        detection_ms: float,
+        start: float,
+    ) -> DoneEvent:
+        """The last event: the answer, its route and costs, the parsed verdict, every notice once."""
+        verdict, why = self._verdict(answer, detection) if fmt is AnswerFormat.VERDICT else (None, ())
+        return DoneEvent(
+            answer=answer.text,
+            route=answer.route,
+            usage=answer.usage,
+            cost=answer.cost,
+            finish_reason=answer.finish_reason,
+            degraded=answer.degraded,
+            session_id=session_id,
+            detection_ms=detection_ms,
+            ttft_ms=answer.ttft_ms,
             total_ms=(time.perf_counter() - start) * 1e3,
-            notices=served.finished.notices,
+            notices=tuple(dict.fromkeys((*detection.notices, *answer.notices, *why))),
+            image=answer.image,
+            verdict=verdict,
         )
+
+    def _verdict(self, answer: Answer, detection: Detection) -> tuple[Verdict | None, tuple[str, ...]]:
+        """The answer parsed as a verdict and merged with the detection, or a notice saying why not."""
+        if answer.degraded:
+            return None, ()
+        try:
+            model = parse_verdict(answer.text)
+        except VerdictError as exc:
+            return None, (f"the engine's answer is not a valid verdict ({exc}): it is returned as text only",)
+        return merge(model, detection, self.config.generation.verdict_model_weight), ()
 
     # -- bulk items ----------------------------------------------------------------------------
 
@@ -295,25 +369,55 @@ class Pipeline:
             if options.detect_only:
                 return ItemOutcome(detection=detection)
             max_tokens, temperature = self.generation_options(options.max_tokens, options.temperature)
-            messages = build_messages(
-                system_prompt=self.config.generation.system_prompt,
-                detection=detection,
-                question=self._check_question(question or options.default_question),
+            part = ImagePart(image.data, image.mime, detection.width, detection.height, image.sha256)
+            request = self.request(
+                self._check_question(question or options.default_question),
+                detection,
+                part,
                 history=[],
-                image=ImagePart(image.data, image.mime),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                fmt=options.format,
+                priority=1,
             )
-            request = GenerationRequest(messages=messages, max_tokens=max_tokens, temperature=temperature, priority=1)
-            done: DoneEvent | None = None
+            answer: Answer | None = None
+            key = RouteKey(image=image.sha256)
             async with aclosing(
-                self.generate(RequestKind.BATCH, request, detection, key="", strict=False, start=start, trace=Trace())
+                self.generate(RequestKind.BATCH, request, detection, key=key, strict=False, start=start, trace=Trace())
             ) as events:
                 async for event in events:
-                    if isinstance(event, DoneEvent):
-                        done = event
-            assert done is not None
+                    if isinstance(event, Answer):
+                        answer = event
+            assert answer is not None
+            done = self.done(answer, detection, options.format, session_id="", detection_ms=0.0, start=start)
             return ItemOutcome(detection=detection, done=done)
         except RouterError as exc:
             return ItemOutcome(error_code=exc.code.name, error_message=exc.message)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the dispatch stage produced: the whole text, who served it, its usage and cost."""
+
+    text: str
+    route: Route
+    usage: Usage
+    cost: Cost
+    finish_reason: str
+    degraded: bool
+    ttft_ms: float
+    notices: tuple[str, ...] = ()
+    image: ImageSent | None = None
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """The detection stage's result for one turn: the detection, the session, the image to send."""
+
+    detection: Detection
+    detection_ms: float
+    session: Session | None
+    image: ImagePart
 
 
 @dataclass(frozen=True)

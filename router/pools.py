@@ -13,6 +13,7 @@ import httpx
 
 from engines.base import Engine
 from engines.embedded import EmbeddedEngine
+from engines.errors import EngineUnsupported
 from engines.openai_http import OpenAIHTTPEngine
 from engines.prometheus import EngineLoad, fetch_metrics, without_buckets
 from engines.registry import SERVER_KINDS, ServerKind
@@ -20,8 +21,10 @@ from router.admission import PrioritySlots
 from router.breaker import CircuitBreaker, Transition
 from router.bulk_window import AdaptiveWindow
 from router.config import BreakerConfig, Config, PoolConfig
+from router.errors import ConfigError
 from router.launcher import launch_spec
 from router.policies import Policy, make_policy
+from router.vision import PixelBudget
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,21 @@ class Pool:
         """Replicas a policy may choose from: healthy ones whose breaker lets a request through."""
         return [r for r in self.replicas if r.healthy and r.breaker.admits()]
 
+    @property
+    def vision(self) -> bool:
+        """Whether this pool's model takes images (configured, or for the embedded engine, its checkpoint)."""
+        return all(r.engine.vision for r in self.replicas)
+
+    @property
+    def budget(self) -> PixelBudget:
+        c = self.config
+        return PixelBudget(c.min_pixels, c.max_pixels, c.pixel_multiple)
+
+    def context_tokens(self) -> int:
+        """The model's context: configured, else the smallest any replica's server reported (0: unknown)."""
+        known = [r.engine.context_tokens for r in self.replicas if r.engine.context_tokens]
+        return self.config.context_tokens or min(known, default=0)
+
 
 def build_pools(config: Config, on_transition: Callable[[str, str, str, str], None] | None = None) -> dict[str, Pool]:
     """One Pool per `[pools.<name>]`; the embedded engine and identical endpoints are shared.
@@ -123,7 +141,9 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
             server = SERVER_KINDS.get(pc.engine)
             for url in pool_urls(pc):
                 # Same server, same request settings: one engine object and one set of slots.
-                key = json.dumps([url, pc.model, pc.vision, pc.extra_body, pc.engine, pc.priority_scheduling])
+                key = json.dumps(
+                    [url, pc.model, pc.vision, pc.extra_body, pc.engine, pc.priority_scheduling, pc.per_request_pixels]
+                )
                 if key not in shared:
                     http: Engine = OpenAIHTTPEngine(
                         url,
@@ -134,6 +154,8 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
                         extra_body=pc.extra_body,
                         kind=pc.engine,
                         send_priority=pc.priority_scheduling,
+                        pixel_options=server.pixel_options if server and pc.per_request_pixels else "none",
+                        probe_pixels=(pc.min_pixels, pc.max_pixels),
                     )
                     window = AdaptiveWindow(1, batch_cap, pc.interactive_slowdown) if share == "auto" else None
                     slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s, adaptive=window)
@@ -158,18 +180,22 @@ def distinct_replicas(pools: dict[str, Pool]) -> list[Replica]:
     return list(seen.values())
 
 
-async def warm_up(replicas: list[Replica]) -> None:
-    """Warm every replica in parallel; one that fails is marked unhealthy (traffic falls back)."""
+async def warm_up(pools: dict[str, Pool]) -> None:
+    """Warm every replica in parallel; one that fails is marked unhealthy (traffic falls back), except
+    a model that cannot take the images its pool is configured to send: that fails start-up."""
 
     async def one(r: Replica) -> None:
         try:
             await r.engine.warmup()
             r.healthy = True
+        except EngineUnsupported as exc:
+            names = ", ".join(f"pools.{p.name}" for p in pools.values() if r in p.replicas)
+            raise ConfigError(f"{names}: {r.name} cannot serve requests as configured (vision): {exc}") from exc
         except Exception as exc:
             r.healthy = False
             log.warning("engine %s failed warm-up, marked unhealthy: %s", r.name, exc)
 
-    await asyncio.gather(*(one(r) for r in replicas))
+    await asyncio.gather(*(one(r) for r in distinct_replicas(pools)))
 
 
 async def watch_health(replicas: list[Replica], interval_s: float = 5.0) -> None:

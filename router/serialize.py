@@ -1,12 +1,16 @@
-"""Detections and usage to and from JSON, for the durable store."""
+"""Detections, usage, verdicts, sent images and bulk options to and from JSON, for the durable store."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from detectors.base import Box, Detection, Vote, VoteStatus
 from engines.base import Usage
+from router.types import AnswerFormat, BatchOptions
+from router.verdict import ModelVerdict, Verdict
+from router.vision import ImageSent
 
 
 def detection_to_dict(d: Detection) -> dict[str, Any]:
@@ -69,8 +73,45 @@ def loads_detection(s: str) -> Detection:
 
 
 def usage_to_dict(u: Usage) -> dict[str, int]:
-    return {"prompt": u.prompt_tokens, "completion": u.completion_tokens, "cached": u.cached_tokens}
+    d = {"prompt": u.prompt_tokens, "completion": u.completion_tokens, "cached": u.cached_tokens}
+    return d | ({"image": u.image_tokens} if u.image_tokens else {})
 
 
 def usage_from_dict(raw: dict[str, int]) -> Usage:
-    return Usage(raw.get("prompt", 0), raw.get("completion", 0), raw.get("cached", 0))
+    return Usage(raw.get("prompt", 0), raw.get("completion", 0), raw.get("cached", 0), raw.get("image", 0))
+
+
+def verdict_to_dict(v: Verdict) -> dict[str, Any]:
+    m = v.model
+    return {
+        "roadwork": m.roadwork,
+        "active": m.active,
+        "objects": [list(o) for o in m.objects],
+        "lanes": m.lanes_affected,
+        "conf": m.confidence,
+        "p": v.merged_probability,
+        "agrees": v.agrees_with_detection,
+    }
+
+
+def verdict_from_dict(raw: dict[str, Any]) -> Verdict:
+    objects = tuple((str(t), int(n)) for t, n in raw["objects"])
+    model = ModelVerdict(raw["roadwork"], raw["active"], objects, raw["lanes"], raw["conf"])
+    return Verdict(model, raw["p"], raw["agrees"])
+
+
+def image_sent_to_dict(i: ImageSent) -> dict[str, Any]:
+    return asdict(i)
+
+
+def image_sent_from_dict(raw: dict[str, Any]) -> ImageSent:
+    return ImageSent(**raw)
+
+
+def options_to_dict(o: BatchOptions) -> dict[str, Any]:
+    return asdict(o) | {"format": o.format.value}
+
+
+def options_from_dict(raw: dict[str, Any]) -> BatchOptions:
+    """Options as stored; jobs stored before `format` existed are text jobs."""
+    return BatchOptions(**(raw | {"format": AnswerFormat(raw.get("format", "text"))}))

@@ -7,6 +7,8 @@ from enum import Enum
 
 from detectors.base import Detection
 from engines.base import Usage
+from router.verdict import Verdict
+from router.vision import ImageSent
 
 
 class RequestKind(Enum):
@@ -15,6 +17,13 @@ class RequestKind(Enum):
     MULTI_TURN = "multi_turn"
     BATCH = "batch"
     SINGLE_SHOT = "single_shot"
+
+
+class AnswerFormat(Enum):
+    """What a client asks for: free text, or a structured verdict (router/verdict.py)."""
+
+    TEXT = "text"
+    VERDICT = "verdict"
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class AskInput:
     strict: bool = False
     request_id: str = ""
     deadline: float | None = None  # the client's deadline as a time.monotonic() value; None = none
+    format: AnswerFormat = AnswerFormat.TEXT
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class DoneEvent:
     ttft_ms: float
     total_ms: float
     notices: tuple[str, ...] = field(default_factory=tuple)
+    image: ImageSent | None = None  # what reached the model
+    verdict: Verdict | None = None  # AnswerFormat.VERDICT, when the answer parsed
 
 
 AskEvent = DetectionEvent | DeltaEvent | DoneEvent
@@ -107,6 +119,7 @@ class BatchOptions:
     max_tokens: int = 0
     temperature: float | None = None
     detect_only: bool = False
+    format: AnswerFormat = AnswerFormat.TEXT
 
 
 @dataclass(frozen=True)
@@ -148,3 +161,5 @@ class ItemResult:
     error_code: str = ""
     error_message: str = ""
     degraded: bool = False
+    verdict: Verdict | None = None
+    image: ImageSent | None = None

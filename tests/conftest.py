@@ -120,17 +120,18 @@ def require_vllm_python() -> str:
 class VLLMServer:
     """`python -m vllm.entrypoints.openai.api_server` on the tiny local model, on a free port."""
 
-    def __init__(self, python: str, model: Path, log: Path, port: int = 0) -> None:
+    def __init__(self, python: str, model: Path, log: Path, port: int = 0, extra_args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.python, self.model, self.log = python, model, log
+        self.python, self.model, self.log, self.extra_args = python, model, log, extra_args
         self.proc = self._spawn()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ, **dict(vllm.CPU_ENV))
         return subprocess.Popen(
             [self.python, "-m", vllm.ENTRYPOINT, "--model", str(self.model), "--host", "127.0.0.1",
-             "--port", str(self.port), "--enable-prompt-tokens-details", *vllm.CPU_ARGS, "--served-model-name", "tiny"],
+             "--port", str(self.port), "--enable-prompt-tokens-details", *vllm.CPU_ARGS, "--served-model-name", "tiny",
+             *self.extra_args],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
             # vLLM's CPU engine busy-polls; niced, it cannot starve the router under test (2 cores).
             preexec_fn=lambda: os.nice(10),
@@ -203,6 +204,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from engines.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engines.tiny_vlm import build_vlm
+
+    return build_vlm(tmp_path_factory.mktemp("models") / "tiny-vlm")
+
+
+# Compact JSON under guided decoding: a random-weight model otherwise pads whitespace up to max_tokens.
+STRUCTURED_COMPACT = ("--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}')
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from router.policies.base import Policy, ReplicaView
+from router.policies.base import Policy, ReplicaView, RouteKey
+from router.policies.image_affinity import ImageAffinity
 from router.policies.least_loaded import LeastLoaded
 from router.policies.power_of_two import PowerOfTwo
 from router.policies.round_robin import RoundRobin
 from router.policies.session_affinity import SessionAffinity
 
-__all__ = ["LeastLoaded", "Policy", "PowerOfTwo", "ReplicaView", "RoundRobin", "SessionAffinity", "make_policy"]
+__all__ = [
+    "ImageAffinity",
+    "LeastLoaded",
+    "Policy",
+    "PowerOfTwo",
+    "ReplicaView",
+    "RoundRobin",
+    "RouteKey",
+    "SessionAffinity",
+    "make_policy",
+]
 
 
 def make_policy(name: str) -> Policy:
@@ -18,5 +29,6 @@ def make_policy(name: str) -> Policy:
         "least_loaded": LeastLoaded,
         "power_of_two": PowerOfTwo,
         "session_affinity": SessionAffinity,
+        "image_affinity": ImageAffinity,
     }
     return policies[name]()

@@ -8,14 +8,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from router.policies.base import ReplicaView
+from router.policies.base import ReplicaView, RouteKey
 
 
 class PowerOfTwo:
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()
 
-    def choose(self, replicas: Sequence[ReplicaView], key: str) -> int:
+    def choose(self, replicas: Sequence[ReplicaView], key: RouteKey) -> int:
         if len(replicas) == 1:
             return 0
         i, j = self._rng.sample(range(len(replicas)), 2)

@@ -3,31 +3,22 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
-from router.policies.base import ReplicaView
+from router.policies.base import ReplicaView, RouteKey
 from router.policies.least_loaded import LeastLoaded
-
-
-def _score(key: str, replica: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{key}|{replica}".encode(), digest_size=8).digest(), "big")
+from router.policies.rendezvous import rendezvous
 
 
 class SessionAffinity:
-    """Highest-random-weight choice per key; falls to the next-ranked replica when the chosen one
-    carries more than `bound` x the mean load (+1). Requests without a key go least-loaded."""
+    """Highest-random-weight choice per session; falls to the next-ranked replica when the chosen one
+    carries more than `bound` x the mean load (+1). Requests outside a session go least-loaded."""
 
     def __init__(self, bound: float = 1.5) -> None:
         self._bound = bound
         self._fallback = LeastLoaded()
 
-    def choose(self, replicas: Sequence[ReplicaView], key: str) -> int:
-        if not key:
+    def choose(self, replicas: Sequence[ReplicaView], key: RouteKey) -> int:
+        if not key.session:
             return self._fallback.choose(replicas, key)
-        ranked = sorted(range(len(replicas)), key=lambda i: _score(key, replicas[i].name), reverse=True)
-        limit = self._bound * (sum(r.load for r in replicas) / len(replicas)) + 1
-        for i in ranked:
-            if replicas[i].load <= limit:
-                return i
-        return ranked[0]
+        return rendezvous(replicas, key.session, self._bound)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 from engines.base import ImagePart, Message
-from engines.errors import EngineBadRequest, EngineOverloaded, EngineTimeout, EngineUnavailable
-from engines.openai_http import _status_error, message_to_openai, parse_usage
+from engines.errors import EngineBadRequest, EngineOverloaded, EngineTimeout, EngineUnavailable, EngineUnsupported
+from engines.openai_http import OpenAIHTTPEngine, PixelOptions, _status_error, message_to_openai, parse_usage
 
 
 def test_image_becomes_data_url_only_for_vision_engines() -> None:
@@ -43,3 +43,58 @@ def test_priority_is_sent_only_when_the_pool_schedules_by_it() -> None:
     request = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0, priority=1)
     assert "priority" not in OpenAIHTTPEngine("http://x", "m").payload(request)  # vLLM fcfs rejects it
     assert OpenAIHTTPEngine("http://x", "m", send_priority=True).payload(request)["priority"] == 1
+
+
+def test_image_tokens_from_vllm_and_sglang_usage() -> None:
+    vllm_usage = {
+        "prompt_tokens": 300,
+        "prompt_tokens_details": {"cached_tokens": 0, "multimodal_tokens": {"image": 256}},
+    }
+    assert parse_usage(vllm_usage).image_tokens == 256
+    sglang_usage = {"prompt_tokens": 300, "prompt_tokens_details": {"cached_tokens": 0, "image_tokens": 192}}
+    assert parse_usage(sglang_usage).image_tokens == 192
+    assert parse_usage({"prompt_tokens": 3, "prompt_tokens_details": {"multimodal_tokens": None}}).image_tokens == 0
+
+
+def test_a_text_only_model_sent_an_image_is_unsupported_not_bad_input() -> None:
+    e = _status_error(400, b'{"error": {"message": "tiny is not a multimodal model", "code": 400}}')
+    assert isinstance(e, EngineUnsupported) and not e.retryable and "vision-language model" in str(e)
+    refused = _status_error(400, b'{"error": {"message": "Start the server with --trust-request-mm-kwargs"}}')
+    assert isinstance(refused, EngineUnsupported)
+
+
+def _vision_payload(where: PixelOptions, **kw: object) -> dict[str, object]:
+    from engines.base import GenerationRequest, ResponseSchema
+
+    engine = OpenAIHTTPEngine("http://127.0.0.1:1", "m", vision=True, pixel_options=where)
+    image = ImagePart(b"\xff\xd8\xff..", "image/jpeg", 64, 64)
+    request = GenerationRequest((Message("user", "q", image),), max_tokens=4, temperature=0.0, **kw)  # type: ignore[arg-type]
+    if "response_schema" in kw:
+        assert isinstance(kw["response_schema"], ResponseSchema)
+    return engine.payload(request)
+
+
+def test_the_pixel_budget_goes_where_each_engine_reads_it() -> None:
+    budget = (3136, 200704)
+    vllm = _vision_payload("mm_processor_kwargs", pixel_budget=budget)
+    assert vllm["mm_processor_kwargs"] == {"min_pixels": 3136, "max_pixels": 200704}
+    lmdeploy = _vision_payload("image_url", pixel_budget=budget)
+    image_url = lmdeploy["messages"][0]["content"][0]["image_url"]  # type: ignore[index]
+    assert (
+        image_url["min_pixels"] == 3136 and image_url["max_pixels"] == 200704 and "mm_processor_kwargs" not in lmdeploy
+    )
+    sglang = _vision_payload("none", pixel_budget=budget)
+    assert "mm_processor_kwargs" not in sglang and set(sglang["messages"][0]["content"][0]["image_url"]) == {"url"}  # type: ignore[index]
+    assert "mm_processor_kwargs" not in _vision_payload("mm_processor_kwargs")  # no budget on the request
+
+
+def test_a_response_schema_becomes_openai_json_schema_response_format() -> None:
+    from engines.base import ResponseSchema
+
+    schema = {"type": "object", "properties": {"roadwork": {"type": "boolean"}}}
+    body = _vision_payload("none", response_schema=ResponseSchema("roadwork_verdict", schema))
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "roadwork_verdict", "schema": schema, "strict": True},
+    }
+    assert "response_format" not in _vision_payload("none")

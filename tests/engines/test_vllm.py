@@ -87,7 +87,7 @@ def test_launch_command() -> None:
     assert argv == [
         "/opt/vllm/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "/models/qwen",
         "--host", "0.0.0.0", "--port", "8011", "--tensor-parallel-size", "2", "--served-model-name", "qwen",
-        "--enable-prompt-tokens-details", "--max-model-len", "4096",
+        "--enable-prompt-tokens-details", "--enable-prefix-caching", "--max-model-len", "4096",
     ]  # fmt: skip
     assert env["CUDA_VISIBLE_DEVICES"] == "2,3" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
     assert spec.url == "http://127.0.0.1:8011"
@@ -97,7 +97,10 @@ def test_launch_command_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     argv, env = vllm.launch_command(LaunchSpec(model="m"))
     assert argv[:3] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
-    assert "--served-model-name" not in argv and argv[-1] == "--enable-prompt-tokens-details"
+    assert "--served-model-name" not in argv and argv[-2:] == [
+        "--enable-prompt-tokens-details",
+        "--enable-prefix-caching",
+    ]
     assert "CUDA_VISIBLE_DEVICES" not in env and env["PATH"] == os.environ["PATH"]
 
 

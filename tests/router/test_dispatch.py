@@ -29,6 +29,7 @@ class Scripted:
     kind = "fake"
     vision = False
     model = "m"
+    context_tokens = 0
 
     def __init__(self, name: str, *script: str) -> None:
         self.name = name

@@ -444,6 +444,8 @@ def expected_submit(messages: list[pb.SubmitBatchRequest]) -> grpc.StatusCode:
     """The status SubmitBatch must answer, following the documented checks in stream order."""
     has_options = bool(messages) and messages[0].WhichOneof("payload") == "options"
     options = messages[0].options if has_options else pb.BatchOptions()
+    if options.format not in pb.AnswerFormat.values():
+        return IA  # an answer format this server does not know
     if not options.detect_only and _bad_generation(options.generation):
         return IA  # job-wide options out of range: rejected at submit, not item by item
     count = 0
@@ -593,6 +595,7 @@ _WIRE = {
     FieldDescriptor.TYPE_UINT32: 0,
     FieldDescriptor.TYPE_BOOL: 0,
     FieldDescriptor.TYPE_FLOAT: 5,
+    FieldDescriptor.TYPE_ENUM: 0,
 }
 u64 = st.integers(0, 3) | st.integers(0, 2**32 - 1) | st.integers(2**32, 2**64 - 1)  # -1 as a uint32 is 2**64-1
 pads = st.integers(0, 2) | st.just(0)
@@ -636,7 +639,7 @@ def wire_message(draw: st.DrawFn, desc: Descriptor, depth: int = 0) -> bytes:
             parts.append(key(f.number, 2, pad) + varint(len(body), draw(pads), limit=5) + body)
         elif f.type == FieldDescriptor.TYPE_FLOAT:
             parts.append(key(f.number, 5, pad) + draw(st.binary(min_size=4, max_size=4)))
-        else:  # uint32, bool: any 64-bit varint (truncated to 32 bits; a bool is true unless 0)
+        else:  # uint32, bool, enum: any 64-bit varint (truncated to 32 bits; a bool is true unless 0)
             parts.append(key(f.number, 0, pad) + varint(draw(u64), draw(pads)))
     return b"".join(parts)
 

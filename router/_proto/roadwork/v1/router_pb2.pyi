@@ -30,6 +30,12 @@ class RequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REQUEST_KIND_BATCH: _ClassVar[RequestKind]
     REQUEST_KIND_SINGLE_SHOT: _ClassVar[RequestKind]
 
+class AnswerFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ANSWER_FORMAT_UNSPECIFIED: _ClassVar[AnswerFormat]
+    ANSWER_FORMAT_TEXT: _ClassVar[AnswerFormat]
+    ANSWER_FORMAT_VERDICT: _ClassVar[AnswerFormat]
+
 class BatchState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BATCH_STATE_UNSPECIFIED: _ClassVar[BatchState]
@@ -63,6 +69,9 @@ REQUEST_KIND_UNSPECIFIED: RequestKind
 REQUEST_KIND_MULTI_TURN: RequestKind
 REQUEST_KIND_BATCH: RequestKind
 REQUEST_KIND_SINGLE_SHOT: RequestKind
+ANSWER_FORMAT_UNSPECIFIED: AnswerFormat
+ANSWER_FORMAT_TEXT: AnswerFormat
+ANSWER_FORMAT_VERDICT: AnswerFormat
 BATCH_STATE_UNSPECIFIED: BatchState
 BATCH_STATE_QUEUED: BatchState
 BATCH_STATE_RUNNING: BatchState
@@ -167,20 +176,22 @@ class GenerationOptions(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class AskRequest(_message.Message):
-    __slots__ = ("image", "question", "session_id", "open_session", "options", "strict")
+    __slots__ = ("image", "question", "session_id", "open_session", "options", "strict", "format")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     OPEN_SESSION_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     question: str
     session_id: str
     open_session: bool
     options: GenerationOptions
     strict: bool
-    def __init__(self, image: _Optional[bytes] = ..., question: _Optional[str] = ..., session_id: _Optional[str] = ..., open_session: _Optional[bool] = ..., options: _Optional[_Union[GenerationOptions, _Mapping]] = ..., strict: _Optional[bool] = ...) -> None: ...
+    format: AnswerFormat
+    def __init__(self, image: _Optional[bytes] = ..., question: _Optional[str] = ..., session_id: _Optional[str] = ..., open_session: _Optional[bool] = ..., options: _Optional[_Union[GenerationOptions, _Mapping]] = ..., strict: _Optional[bool] = ..., format: _Optional[_Union[AnswerFormat, str]] = ...) -> None: ...
 
 class AskDetectionEvent(_message.Message):
     __slots__ = ("detection", "session_id")
@@ -232,8 +243,56 @@ class Route(_message.Message):
     fallback_from: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pool: _Optional[str] = ..., engine: _Optional[str] = ..., replica: _Optional[str] = ..., model: _Optional[str] = ..., fallback_from: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ImageSent(_message.Message):
+    __slots__ = ("width", "height", "image_tokens", "image_tokens_reported", "bytes", "resized", "source_width", "source_height")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TOKENS_REPORTED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    RESIZED_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    image_tokens: int
+    image_tokens_reported: bool
+    bytes: int
+    resized: bool
+    source_width: int
+    source_height: int
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., image_tokens: _Optional[int] = ..., image_tokens_reported: _Optional[bool] = ..., bytes: _Optional[int] = ..., resized: _Optional[bool] = ..., source_width: _Optional[int] = ..., source_height: _Optional[int] = ...) -> None: ...
+
+class ObjectCount(_message.Message):
+    __slots__ = ("type", "count")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    count: int
+    def __init__(self, type: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class AnswerVerdict(_message.Message):
+    __slots__ = ("roadwork", "active", "objects", "lanes_affected", "confidence", "merged_probability", "merged_roadwork", "agrees_with_detection")
+    ROADWORK_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    LANES_AFFECTED_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    MERGED_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    MERGED_ROADWORK_FIELD_NUMBER: _ClassVar[int]
+    AGREES_WITH_DETECTION_FIELD_NUMBER: _ClassVar[int]
+    roadwork: bool
+    active: bool
+    objects: _containers.RepeatedCompositeFieldContainer[ObjectCount]
+    lanes_affected: int
+    confidence: float
+    merged_probability: float
+    merged_roadwork: bool
+    agrees_with_detection: bool
+    def __init__(self, roadwork: _Optional[bool] = ..., active: _Optional[bool] = ..., objects: _Optional[_Iterable[_Union[ObjectCount, _Mapping]]] = ..., lanes_affected: _Optional[int] = ..., confidence: _Optional[float] = ..., merged_probability: _Optional[float] = ..., merged_roadwork: _Optional[bool] = ..., agrees_with_detection: _Optional[bool] = ...) -> None: ...
+
 class AskDoneEvent(_message.Message):
-    __slots__ = ("answer", "route", "usage", "cost", "finish_reason", "degraded", "notices", "session_id", "detection_ms", "ttft_ms", "total_ms")
+    __slots__ = ("answer", "route", "usage", "cost", "finish_reason", "degraded", "notices", "session_id", "detection_ms", "ttft_ms", "total_ms", "image", "verdict")
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -245,6 +304,8 @@ class AskDoneEvent(_message.Message):
     DETECTION_MS_FIELD_NUMBER: _ClassVar[int]
     TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
     answer: str
     route: Route
     usage: Usage
@@ -256,7 +317,9 @@ class AskDoneEvent(_message.Message):
     detection_ms: float
     ttft_ms: float
     total_ms: float
-    def __init__(self, answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., finish_reason: _Optional[str] = ..., degraded: _Optional[bool] = ..., notices: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., detection_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
+    image: ImageSent
+    verdict: AnswerVerdict
+    def __init__(self, answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., finish_reason: _Optional[str] = ..., degraded: _Optional[bool] = ..., notices: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., detection_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., image: _Optional[_Union[ImageSent, _Mapping]] = ..., verdict: _Optional[_Union[AnswerVerdict, _Mapping]] = ...) -> None: ...
 
 class AskResponse(_message.Message):
     __slots__ = ("detection", "delta", "done")
@@ -307,16 +370,18 @@ class CloseSessionResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class BatchOptions(_message.Message):
-    __slots__ = ("default_question", "display_name", "generation", "detect_only")
+    __slots__ = ("default_question", "display_name", "generation", "detect_only", "format")
     DEFAULT_QUESTION_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     DETECT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     default_question: str
     display_name: str
     generation: GenerationOptions
     detect_only: bool
-    def __init__(self, default_question: _Optional[str] = ..., display_name: _Optional[str] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., detect_only: _Optional[bool] = ...) -> None: ...
+    format: AnswerFormat
+    def __init__(self, default_question: _Optional[str] = ..., display_name: _Optional[str] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., detect_only: _Optional[bool] = ..., format: _Optional[_Union[AnswerFormat, str]] = ...) -> None: ...
 
 class BatchItem(_message.Message):
     __slots__ = ("image", "question", "item_id")
@@ -413,7 +478,7 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class BatchItemResult(_message.Message):
-    __slots__ = ("index", "item_id", "status", "detection", "answer", "route", "usage", "cost", "error", "degraded")
+    __slots__ = ("index", "item_id", "status", "detection", "answer", "route", "usage", "cost", "error", "degraded", "verdict", "image")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -424,6 +489,8 @@ class BatchItemResult(_message.Message):
     COST_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
     index: int
     item_id: str
     status: ItemStatus
@@ -434,7 +501,9 @@ class BatchItemResult(_message.Message):
     cost: Cost
     error: ItemError
     degraded: bool
-    def __init__(self, index: _Optional[int] = ..., item_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., degraded: _Optional[bool] = ...) -> None: ...
+    verdict: AnswerVerdict
+    image: ImageSent
+    def __init__(self, index: _Optional[int] = ..., item_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., degraded: _Optional[bool] = ..., verdict: _Optional[_Union[AnswerVerdict, _Mapping]] = ..., image: _Optional[_Union[ImageSent, _Mapping]] = ...) -> None: ...
 
 class ListBatchResultsResponse(_message.Message):
     __slots__ = ("result",)

@@ -1,0 +1,70 @@
+"""The storage mapping: every field of a stored bulk result and of the job options round-trips."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from detectors.base import Box, Detection, Vote, VoteStatus
+from engines.base import Usage
+from router.jobs import _outcome_to_json, _result_from_row
+from router.pipeline import ItemOutcome
+from router.serialize import options_from_dict, options_to_dict
+from router.types import AnswerFormat, BatchOptions, Cost, DoneEvent, ItemStatus, RequestKind, Route
+from router.verdict import ModelVerdict, Verdict
+from router.vision import ImageSent
+
+DETECTION = Detection(
+    probability=0.83,
+    votes=(Vote("a", 1.0, VoteStatus.OK, True, 0.9, (Box("cone", 0.9, (1.0, 2.0, 3.0, 4.0), True),), "", 3.5),),
+    image_sha256="abc",
+    width=640,
+    height=480,
+    latency_ms=12.0,
+    notices=("demo",),
+)
+
+
+def _done() -> DoneEvent:
+    return DoneEvent(
+        answer='{"roadwork":true}',
+        route=Route(RequestKind.BATCH, "lmdeploy", "lmdeploy", "http://x:1", "m", ("vllm",)),
+        usage=Usage(300, 20, 256, 192),
+        cost=Cost(0.001, 0.002),
+        finish_reason="stop",
+        degraded=False,
+        session_id="",
+        detection_ms=0.0,
+        ttft_ms=1.0,
+        total_ms=2.0,
+        image=ImageSent(448, 336, 192, 30211, True, 1920, 1440, tokens_reported=True),
+        verdict=Verdict(ModelVerdict(True, True, (("cone", 4), ("worker", 1)), 1, 0.9), 0.865, True),
+    )
+
+
+def test_a_stored_result_keeps_every_field() -> None:
+    done = _done()
+    status, raw = _outcome_to_json(ItemOutcome(detection=DETECTION, done=done))
+    back = _result_from_row(7, "item-7", status, raw)
+    assert back.status is ItemStatus.SUCCEEDED and (back.index, back.item_id) == (7, "item-7")
+    assert back.detection == DETECTION and back.route == done.route and back.usage == done.usage
+    assert back.cost == done.cost and back.answer == done.answer and back.degraded == done.degraded
+    assert back.verdict == done.verdict and back.image == done.image
+    stored = {f.name for f in fields(back)} - {"index", "item_id", "status", "error_code", "error_message"}
+    assert all(getattr(back, name) not in (None, "") for name in stored - {"degraded"})
+
+
+def test_a_failed_result_keeps_its_error() -> None:
+    status, raw = _outcome_to_json(ItemOutcome(error_code="INVALID_ARGUMENT", error_message="bad image"))
+    back = _result_from_row(0, "", status, raw)
+    assert back.status is ItemStatus.FAILED and (back.error_code, back.error_message) == (
+        "INVALID_ARGUMENT",
+        "bad image",
+    )
+    assert back.verdict is None and back.image is None
+
+
+def test_job_options_round_trip_and_old_jobs_are_text_jobs() -> None:
+    options = BatchOptions("q?", "dump", 64, 0.5, False, AnswerFormat.VERDICT)
+    assert options_from_dict(options_to_dict(options)) == options
+    old = {"default_question": "q?", "display_name": "", "max_tokens": 0, "temperature": None, "detect_only": True}
+    assert options_from_dict(old).format is AnswerFormat.TEXT
