@@ -1946,7 +1946,7 @@ def _finish(rng: Rng, img: Image.Image) -> Image.Image:
     return img
 
 
-def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool) -> tuple[Image.Image, list[Label]]:
+def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool) -> tuple[Image.Image, list[Label], Scene]:
     w, h = size
     sc = _make_scene(rng, w, h)
     img, hor, sky = _sky(rng, sc.cam)
@@ -1994,7 +1994,7 @@ def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool) -> tup
         if bx1 - bx0 < MIN_BOX_PX or by1 - by0 < MIN_BOX_PX:
             continue
         labels.append((cls, (bx0 + bx1) / 2 / w, (by0 + by1) / 2 / h, (bx1 - bx0) / w, (by1 - by0) / h))
-    return img, labels
+    return img, labels, sc
 
 
 def render_scene(
@@ -2003,14 +2003,22 @@ def render_scene(
     """Draw one street scene. Returns (RGB image, YOLO labels (cls, xc, yc, w, h) normalised, is_roadwork).
 
     A roadwork scene always has at least one label; a non-roadwork scene never has any."""
+    img, labels, roadwork, _closures = render_scene_facts(rng, size, roadwork)
+    return img, labels, roadwork
+
+
+def render_scene_facts(
+    rng: np.random.Generator, size: tuple[int, int] = (640, 480), roadwork: bool | None = None
+) -> tuple[Image.Image, list[Label], bool, list[tuple[int, float, float]]]:
+    """`render_scene` (the same draws from rng, the same output) plus the scene's lane closures (lane, z0, z1)."""
     if roadwork is None:
         roadwork = bool(rng.random() < 0.5)
-    img, labels = _render(rng, size, roadwork, force=False)
+    img, labels, sc = _render(rng, size, roadwork, force=False)
     attempt = 0
     while roadwork and not labels:
         attempt += 1
-        img, labels = _render(rng, size, roadwork, force=attempt >= 3)
-    return img, labels, roadwork
+        img, labels, sc = _render(rng, size, roadwork, force=attempt >= 3)
+    return img, labels, roadwork, list(sc.closures)
 
 
 # -------------------------------------------------------------------------------------------- validator augmentation
