@@ -86,6 +86,9 @@ class GenerationConfig(_Strict):
         "You answer questions about street images for roadwork (construction zones). "
         "Use the detection summary; say when you are unsure."
     )
+    detections_in_prompt: bool = Field(
+        True, description="give the model the detection summary in its system prompt (False: the image alone)"
+    )
     verdict_model_weight: float = Field(
         0.5, ge=0, le=1, description="weight of the model's call against the detection's in a merged verdict"
     )
@@ -275,7 +278,10 @@ def _check_launch_options(engine: str, index: int, lc: LaunchConfig) -> None:
 
 
 class EmbeddedConfig(_Strict):
-    model: str = Field("", description="local path or hub id; '' = the placeholder model built locally")
+    model: str = Field(
+        "",
+        description="local path, bundled model name (roadwork-vlm) or hub id; '' = a random placeholder built locally",
+    )
     device: str = "cpu"
     threads: int = Field(0, ge=0, description="torch threads; 0 = torch's default")
 

@@ -188,6 +188,7 @@ class Pipeline:
             question=f"{question}\n{INSTRUCTION}" if verdict else question,
             history=history,
             image=image,
+            summary=self.config.generation.detections_in_prompt,
         )
         return GenerationRequest(
             messages=messages,

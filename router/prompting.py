@@ -37,9 +37,12 @@ def build_messages(
     question: str,
     history: list[tuple[str, str]],
     image: ImagePart | None,
+    summary: bool = True,
 ) -> tuple[Message, ...]:
-    """System + summary first and the image on the first user turn, so follow-ups share a prefix."""
-    messages = [Message("system", f"{system_prompt}\n{detection_summary(detection)}")]
+    """System + summary first and the image on the first user turn, so follow-ups share a prefix.
+    `summary` False leaves the detection summary out (`generation.detections_in_prompt`)."""
+    system = f"{system_prompt}\n{detection_summary(detection)}" if summary else system_prompt
+    messages = [Message("system", system)]
     turns = [*history, (question, "")]
     for i, (q, a) in enumerate(turns):
         messages.append(Message("user", q, image if i == 0 else None))

@@ -226,6 +226,7 @@ class Prompts:
     prompt: str
     processor: Any
     bf16_pixels: bool = False  # halves what travels from the workers (the model runs in bf16 on CUDA)
+    summary: bool = True  # the detection summary in the system prompt (False: the image alone)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -238,7 +239,7 @@ class Prompts:
             it = self.items[k]
             im = self.images[it.image]
             picture, part = im.sent(processor_budget(self.processor))
-            messages = chat(self.prompt, self.detections[it.image], part, it.turns, final=False)
+            messages = chat(self.prompt, self.detections[it.image], part, it.turns, final=False, summary=self.summary)
             texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
             pictures.append(picture)
         self.processor.tokenizer.padding_side = "left"
@@ -309,6 +310,11 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def baselines_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The detections-alone figures of a report."""
+    return {k: report[k] for k in ("detector_roadwork", "detector_counts_clean") if k in report}
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -336,16 +342,25 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     images = render_images(EVAL_STREAM, args.seed, args.n, 1.0, args.jobs)
     detections = detect(images, args.config, concurrency=64 if args.device.startswith("cuda") else 8)
-    t1 = time.perf_counter()
-    print(f"rendered and detected {len(images)} images in {t1 - t0:.1f} s", flush=True)
+    data_s = time.perf_counter() - t0
+    print(f"rendered and detected {len(images)} images in {data_s:.1f} s", flush=True)
     items = make_items(images, args.seed)
     model, processor = load_model(args.model, args.device)
     batches = batches_of(items, images, args.batch)
     cuda = args.device.startswith("cuda")
-    prompts = Prompts(batches, items, images, detections, system_prompt(args.config), processor, bf16_pixels=cuda)
-    answers = answer_all(model, processor, prompts, args)
-    t2 = time.perf_counter()
-    report = score(items, answers, [im.facts for im in images])
+    report: dict[str, Any] = {"conditions": {}}
+    for condition in args.conditions.split(","):
+        summary = {"served": True, "image_only": False}[condition]
+        prompt = system_prompt(args.config)
+        prompts = Prompts(batches, items, images, detections, prompt, processor, bf16_pixels=cuda, summary=summary)
+        t1 = time.perf_counter()
+        answers = answer_all(model, processor, prompts, args)
+        scored = score(items, answers, [im.facts for im in images])
+        scored["generate_s"] = round(time.perf_counter() - t1, 1)
+        scored["examples"] = examples(items, answers, args.examples)
+        report["conditions"][condition] = scored
+    first = report["conditions"][args.conditions.split(",")[0]]
+    report |= {k: v for k, v in first.items() if k != "examples"}  # the headline: the first condition
     report |= baselines(detections, images)
     report["setup"] = {
         "command": "python -m training.evaluate_vlm " + " ".join(sys.argv[1:]),
@@ -353,11 +368,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "scenes": args.n,
         "seed": args.seed,
         "questions": len(items),
-        "data_s": round(t1 - t0, 1),
-        "generate_s": round(t2 - t1, 1),
-        "answers_per_s": round(len(items) / max(t2 - t1, 1e-9), 1),
+        "conditions": args.conditions,
+        "data_s": round(data_s, 1),
     }
-    report["examples"] = examples(items, answers, args.examples)
     return report
 
 
@@ -373,12 +386,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=14, help="DataLoader workers running the processor")
     p.add_argument("--config", type=Path, default=None, help="router config for the detectors and system prompt")
     p.add_argument("--examples", type=int, default=20, help="answers kept in the report")
+    p.add_argument(
+        "--conditions",
+        default="served,image_only",
+        help="served: the detection summary in the prompt, as the router sends it; image_only: without it",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     report = evaluate(args)
-    print(markdown(report))
-    for name, g in report["goals"].items():
-        print(f"goal {name}: {g['value']} (>= {g['goal']}: {'met' if g['met'] else 'NOT met'})")
+    for condition, scored in report["conditions"].items():
+        print(f"\n## {condition}\n")
+        print(markdown(scored | baselines_of(report)))
+        for name, g in scored["goals"].items():
+            print(f"goal {name} ({condition}): {g['value']} (>= {g['goal']}: {'met' if g['met'] else 'NOT met'})")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}")

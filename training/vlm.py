@@ -153,10 +153,19 @@ class Conversations:
     """Item k: a fresh conversation about image k mod n (its question draws depend only on (seed, k))."""
 
     def __init__(
-        self, images: Sequence[SceneImage], detections: Sequence[Detection], prompt: str, seed: int, budget: PixelBudget
+        self,
+        images: Sequence[SceneImage],
+        detections: Sequence[Detection],
+        prompt: str,
+        seed: int,
+        budget: PixelBudget,
+        summary_share: float = 1.0,
     ) -> None:
         self.images, self.detections, self.prompt, self.seed = list(images), list(detections), prompt, seed
         self.budget = budget  # images are fitted to it as the router fits them for a pool
+        # The share of conversations whose prompt carries the detection summary; the rest have the image
+        # alone, so the vision tower must learn (with the summary always there, the model copies it).
+        self.summary_share = summary_share
 
     def __len__(self) -> int:
         return len(self.images)
@@ -164,9 +173,11 @@ class Conversations:
     def __getitem__(self, k: int) -> tuple[Any, list[dict[str, Any]]]:
         i = k % len(self.images)
         im = self.images[i]
-        turns = conversation(np.random.default_rng([QUESTION_STREAM, self.seed, k]), im.facts, im.augmented)
+        rng = np.random.default_rng([QUESTION_STREAM, self.seed, k])
+        turns = conversation(rng, im.facts, im.augmented)
         picture, part = im.sent(self.budget)
-        return picture, chat(self.prompt, self.detections[i], part, turns, final=True)
+        summary = bool(rng.random() < self.summary_share)
+        return picture, chat(self.prompt, self.detections[i], part, turns, final=True, summary=summary)
 
 
 class SizeGroupedBatches:
@@ -340,7 +351,8 @@ street images, for the router's quick-start demo.
 - **Images:** resized to at most {s["max_pixels"]:,} pixels (640x480 becomes 448x336, 192 image tokens) and at
   least {s["min_pixels"]:,} (224x224 stays 224x224, 64 tokens).
 - **Data:** {report["scenes"]:,} procedurally drawn synthetic street scenes (training/synth.py), {augmented:,} of
-  them also StreetVision-augmented; the system prompt carries the real detection ensemble's summary, as the router
+  them also StreetVision-augmented; in {report["summary_share"]:.0%} of conversations the system prompt carries the real
+  detection ensemble's summary, as the router
   sends it. It has seen **only synthetic scenes**, never a real photo: expect it to fail on real images.
 - **Questions:** roadwork yes/no, which objects, counts per class, lane closed / how many, work active, and the
   structured verdict (JSON after `router.verdict.INSTRUCTION`); 0-2 earlier turns replayed as history.
@@ -402,7 +414,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         processor = load_processor(build)
         total, vision = parameters(model)
         log(f"model: {total:,} parameters ({vision:,} vision), shape {args.shape}")
-        conversations = Conversations(images, detections, prompt, args.seed, processor_budget(processor))
+        budget = processor_budget(processor)
+        conversations = Conversations(images, detections, prompt, args.seed, budget, args.summary_share)
         loader = make_loader(conversations, processor, shape, args)
         deadline = time.perf_counter() + args.minutes * 60
         if args.wall_minutes:
@@ -422,6 +435,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "batch": args.batch,
         "lr": args.lr,
+        "summary_share": args.summary_share,
         "workers": args.workers,
         **stats,
         "train": train,
@@ -446,6 +460,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=96)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument(
+        "--summary-share", type=float, default=0.5, help="conversations whose prompt has the detection summary"
+    )
     p.add_argument("--workers", type=int, default=14, help="DataLoader workers (the processor runs there)")
     p.add_argument("--jobs", type=int, default=16, help="processes drawing the scenes")
     p.add_argument("--seed", type=int, default=0)

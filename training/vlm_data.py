@@ -280,13 +280,24 @@ def processor_messages(messages: Sequence[Message], answer_text: str | None = No
 
 
 def chat(
-    system_prompt: str, detection: Detection, image: ImagePart, turns: Sequence[tuple[Question, str]], final: bool
+    system_prompt: str,
+    detection: Detection,
+    image: ImagePart,
+    turns: Sequence[tuple[Question, str]],
+    final: bool,
+    summary: bool = True,
 ) -> list[dict[str, Any]]:
-    """Processor messages for `turns`; `final` keeps the last answer (training), else leaves it to generate."""
+    """Processor messages for `turns`; `final` keeps the last answer (training), else leaves it to generate.
+    `summary` False leaves the detection summary out, as `generation.detections_in_prompt = false` does."""
     history = [(q.text, a) for q, a in turns[:-1]]
     last_q, last_a = turns[-1]
     messages = build_messages(
-        system_prompt=system_prompt, detection=detection, question=last_q.text, history=history, image=image
+        system_prompt=system_prompt,
+        detection=detection,
+        question=last_q.text,
+        history=history,
+        image=image,
+        summary=summary,
     )
     return processor_messages(messages, last_a if final else None)
 

@@ -20,9 +20,9 @@ set -u
 OUT=${OUT:-/tmp/roadwork-vlm}
 MINUTES=${MINUTES:-6}        # training loop
 SCENES=${SCENES:-6000}       # training scenes (a quarter also StreetVision-augmented)
-EVAL_N=${EVAL_N:-300}        # held-out scenes (each clean and augmented)
+EVAL_N=${EVAL_N:-250}        # held-out scenes (each clean and augmented), asked with and without the summary
 BUDGET_S=${BUDGET_S:-580}
-EVAL_RESERVE_S=${EVAL_RESERVE_S:-110}
+EVAL_RESERVE_S=${EVAL_RESERVE_S:-150}
 DEVICE=${DEVICE:-cuda}       # DEVICE=cpu SHAPE=smoke SCENES=8 MINUTES=0.2 EVAL_N=2: a dry run on a CPU machine
 SHAPE=${SHAPE:-demo}
 WORK=${WORK:-/root/vlm-work}
@@ -78,4 +78,4 @@ echo "total ${SECONDS}s" >> "$STEPS"
 cat "$STEPS"
 grep -E "^(rendered|detected|model:|trained|final|saved)" "$OUT/train.log" 2>/dev/null
 grep -E "^step " "$OUT/train.log" 2>/dev/null | tail -4
-grep -E "^\||^goal" "$OUT/eval.log" 2>/dev/null
+grep -E "^\||^goal|^## " "$OUT/eval.log" 2>/dev/null

@@ -46,6 +46,10 @@ def test_messages_put_image_on_first_user_turn_for_a_stable_prefix() -> None:
     assert msgs[1].image is img and all(m.image is None for m in msgs[2:])
     assert [m.text for m in msgs[1:]] == ["Q1", "A1", "Q2", "A2", "Q3"]
     assert msgs[0].text.startswith("S\nDetection:")
+    blind = build_messages(
+        system_prompt="S", detection=_detection(), question="Q", history=[], image=img, summary=False
+    )
+    assert blind[0].text == "S" and blind[1].image is img  # generation.detections_in_prompt = false
 
 
 def test_degraded_answer_says_so() -> None:

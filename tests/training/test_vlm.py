@@ -142,6 +142,12 @@ def test_answer_labels_cover_exactly_the_answers(tmp_path: Path) -> None:
     data = vlm.Conversations(images, dets, "You answer questions.", seed=1, budget=processor_budget(processor))
     picture, _messages = data[0]
     assert picture.size == (224, 168)  # 640x480 fitted to the smoke processor's 224x168 as the router fits it
+    for share, has in ((0.0, False), (1.0, True)):
+        blind = vlm.Conversations(
+            images, dets, "You answer.", seed=1, budget=processor_budget(processor), summary_share=share
+        )
+        system = blind[0][1][0]["content"][0]["text"]
+        assert ("Detection:" in system) == has and system.startswith("You answer.")
     items = [data[k] for k in range(8)]
     batch = vlm.Collate(processor)(items)
     tok = processor.tokenizer
@@ -243,4 +249,7 @@ def test_evaluation_runs_and_writes_its_report(trained: Path, tmp_path: Path) ->
     assert report["yes_no_clean"]["overall"]["n"] == 6 and report["roadwork_augmented"]["n"] == 2
     assert report["counts_clean"]["overall"]["n"] == 2 * len(CLASSES) and report["verdict_clean"]["n"] == 2
     assert all(0.0 <= g["value"] <= 1.0 for g in report["goals"].values())
-    assert report["examples"] and all("answer" in e for e in report["examples"])
+    assert set(report["conditions"]) == {"served", "image_only"}  # with the detection summary, and without it
+    for scored in report["conditions"].values():
+        assert scored["examples"] and all("answer" in e for e in scored["examples"])
+        assert scored["yes_no_clean"]["overall"]["n"] == 6
