@@ -25,6 +25,23 @@ PLACEHOLDER_NOTICE = (
     "answered by the embedded placeholder model (random weights built locally): the text is not a "
     "real answer; configure a real model (embedded.model in the config) or engine servers for real answers"
 )
+MODELS_DIR = Path(__file__).parent / "models"
+DEMO_MODEL = "roadwork-vlm"  # engines/models/roadwork-vlm: the quick start's vision-language model
+DEMO_NOTICE = (
+    "answered by the demo vision-language model (6.6 M parameters, trained only on synthetic street scenes: "
+    "engines/models/roadwork-vlm/MODEL_CARD.md); it has never seen a real photo, so do not trust it on one; "
+    "point the config at a real model or engine servers for real answers"
+)
+
+
+def resolve_model(name: str) -> str:
+    """A model reference as given: '' (the placeholder), a path, a bundled model's name, or a hub id."""
+    if not name or Path(name).expanduser().exists():
+        return str(Path(name).expanduser()) if name else ""
+    bundled = MODELS_DIR / name
+    return str(bundled) if (bundled / "config.json").exists() else name
+
+
 _DONE = object()
 
 
@@ -75,6 +92,8 @@ class EmbeddedEngine:
     """A causal LM run in one worker thread; requests are served one at a time, in arrival order."""
 
     def __init__(self, model: str = "", *, device: str = "cpu", threads: int = 0) -> None:
+        self._name = model or "embedded-placeholder"
+        model = resolve_model(model)
         self._model_ref = model
         self._device = device
         self._threads = threads
@@ -83,7 +102,9 @@ class EmbeddedEngine:
         self._tokenizer: Any = None
         self._processor: Any = None  # vision-language models only
         self._load_lock = asyncio.Lock()
-        self._notices: tuple[str, ...] = () if model else (PLACEHOLDER_NOTICE,)
+        self._notices: tuple[str, ...] = (
+            (PLACEHOLDER_NOTICE,) if not model else (DEMO_NOTICE,) if Path(model) == MODELS_DIR / DEMO_MODEL else ()
+        )
         self._vision = bool(model) and is_vision_model(model)
 
     @property
@@ -107,7 +128,7 @@ class EmbeddedEngine:
 
     @property
     def model(self) -> str:
-        return self._model_ref or "embedded-placeholder"
+        return self._name
 
     def _load(self) -> None:
         import torch

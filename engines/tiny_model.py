@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 BUILD_VERSION = "tiny-llama-v2"
@@ -87,14 +88,23 @@ def build_tiny_model(out: Path, *, vocab_size: int = 1024, seed: int = 0) -> Pat
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        hf_tok.save_pretrained(tmp)
+
+    card = f"# {BUILD_VERSION}\nRandom weights, built locally by roadwork-router. Answers are placeholders.\n"
+    return save_atomically(out, write, card)
+
+
+def save_atomically(out: Path, write: Callable[[Path], None], card: str) -> Path:
+    """Build into a temporary folder beside `out` (`write` fills it, then a model card), then rename it
+    into place; when another process won the race, its build is kept."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
     try:
-        model.save_pretrained(tmp)
-        hf_tok.save_pretrained(tmp)
-        (tmp / "MODEL_CARD.md").write_text(
-            f"# {BUILD_VERSION}\nRandom weights, built locally by roadwork-router. Answers are placeholders.\n"
-        )
+        write(tmp)
+        (tmp / "MODEL_CARD.md").write_text(card)
         try:
             tmp.rename(out)
         except OSError:  # another process won the race; keep its build

@@ -10,13 +10,11 @@ attention rejects 16); `training/vlm.py` trains a larger shape into the demo mod
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines.tiny_model import default_cache_dir
+from engines.tiny_model import default_cache_dir, save_atomically
 
 BUILD_VERSION = "tiny-qwen2vl-v1"
 SPECIALS = (
@@ -166,22 +164,6 @@ def build_processor(shape: VLMShape, tokenizer_object: object) -> object:
     )
 
 
-def _save_atomically(out: Path, write: object, card: str) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
-    try:
-        write(tmp)  # type: ignore[operator]
-        (tmp / "MODEL_CARD.md").write_text(card)
-        try:
-            tmp.rename(out)
-        except OSError:  # another process won the race; keep its build
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
-
-
 def build_vlm(out: Path, shape: VLMShape = TINY, *, corpus: Iterable[str] = (), seed: int = 0) -> Path:
     """Build a random-weight Qwen2-VL of `shape` into `out` (atomically); an existing build is reused."""
     if (out / "config.json").exists() and (out / "preprocessor_config.json").exists():
@@ -203,7 +185,7 @@ def build_vlm(out: Path, shape: VLMShape = TINY, *, corpus: Iterable[str] = (), 
         _pin_generation(tmp, ids)
 
     card = f"# {BUILD_VERSION}\nRandom weights, built locally by roadwork-router. Answers are placeholders.\n"
-    return _save_atomically(out, write, card)
+    return save_atomically(out, write, card)
 
 
 def _legacy_processor_files(path: Path, shape: VLMShape) -> None:

@@ -90,7 +90,7 @@ def _verdict_line(v: pb.AnswerVerdict) -> str:
 
 
 def run_demo(address: str) -> None:
-    """Ask about the sample image (opening a session), then ask a follow-up without the image."""
+    """Ask about the sample image (opening a session), a follow-up without the image, then a verdict."""
     from router.client import RouterClient
 
     client = RouterClient(address)
@@ -107,4 +107,12 @@ def run_demo(address: str) -> None:
         question="How many lanes are closed?", session_id=done.session_id, options=pb.GenerationOptions(max_tokens=32)
     )
     print_ask_stream(client.ask(follow, timeout=120))
+    print("\n=== demo: the same image, asking for a structured verdict (ANSWER_FORMAT_VERDICT) ===", flush=True)
+    verdict = pb.AskRequest(
+        image=SAMPLE_IMAGE.read_bytes(),
+        question="Is there roadwork here?",
+        format=pb.ANSWER_FORMAT_VERDICT,
+        options=pb.GenerationOptions(max_tokens=128),
+    )
+    print_ask_stream(client.ask(verdict, timeout=120))
     client.close()

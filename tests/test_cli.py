@@ -32,9 +32,12 @@ def test_demo_serves_and_prints_streamed_events(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     assert "SERVING on 127.0.0.1:" in text
-    assert text.count("[detection] P(roadwork)=") == 2 and text.count("[done] kind=MULTI_TURN") == 2
+    assert text.count("[detection] P(roadwork)=") == 3 and text.count("[done] kind=MULTI_TURN") == 2
     assert "cached=true" in text  # the follow-up reused the session's detections
-    assert "placeholder" in text  # placeholder models are said plainly
+    assert "[answer] Yes, there is roadwork" in text  # the demo VLM, on the sample picture
+    assert "image 640x480 -> 448x336" in text and "192 image tokens" in text
+    assert "[done] kind=SINGLE_SHOT" in text and "verdict roadwork=true" in text
+    assert "trained only on synthetic street scenes" in text  # demo models are said plainly
 
 
 def test_check_config_names_bad_key(tmp_path: Path) -> None:

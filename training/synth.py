@@ -31,17 +31,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-CLASSES: tuple[str, ...] = (
-    "cone",
-    "drum",
-    "barricade",
-    "barrier",
-    "vertical_panel",
-    "arrow_board",
-    "work_sign",
-    "worker",
-    "work_vehicle",
-)
+from router.verdict import OBJECT_TYPES
+
+CLASSES: tuple[str, ...] = OBJECT_TYPES  # the verdict schema's object types (router/verdict.py)
 CONE, DRUM, BARRICADE, BARRIER, PANEL, ARROW_BOARD, WORK_SIGN, WORKER, WORK_VEHICLE = range(len(CLASSES))
 
 Label = tuple[int, float, float, float, float]

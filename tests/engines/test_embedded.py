@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from contextlib import aclosing
 
 import pytest
 
-from engines.base import Delta, Finished, GenerationRequest, Message
+from engines.base import Delta, Finished, GenerationRequest, ImagePart, Message
 from engines.embedded import PLACEHOLDER_NOTICE, EmbeddedEngine
 from engines.errors import EngineBadRequest, EngineUnavailable
 
@@ -65,3 +66,60 @@ async def test_missing_model_path_is_unavailable(tmp_path: object) -> None:
     with pytest.raises(EngineUnavailable, match="failed to load"):
         await e.warmup()
     assert not await e.health()
+
+
+# -- the bundled demo vision-language model (engines/models/roadwork-vlm) ---------------------------
+
+
+@pytest.fixture(scope="module")
+async def demo() -> EmbeddedEngine:
+    from engines.embedded import DEMO_MODEL
+
+    e = EmbeddedEngine(DEMO_MODEL)
+    assert e.vision and e.model == DEMO_MODEL
+    await e.warmup()
+    return e
+
+
+def _sample(width: int = 448, height: int = 336) -> ImagePart:
+    from PIL import Image
+
+    from tests.conftest import SAMPLE
+
+    out = io.BytesIO()
+    Image.open(SAMPLE).resize((width, height)).save(out, "JPEG", quality=90)
+    return ImagePart(out.getvalue(), "image/jpeg", width, height)
+
+
+SUMMARY = (  # what the router's prompt says of the sample (router.prompting: the demo detectors' votes on it)
+    "You answer questions about street images for roadwork (construction zones). Use the detection summary; "
+    "say when you are unsure.\nDetection: roadwork likely (P(roadwork) = 1.00, image 640x480). Objects found: "
+    "5 worker (max conf 0.79), 2 cone (max conf 0.94), 2 work_vehicle (max conf 0.69). Detector votes: "
+    "yolo11n-roadwork: yes (0.94); yolov8n-roadwork: yes (0.87)."
+)
+
+
+async def test_the_demo_model_takes_the_image_and_answers_the_sample(demo: EmbeddedEngine) -> None:
+    from engines.embedded import DEMO_NOTICE
+
+    messages = (Message("system", SUMMARY), Message("user", "How many cones are there?", _sample()))
+    events = await _collect(demo, GenerationRequest(messages, 32, 0.0))
+    fin = events[-1]
+    assert isinstance(fin, Finished) and fin.finish_reason == "stop" and fin.notices == (DEMO_NOTICE,)
+    assert fin.usage.image_tokens == 192 and fin.usage.prompt_tokens > 192  # 448x336: 16 x 12 merged patches
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "There are 2 cones."  # two, in the picture
+    lanes = (Message("system", SUMMARY), Message("user", "How many lanes are closed?", _sample()))
+    assert "".join(e.text for e in await _collect(demo, GenerationRequest(lanes, 32, 0.0)) if isinstance(e, Delta)) == (
+        "1 lane is closed."
+    )
+    small = await _collect(demo, GenerationRequest((Message("user", "Is work active?", _sample(224, 224)),), 32, 0.0))
+    assert isinstance(small[-1], Finished) and small[-1].usage.image_tokens == 64
+
+
+async def test_closing_a_vision_stream_stops_generation(demo: EmbeddedEngine) -> None:
+    long = GenerationRequest((Message("user", "cones?", _sample()),), max_tokens=2000, temperature=1.0)
+    async with aclosing(demo.generate(long)) as gen:
+        async for _ in gen:
+            break
+    events = await asyncio.wait_for(_collect(demo, GenerationRequest((Message("user", "hi"),), 2, 0.0)), 20)
+    assert isinstance(events[-1], Finished) and events[-1].usage.completion_tokens <= 2

@@ -133,7 +133,9 @@ def test_ask_streams_detection_deltas_then_done(router: RunningRouter, sample_jp
     assert done.cost.total_usd > 0  # the quick-start price table has example prices
     assert done.session_id == "" and not done.degraded
     assert done.total_ms >= done.ttft_ms > 0
-    assert any("placeholder model" in n for n in done.notices)
+    assert any("demo vision-language model" in n for n in done.notices)
+    assert (done.image.width, done.image.height, done.image.image_tokens) == (448, 336, 192)  # the image reached it
+    assert done.answer.startswith("Yes, there is roadwork")  # the sample shows a work zone
 
 
 def test_ask_echoes_request_id(router: RunningRouter, sample_jpeg: bytes) -> None:

@@ -60,11 +60,11 @@ assert TOTAL_CASES == 10_000
 
 # -- the router under test: lowered limits --------------------------------------------------------------
 
-MAX_IMAGE_BYTES = 32 * 1024  # the sample JPEG (19 KB) fits
+MAX_IMAGE_BYTES = 128 * 1024  # the sample JPEG (99 KB) fits
 MAX_IMAGE_PIXELS = 640 * 480  # exactly the sample's size
 MAX_QUESTION_CHARS = 64
 MAX_BATCH_ITEMS = 6
-MAX_MESSAGE_BYTES = 256 * 1024  # gRPC's own limit on one request message
+MAX_MESSAGE_BYTES = 512 * 1024  # gRPC's own limit on one request message
 MAX_TOKENS_CAP = 16
 LIMITS = {
     "ROADWORK__LIMITS__MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),

@@ -219,3 +219,39 @@ def test_vision_on_a_text_only_model_fails_at_start_up(vllm_server: VLLMServer, 
             r.wait_ready()
     finally:
         r.stop()
+
+
+# -- the bundled demo VLM (engines/models/roadwork-vlm) on real vLLM, as the quick start's engine ------------------
+
+
+@pytest.fixture(scope="module")
+def demo_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
+    """vLLM (CPU) serving the demo weights in float32 (as the embedded engine runs them); every kind on it."""
+    from engines.embedded import DEMO_MODEL, resolve_model
+
+    args = (*STRUCTURED_COMPACT, "--max-model-len", "4096", "--dtype", "float32")
+    log = tmp_path_factory.mktemp("demo-vlm") / "vllm.log"
+    server = VLLMServer(require_vllm_python(), Path(resolve_model(DEMO_MODEL)), log, extra_args=args).wait()
+    env = _vision_env(server.url, ROADWORK__POOLS__VLLM__MIN_PIXELS="50176", ROADWORK__POOLS__VLLM__MAX_PIXELS="150528")
+    r = RunningRouter(make_config(tmp_path_factory.mktemp("demo-router"), **env)).wait_ready()
+    try:
+        yield r
+    finally:
+        r.stop()
+        server.stop()
+
+
+def test_vllm_serves_the_demo_model_with_the_sample_picture(demo_router: RunningRouter, sample_jpeg: bytes) -> None:
+    first = ask(demo_router.stub, image=sample_jpeg, question="Is there roadwork here?", open_session=True)
+    done = _done(first)
+    assert done.route.engine == "vllm" and not done.degraded
+    assert (done.image.width, done.image.height, done.image.image_tokens) == (448, 336, 192)
+    assert done.image.image_tokens_reported and done.image.resized
+    assert done.answer.startswith("Yes, there is roadwork"), done.answer
+    session = first[0].detection.session_id
+    follow = _done(ask(demo_router.stub, session_id=session, question="How many lanes are closed?"))
+    assert follow.answer == "1 lane is closed."  # the sample: one lane closed by the cones beside the truck
+    verdict = _done(
+        ask(demo_router.stub, image=sample_jpeg, question="Is there roadwork here?", format=pb.ANSWER_FORMAT_VERDICT)
+    )
+    assert verdict.HasField("verdict") and verdict.verdict.roadwork and verdict.verdict.agrees_with_detection
