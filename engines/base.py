@@ -13,7 +13,8 @@ Role = Literal["system", "user", "assistant"]
 class ImagePart:
     """An image attached to a user message, sent as an OpenAI `image_url` data URL to VLM engines.
 
-    `width`, `height` and `sha256` describe `data` when known (0 / "": unknown)."""
+    `width` and `height` describe `data` when known (0: unknown); `sha256` is the digest of the image as
+    the client sent it ("" unknown), which a resized copy keeps: it names the picture, not these bytes."""
 
     data: bytes
     mime: str  # "image/jpeg", "image/png" or "image/webp"

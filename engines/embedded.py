@@ -51,6 +51,13 @@ def is_vision_model(path: str) -> bool:
     return config.exists() and "vision_config" in json.loads(config.read_text())
 
 
+def _hub_vision_model(name: str) -> bool:
+    """Whether a hub id names a vision-language model (its config has a vision tower)."""
+    from transformers import AutoConfig
+
+    return hasattr(AutoConfig.from_pretrained(name), "vision_config")
+
+
 def _processor_messages(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
     """Messages in the processor's chat form (an image part before the text) and the decoded images."""
     from PIL import Image
@@ -138,12 +145,13 @@ class EmbeddedEngine:
             torch.set_num_threads(self._threads)
         path = self._model_ref or str(ensure_tiny_model())
         local = Path(path).exists()
+        self._vision = self._vision or (not local and _hub_vision_model(path))
         if self._vision:
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
-            self._processor = AutoProcessor.from_pretrained(path, local_files_only=True)  # type: ignore[no-untyped-call]
+            self._processor = AutoProcessor.from_pretrained(path, local_files_only=local)  # type: ignore[no-untyped-call]
             self._tokenizer = self._processor.tokenizer
-            model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+            model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=local, dtype=torch.float32)
         else:
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=local)
@@ -198,9 +206,11 @@ class EmbeddedEngine:
                 stopping_criteria=StoppingCriteriaList([_Stopped()]),
             )
         new = out[0, prompt:].tolist()
-        eos = set(self._model.generation_config.eos_token_id or [])
+        eos_ids = self._model.generation_config.eos_token_id
+        eos = {eos_ids} if isinstance(eos_ids, int) else set(eos_ids or [])
         finish = "abort" if stop.is_set() else "stop" if new and new[-1] in eos else "length"
-        image_tokens = int(inputs["image_grid_thw"].prod(-1).sum()) // 4 if images else 0  # merge 2 x 2
+        merge = int(getattr(self._model.config.vision_config, "spatial_merge_size", 2)) ** 2
+        image_tokens = int(inputs["image_grid_thw"].prod(-1).sum()) // merge if images else 0
         completion = len(new) - (finish == "stop")
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion, image_tokens=image_tokens)
         emit(Finished(finish_reason=finish, usage=usage, model=self.model, notices=self._notices))

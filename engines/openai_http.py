@@ -577,8 +577,9 @@ class OpenAIHTTPEngine:
         models = resp.json().get("data") or []
         if not models:
             raise EngineUnavailable(f"{self._base}: serves no model")
-        entry = next((m for m in models if m.get("id") == self._model), models[0])
-        self._model = self._model or str(entry["id"])
+        if not self._model:
+            self._model = str(models[0]["id"])
+        entry: dict[str, Any] = next((m for m in models if m.get("id") == self._model), {})
         self._context_tokens = int(entry.get("max_model_len") or 0)  # vLLM and SGLang report it
 
     async def health(self) -> bool:
@@ -591,7 +592,11 @@ class OpenAIHTTPEngine:
     async def warmup(self) -> None:
         """Read the model's id and context, then run one tiny generation (with a small image on a vision
         engine, so a text-only model behind `vision = true` is found now, not on a client's call)."""
-        await self._discover_model()
+        try:
+            await self._discover_model()
+        except EngineError:
+            if not self._model:  # without a configured model there is nothing to send
+                raise
         image = probe_image() if self._vision else None
         message = Message("user", "ping", image)
         pixels = self._probe_pixels if self._vision else None

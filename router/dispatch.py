@@ -49,6 +49,10 @@ class _NoReplica(Exception):
     """Every replica of the pool is unhealthy or behind an open breaker."""
 
 
+class _TooLarge(Exception):
+    """The request's image does not fit this pool's model context at the pool's pixel budget."""
+
+
 class _QueueFull(Exception):
     """The pool's admission queue for interactive requests is full."""
 
@@ -89,14 +93,16 @@ class Dispatcher:
         """Try each pool in order; engine failures before any text move on to the next pool.
 
         `deadline` (a `time.monotonic()` value) bounds the retries. Raises `Unavailable` when every
-        pool failed, `Overloaded` when every pool that could take it has a full queue, or the mapped
-        error when a failure cannot be retried elsewhere (bad request) or text was already streamed.
+        pool failed, `Overloaded` when every pool that could take it has a full queue, `InvalidRequest`
+        when the image fits no pool's context, or the mapped error when a failure cannot be retried
+        elsewhere (bad request) or text was already streamed.
         """
         interactive = kind is not RequestKind.BATCH
         started = time.monotonic()
         tried: list[str] = []
         failures: list[str] = []
         full: list[Pool] = []
+        too_large: list[str] = []
         for name in self._routing.pools_for(kind.value):
             pool = self._pools[name]
             if not pool.breaker.allow():
@@ -110,6 +116,12 @@ class Dispatcher:
                 pool.breaker.record(False)  # the pool as a whole cannot answer
                 tried.append(name)
                 failures.append(f"{name}: no healthy replica (down, or its circuit is open)")
+                continue
+            except _TooLarge as exc:  # another pool's budget or context may take it
+                pool.breaker.release()
+                too_large.append(name)
+                tried.append(name)
+                failures.append(f"{name}: {exc}")
                 continue
             except _QueueFull:
                 pool.breaker.release()
@@ -135,6 +147,10 @@ class Dispatcher:
             async for event in self._relay(pool, opened, kind, tuple(tried), started, image):
                 yield event
             return
+        if too_large and len(too_large) == len(tried):
+            raise InvalidRequest(
+                "the image does not fit the model of any pool for this request: " + "; ".join(failures)
+            )
         if full and len(full) == len(tried):
             wait = min(p.config.timeout_s for p in full) / 10
             raise Overloaded(
@@ -156,7 +172,7 @@ class Dispatcher:
         part, sent = await self._images.prepare(image, budget)
         context = pool.context_tokens()
         if context and sent.tokens + request.max_tokens > context:
-            raise InvalidRequest(
+            raise _TooLarge(
                 f"the image needs {sent.tokens} tokens at {sent.width}x{sent.height} and the answer up to "
                 f"{request.max_tokens}: over the {context}-token context of pool '{pool.name}'s model "
                 f"(lower pools.{pool.name}.max_pixels, now {budget.max_pixels}, or options.max_tokens)"

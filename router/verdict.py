@@ -4,7 +4,8 @@ The merge (documented on `AnswerVerdict` in the proto): the model's call becomes
 0.5 + 0.5 * confidence for "roadwork", 0.5 - 0.5 * confidence for "no roadwork"; the merged
 probability is the weighted mean of it and the detection's calibrated probability
 (`generation.verdict_model_weight`, default 0.5). Agreeing sources reinforce each other; when they
-disagree, the more confident one wins, and `agrees_with_detection` is false.
+disagree, the side further from 0.5 after weighting wins (at the default weight: the more confident
+one), and `agrees_with_detection` is false.
 """
 
 from __future__ import annotations
@@ -111,14 +112,21 @@ def parse_verdict(text: str) -> ModelVerdict:
         raise VerdictError(f"not JSON ({exc})") from exc
     if not isinstance(raw, dict):
         raise VerdictError(f"a JSON {type(raw).__name__}, not an object")
+    if extra := set(raw) - set(SCHEMA["properties"]):
+        raise VerdictError(f"unknown keys {sorted(extra)}")
+    objects = _field(raw, "objects", list)
+    if len(objects) > len(OBJECT_TYPES):
+        raise VerdictError(f"{len(objects)} objects: at most one entry per type ({len(OBJECT_TYPES)})")
     counts: dict[str, int] = {}
-    for obj in _field(raw, "objects", list):
-        if not isinstance(obj, dict) or obj.get("type") not in OBJECT_TYPES:
-            raise VerdictError(f"object {obj!r} has no known 'type'")
+    for obj in objects:
+        if not isinstance(obj, dict) or obj.get("type") not in OBJECT_TYPES or set(obj) - {"type", "count"}:
+            raise VerdictError(f"object {obj!r} is not a known 'type' with a 'count'")
         count = _field(obj, "count", int)
         if not 1 <= count <= MAX_COUNT:
             raise VerdictError(f"count {count} of '{obj['type']}' is outside 1..{MAX_COUNT}")
-        counts[obj["type"]] = counts.get(obj["type"], 0) + count
+        if obj["type"] in counts:
+            raise VerdictError(f"'{obj['type']}' is listed twice")
+        counts[obj["type"]] = count
     lanes = _field(raw, "lanes_affected", int)
     confidence = float(_field(raw, "confidence", (int, float)))
     if not 0 <= lanes <= MAX_LANES or not 0.0 <= confidence <= 1.0:

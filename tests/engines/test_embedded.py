@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from contextlib import aclosing
 
 import pytest
@@ -117,9 +118,16 @@ async def test_the_demo_model_takes_the_image_and_answers_the_sample(demo: Embed
 
 
 async def test_closing_a_vision_stream_stops_generation(demo: EmbeddedEngine) -> None:
-    long = GenerationRequest((Message("user", "cones?", _sample()),), max_tokens=2000, temperature=1.0)
-    async with aclosing(demo.generate(long)) as gen:
-        async for _ in gen:
-            break
-    events = await asyncio.wait_for(_collect(demo, GenerationRequest((Message("user", "hi"),), 2, 0.0)), 20)
+    config = demo._model.generation_config
+    eos, config.eos_token_id = config.eos_token_id, None  # nothing ends it but the cancel (2,000 tokens: ~20 s)
+    try:
+        long = GenerationRequest((Message("user", "cones?", _sample()),), max_tokens=2000, temperature=1.0)
+        async with aclosing(demo.generate(long)) as gen:
+            async for _ in gen:
+                break
+        started = time.monotonic()
+        events = await asyncio.wait_for(_collect(demo, GenerationRequest((Message("user", "hi"),), 2, 0.0)), 20)
+        assert time.monotonic() - started < 3, "the canceled generation kept the engine's thread busy"
+    finally:
+        config.eos_token_id = eos
     assert isinstance(events[-1], Finished) and events[-1].usage.completion_tokens <= 2

@@ -10,12 +10,12 @@ from collections.abc import AsyncGenerator
 import pytest
 
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message, Usage
-from engines.errors import EngineBadRequest, EngineUnavailable
+from engines.errors import EngineBadRequest, EngineUnavailable, EngineUnsupported
 from router.admission import PrioritySlots
 from router.breaker import CircuitBreaker, State
 from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
 from router.dispatch import Dispatcher, Served
-from router.errors import EngineRejected, Overloaded, Unavailable
+from router.errors import EngineRejected, InvalidRequest, Overloaded, Unavailable
 from router.pools import Pool, Replica
 from router.types import RequestKind
 
@@ -43,6 +43,8 @@ class Scripted:
             raise EngineUnavailable(f"{self.name}: connection refused")
         if step == "bad":
             raise EngineBadRequest("prompt is longer than the context")
+        if step == "unsupported":
+            raise EngineUnsupported("the model does not take images")
         if step == "hang":
             await asyncio.sleep(3600)
         yield Delta(self.name)
@@ -167,3 +169,65 @@ async def test_a_full_queue_is_overloaded_with_a_retry_hint() -> None:
     r = p.replicas[0]
     assert (r.slots.in_flight, r.slots.queued(True)) == (0, 0), "cancelled requests give their slots back"
     assert p.breaker.state is State.CLOSED and r.breaker.state is State.CLOSED, "cancels are no engine failures"
+
+
+class Seeing(Scripted):
+    """A scripted vision engine with a known context; remembers the requests it got."""
+
+    vision = True
+
+    def __init__(self, name: str, *script: str, context: int = 0) -> None:
+        super().__init__(name, *script)
+        self.context_tokens = context
+        self.requests: list[GenerationRequest] = []
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        self.requests.append(request)
+        async for event in super().generate(request):
+            yield event
+
+
+def _with_image(width: int, height: int) -> GenerationRequest:
+    import io
+
+    from PIL import Image
+
+    from engines.base import ImagePart
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height)).save(out, "JPEG")
+    image = ImagePart(out.getvalue(), "image/jpeg", width, height, f"sha-{width}")
+    return GenerationRequest((Message("user", "cones?", image),), max_tokens=4, temperature=0.0)
+
+
+async def _served(d: Dispatcher, request: GenerationRequest) -> Served:
+    async for event in d.stream(RequestKind.SINGLE_SHOT, request):
+        if isinstance(event, Served):
+            return event
+    raise AssertionError("no Served event")
+
+
+async def test_a_model_that_takes_no_images_falls_back_to_the_next_pool() -> None:
+    blind, seeing = Seeing("blind", "unsupported"), Seeing("seeing", "ok")
+    first, second = pool("first", blind), pool("second", seeing)
+    served = await _served(dispatcher(first, second), _with_image(640, 480))
+    assert served.route.pool == "second" and served.route.fallback_from == ("first",)
+    assert blind.calls == 1, "not retried: no replica of that model can"
+    assert first.breaker.state is State.CLOSED and first.replicas[0].breaker.state is State.CLOSED
+    assert served.image is not None and served.image.tokens == 391  # 644x476 / 28^2
+
+
+async def test_an_image_over_one_pools_context_goes_to_a_pool_it_fits_else_invalid_argument() -> None:
+    small, large = Seeing("small", "ok", context=200), Seeing("large", "ok", context=4096)
+    first, second = pool("first", small), pool("second", large)
+    served = await _served(dispatcher(first, second), _with_image(640, 480))  # 391 + 4 tokens
+    assert served.route.pool == "second" and small.calls == 0
+    assert first.breaker.state is State.CLOSED and first.replicas[0].slots.in_flight == 0
+    with pytest.raises(InvalidRequest, match=r"391 tokens at 644x476 .* 200-token context of pool 'only'"):
+        await _served(dispatcher(pool("only", Seeing("tiny", "ok", context=200))), _with_image(640, 480))
+
+
+async def test_a_text_only_pool_gets_the_request_without_its_image() -> None:
+    text_only = Scripted("text", "ok")  # vision = False
+    served = await _served(dispatcher(pool("p", text_only)), _with_image(640, 480))
+    assert served.image is None and text_only.calls == 1

@@ -12,7 +12,7 @@ from router.verdict import SCHEMA, ModelVerdict, VerdictError, merge, parse_verd
 GOOD = {
     "roadwork": True,
     "active": False,
-    "objects": [{"type": "cone", "count": 3}, {"type": "work_sign", "count": 1}, {"type": "cone", "count": 2}],
+    "objects": [{"type": "work_sign", "count": 1}, {"type": "cone", "count": 5}],
     "lanes_affected": 1,
     "confidence": 0.8,
 }
@@ -22,7 +22,7 @@ def _detection(p: float) -> Detection:
     return Detection(probability=p, votes=(), image_sha256="x", width=640, height=480)
 
 
-def test_parses_a_verdict_and_adds_up_repeated_types_in_schema_order() -> None:
+def test_parses_a_verdict_in_schema_order() -> None:
     v = parse_verdict(json.dumps(GOOD))
     assert v == ModelVerdict(True, False, (("cone", 5), ("work_sign", 1)), 1, 0.8)
     assert parse_verdict(v.to_json()) == v  # what a trained model emits parses back to itself
@@ -36,11 +36,15 @@ def test_parses_a_verdict_and_adds_up_repeated_types_in_schema_order() -> None:
         ("[1, 2]", "not an object"),
         (json.dumps(GOOD | {"roadwork": "yes"}), "'roadwork' is str"),
         (json.dumps({k: v for k, v in GOOD.items() if k != "active"}), "'active' is missing"),
-        (json.dumps(GOOD | {"objects": [{"type": "tree", "count": 1}]}), "no known 'type'"),
+        (json.dumps(GOOD | {"objects": [{"type": "tree", "count": 1}]}), "not a known 'type'"),
         (json.dumps(GOOD | {"objects": [{"type": "cone", "count": 0}]}), "outside 1..99"),
         (json.dumps(GOOD | {"objects": [{"type": "cone", "count": True}]}), "'count' is bool"),
         (json.dumps(GOOD | {"lanes_affected": 9}), "out of range"),
         (json.dumps(GOOD | {"confidence": 1.5}), "out of range"),
+        (json.dumps(GOOD | {"note": "x"}), "unknown keys"),
+        (json.dumps(GOOD | {"objects": [{"type": "cone", "count": 99}, {"type": "cone", "count": 99}]}), "twice"),
+        (json.dumps(GOOD | {"objects": [{"type": "cone", "count": 1, "colour": "orange"}]}), "not a known"),
+        (json.dumps(GOOD | {"objects": [{"type": t, "count": 1} for t in ["cone"] * 10]}), "at most one entry"),
     ],
 )
 def test_rejects_what_does_not_fit_the_schema(text: str, why: str) -> None:
