@@ -12,7 +12,7 @@ import inspect
 import io
 import json
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,30 +46,27 @@ _DONE = object()
 
 
 def is_vision_model(path: str) -> bool:
-    """Whether the local checkpoint at `path` is a vision-language model (its config has a vision tower)."""
+    """Whether the local checkpoint at `path` is a vision-language model (its config has a vision tower),
+    read without transformers, so a pool knows before the model loads (`_load` decides for hub ids)."""
     config = Path(path) / "config.json"
     return config.exists() and "vision_config" in json.loads(config.read_text())
 
 
-def _hub_vision_model(name: str) -> bool:
-    """Whether a hub id names a vision-language model (its config has a vision tower)."""
-    from transformers import AutoConfig
+def processor_chat(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages in the HF processor's chat form: an image part before the turn's text. The demo VLM was
+    trained on exactly this form (training/vlm_data.py), so it is one function for both."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        image: list[dict[str, Any]] = [{"type": "image"}] if m.image is not None else []
+        out.append({"role": m.role, "content": [*image, {"type": "text", "text": m.text}]})
+    return out
 
-    return hasattr(AutoConfig.from_pretrained(name), "vision_config")
 
-
-def _processor_messages(messages: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Messages in the processor's chat form (an image part before the text) and the decoded images."""
+def _decoded_images(messages: Sequence[Message]) -> list[Any]:
+    """The messages' images as RGB PIL images, in order."""
     from PIL import Image
 
-    out, images = [], []
-    for m in messages:
-        parts: list[dict[str, Any]] = [{"type": "text", "text": m.text}]
-        if m.image is not None:
-            images.append(Image.open(io.BytesIO(m.image.data)).convert("RGB"))
-            parts.insert(0, {"type": "image"})
-        out.append({"role": m.role, "content": parts})
-    return out, images
+    return [Image.open(io.BytesIO(m.image.data)).convert("RGB") for m in messages if m.image is not None]
 
 
 class _Emitter:
@@ -139,13 +136,13 @@ class EmbeddedEngine:
 
     def _load(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         if self._threads:
             torch.set_num_threads(self._threads)
         path = self._model_ref or str(ensure_tiny_model())
         local = Path(path).exists()
-        self._vision = self._vision or (not local and _hub_vision_model(path))
+        self._vision = hasattr(AutoConfig.from_pretrained(path, local_files_only=local), "vision_config")
         if self._vision:
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -172,6 +169,15 @@ class EmbeddedEngine:
             ids = ids["input_ids"]
         return list(ids)
 
+    def _check_fits(self, prompt: int, max_tokens: int) -> None:
+        """EngineBadRequest when the prompt and the answer exceed the context (2048 if the config has none)."""
+        limit = self.context_tokens or 2048
+        if prompt + max_tokens > limit:
+            raise EngineBadRequest(
+                f"prompt of {prompt} tokens plus max_tokens {max_tokens} exceeds the "
+                f"embedded model's context of {limit} tokens"
+            )
+
     def _run(self, request: GenerationRequest, emit: Any, stop: threading.Event) -> None:
         """Decode `request` on the worker thread, emitting deltas and one Finished."""
         (self._run_vision if self._vision else self._run_text)(request, emit, stop)
@@ -185,15 +191,12 @@ class EmbeddedEngine:
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
 
-        messages, images = _processor_messages(request.messages)
-        text = self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        images = _decoded_images(request.messages)
+        chat = processor_chat(request.messages)
+        text = self._processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
         inputs = self._processor(text=[text], images=images or None, return_tensors="pt").to(self._device)
         prompt = int(inputs["input_ids"].shape[1])
-        if prompt + request.max_tokens > self.context_tokens:
-            raise EngineBadRequest(
-                f"prompt of {prompt} tokens plus max_tokens {request.max_tokens} exceeds the "
-                f"embedded model's context of {self.context_tokens} tokens"
-            )
+        self._check_fits(prompt, request.max_tokens)
         sample = request.temperature > 0
         options: dict[str, Any] = {"do_sample": sample, "max_new_tokens": request.max_tokens}
         if sample:
@@ -220,12 +223,7 @@ class EmbeddedEngine:
         import torch
 
         ids = self._prompt_ids(request)
-        limit = int(getattr(self._model.config, "max_position_embeddings", 2048))
-        if len(ids) + request.max_tokens > limit:
-            raise EngineBadRequest(
-                f"prompt of {len(ids)} tokens plus max_tokens {request.max_tokens} exceeds the "
-                f"embedded model's context of {limit} tokens"
-            )
+        self._check_fits(len(ids), request.max_tokens)
         eos = self._tokenizer.eos_token_id
         generated: list[int] = []
         sent = ""

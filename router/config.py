@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engines.registry import SERVER_KINDS
 from router.errors import ConfigError
 
 ENV_PREFIX = "ROADWORK__"
@@ -264,8 +265,6 @@ class PoolConfig(_Strict):
 
 def _check_launch_options(engine: str, index: int, lc: LaunchConfig) -> None:
     """Refuse a quantization or KV-cache dtype the engine does not take, naming the key."""
-    from engines.registry import SERVER_KINDS
-
     kind = SERVER_KINDS[engine]
     for key, value, allowed in (
         ("quantization", lc.quantization, kind.quantizations),

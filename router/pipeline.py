@@ -151,7 +151,7 @@ class Pipeline:
         if image is not None:
             detection = await self.detect_image(image)
             ms = detection.latency_ms
-            part = ImagePart(image.data, image.mime, detection.width, detection.height, image.sha256)
+            part = _image_part(image, detection)
         elif session is None or not session.image or session.detection is None:
             sid = session.id if session else ""
             raise InvalidRequest(f"session '{sid}' has no image yet: send one with this question")
@@ -370,7 +370,7 @@ class Pipeline:
             if options.detect_only:
                 return ItemOutcome(detection=detection)
             max_tokens, temperature = self.generation_options(options.max_tokens, options.temperature)
-            part = ImagePart(image.data, image.mime, detection.width, detection.height, image.sha256)
+            part = _image_part(image, detection)
             request = self.request(
                 self._check_question(question or options.default_question),
                 detection,
@@ -394,6 +394,11 @@ class Pipeline:
             return ItemOutcome(detection=detection, done=done)
         except RouterError as exc:
             return ItemOutcome(error_code=exc.code.name, error_message=exc.message)
+
+
+def _image_part(image: DecodedImage, detection: Detection) -> ImagePart:
+    """A decoded image as the engines take it, with the size the detection read and its digest."""
+    return ImagePart(image.data, image.mime, detection.width, detection.height, image.sha256)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ class PixelBudget:
     max_pixels: int
     multiple: int = 28
 
+    def holds(self, width: int, height: int) -> bool:
+        """Whether an image of this size is inside the budget (and travels as it came)."""
+        return self.min_pixels <= width * height <= self.max_pixels
+
 
 @dataclass(frozen=True)
 class ImageSent:
@@ -91,7 +95,7 @@ def fit_image(image: ImagePart, budget: PixelBudget) -> tuple[ImagePart, ImageSe
         raise ValueError("ImagePart needs its width and height to be fitted to a budget")
     w, h = fit(image.width, image.height, budget)
     part = image
-    if not budget.min_pixels <= image.width * image.height <= budget.max_pixels:
+    if not budget.holds(image.width, image.height):
         part = ImagePart(_resize(image, (w, h)), "image/jpeg", w, h, image.sha256)
     sent = ImageSent(
         width=w,
@@ -118,7 +122,7 @@ class ImagePreparer:
         if image.sha256 and (hit := self._done.get(key)) is not None:
             self._done.move_to_end(key)
             return hit
-        inside = budget.min_pixels <= image.width * image.height <= budget.max_pixels
+        inside = budget.holds(image.width, image.height)  # nothing to decode: no thread hop
         result = fit_image(image, budget) if inside else await asyncio.to_thread(fit_image, image, budget)
         if image.sha256:
             self._done[key] = result

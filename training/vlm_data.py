@@ -23,6 +23,7 @@ from PIL import Image
 
 from detectors.base import Detection
 from engines.base import ImagePart, Message
+from engines.embedded import processor_chat
 from router.prompting import build_messages
 from router.verdict import INSTRUCTION, OBJECT_TYPES, ModelVerdict, VerdictError, parse_verdict
 from router.vision import PixelBudget, fit_image
@@ -269,11 +270,9 @@ def _weighted_kind(rng: np.random.Generator) -> str:
 
 
 def processor_messages(messages: Sequence[Message], answer_text: str | None = None) -> list[dict[str, Any]]:
-    """The router's messages in the HF processor's chat format (an image part before the user's text)."""
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        content: list[dict[str, Any]] = [{"type": "image"}] if m.image is not None else []
-        out.append({"role": m.role, "content": [*content, {"type": "text", "text": m.text}]})
+    """The router's messages in the HF processor's chat format, as the embedded engine builds them, and
+    the answer to learn as the last (assistant) turn when given."""
+    out = processor_chat(messages)
     if answer_text is not None:
         out.append({"role": "assistant", "content": [{"type": "text", "text": answer_text}]})
     return out
