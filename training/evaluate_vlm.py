@@ -225,15 +225,12 @@ class Prompts:
     detections: Sequence[Detection]
     prompt: str
     processor: Any
-    bf16_pixels: bool = False  # halves what travels from the workers (the model runs in bf16 on CUDA)
     summary: bool = True  # the detection summary in the system prompt (False: the image alone)
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, b: int) -> dict[str, Any]:
-        import torch
-
         pictures, texts = [], []
         for k in self.batches[b]:
             it = self.items[k]
@@ -244,8 +241,6 @@ class Prompts:
             pictures.append(picture)
         self.processor.tokenizer.padding_side = "left"
         enc = dict(self.processor(text=texts, images=pictures, padding=True, return_tensors="pt"))
-        if self.bf16_pixels:
-            enc["pixel_values"] = enc["pixel_values"].to(torch.bfloat16)
         return enc
 
 
@@ -265,7 +260,7 @@ def answer_all(model: Any, processor: Any, prompts: Prompts, args: argparse.Name
     from training.vlm import loader_plan, one_thread, shm_free
 
     answers = [""] * len(prompts.items)
-    batch_bytes = args.batch * 768 * 1176 * (2 if prompts.bf16_pixels else 4)  # 768 patches: a 448x336 image
+    batch_bytes = args.batch * 768 * 1176 * 4  # 768 patches: a 448x336 image
     workers, prefetch = loader_plan(args.workers, batch_bytes, shm_free())
     extra: dict[str, Any] = {"prefetch_factor": prefetch} if workers else {}
     loader: Any = DataLoader(prompts, batch_size=None, num_workers=workers, worker_init_fn=one_thread, **extra)  # type: ignore[arg-type]
