@@ -183,6 +183,7 @@ def build_vlm(out: Path, shape: VLMShape = TINY, *, corpus: Iterable[str] = (), 
         processor.save_pretrained(tmp)  # type: ignore[attr-defined]
         _legacy_processor_files(tmp, shape)
         _pin_generation(tmp, ids)
+        engine_config_aliases(tmp)
 
     card = f"# {BUILD_VERSION}\nRandom weights, built locally by roadwork-router. Answers are placeholders.\n"
     return save_atomically(out, write, card)
@@ -199,6 +200,16 @@ def _legacy_processor_files(path: Path, shape: VLMShape) -> None:
         legacy = dict(json.loads(combined.read_text())["image_processor"])
     legacy |= {"min_pixels": shape.min_pixels, "max_pixels": shape.max_pixels, "processor_class": "Qwen2VLProcessor"}
     legacy_path.write_text(json.dumps(legacy, indent=2) + "\n")
+
+
+def engine_config_aliases(path: Path) -> None:
+    """Add `vision_config.in_chans` to config.json: Qwen's own checkpoints carry it and SGLang 0.5.14's
+    Qwen2-VL reads it (AttributeError otherwise); transformers 5 saves only `in_channels`."""
+    config_path = path / "config.json"
+    config = json.loads(config_path.read_text())
+    vision = config["vision_config"]
+    vision.setdefault("in_chans", vision.get("in_channels", 3))
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def _pin_generation(path: Path, ids: dict[str, int]) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from detectors.base import Detection, VoteStatus
-from engines.tiny_vlm import VLMShape, build_processor, build_vlm
+from engines.tiny_vlm import VLMShape, build_processor, build_vlm, engine_config_aliases
 from router.prompting import detection_summary
 from router.vision import PixelBudget
 from training.vlm_data import (
@@ -332,6 +332,7 @@ def save_model(model: Any, build_dir: Path, out: Path) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(out)
+    engine_config_aliases(out)
     for f in build_dir.iterdir():
         if f.is_file() and f.name not in KEEP_FROM_BUILD_EXCLUDE:
             shutil.copy2(f, out / f.name)

@@ -212,6 +212,8 @@ def test_training_saves_a_model_that_loads_and_generates(trained: Path) -> None:
     assert report["model_bytes"] == (trained / "model.safetensors").stat().st_size
     card = (trained / "MODEL_CARD.md").read_text()
     assert "only synthetic scenes" in card and "fixed at 0.9" in card
+    # SGLang 0.5.14 reads vision_config.in_chans (transformers 5 writes only in_channels)
+    assert json.loads((trained / "config.json").read_text())["vision_config"]["in_chans"] == 3
     model: Any = Qwen2VLForConditionalGeneration.from_pretrained(trained)
     assert next(model.parameters()).dtype == torch.bfloat16
     model = model.float().eval()
@@ -253,3 +255,11 @@ def test_evaluation_runs_and_writes_its_report(trained: Path, tmp_path: Path) ->
     for scored in report["conditions"].values():
         assert scored["examples"] and all("answer" in e for e in scored["examples"])
         assert scored["yes_no_clean"]["overall"]["n"] == 6
+
+
+@pytest.mark.parametrize("model", ["build", "shipped"])
+def test_models_carry_the_keys_every_engine_reads(model: str, tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "engines" / "models" / "roadwork-vlm"
+    path = build_vlm(tmp_path / "m") if model == "build" else shipped
+    vision = json.loads((path / "config.json").read_text())["vision_config"]
+    assert vision["in_chans"] == vision["in_channels"] == 3
