@@ -88,14 +88,22 @@ class Dispatcher:
         return self._pools
 
     async def stream(
-        self, kind: RequestKind, request: GenerationRequest, *, key: RouteKey = NO_KEY, deadline: float | None = None
+        self,
+        kind: RequestKind,
+        request: GenerationRequest,
+        *,
+        key: RouteKey = NO_KEY,
+        deadline: float | None = None,
+        on_commit: Callable[[str], None] = lambda pool: None,
     ) -> AsyncGenerator[Delta | Served, None]:
         """Try each pool in order; engine failures before any text move on to the next pool.
 
-        `deadline` (a `time.monotonic()` value) bounds the retries. Raises `Unavailable` when every
-        pool failed, `Overloaded` when every pool that could take it has a full queue, `InvalidRequest`
-        when the image fits no pool's context, or the mapped error when a failure cannot be retried
-        elsewhere (bad request) or text was already streamed.
+        `deadline` (a `time.monotonic()` value) bounds the retries. `on_commit(pool)` hears which
+        pool the answer is committed to (its first event arrived), before that event is yielded.
+
+        Raises `Unavailable` when every pool failed, `Overloaded` when every pool that could take it
+        has a full queue, `InvalidRequest` when the image fits no pool's context, or the mapped error
+        when a failure cannot be retried elsewhere (bad request) or text was already streamed.
         """
         interactive = kind is not RequestKind.BATCH
         started = time.monotonic()
@@ -144,6 +152,7 @@ class Dispatcher:
             except BaseException:
                 pool.breaker.release()
                 raise
+            on_commit(name)
             async for event in self._relay(pool, opened, kind, tuple(tried), started, image):
                 yield event
             return

@@ -112,12 +112,15 @@ async def test_client_errors_are_not_retried_and_never_open_a_breaker() -> None:
     assert p.replicas[0].breaker.state is State.CLOSED and p.breaker.state is State.CLOSED
 
 
-async def test_no_retry_after_the_first_token() -> None:
+async def test_no_retry_after_the_first_token_and_the_commit_names_the_pool() -> None:
     a = Scripted("a", "die_mid")
-    p = pool("p", a, Scripted("b", "ok"))
+    p = pool("p", Scripted("z", "refuse"))
+    q = pool("q", a, Scripted("b", "ok"))
+    committed: list[str] = []
     with pytest.raises(Unavailable, match="stream broken"):
-        await run(dispatcher(p, pool("q", Scripted("c", "ok"))))
-    assert a.calls == 1
+        async for _ in dispatcher(p, q, attempts=1).stream(RequestKind.SINGLE_SHOT, REQ, on_commit=committed.append):
+            pass
+    assert a.calls == 1 and committed == ["q"], "committed once, to the pool whose replica sent text"
 
 
 async def test_a_failed_pool_falls_back_and_its_breaker_opens() -> None:

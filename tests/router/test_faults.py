@@ -90,6 +90,11 @@ def test_sigkill_mid_stream_then_failover_breaker_opens_and_closes_after_restart
         assert exc.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
         details = exc.value.details()  # type: ignore[attr-defined]
         assert "engine pool 'vllm' is unavailable" in details and a.url in details, details
+        # Counted against the pool the answer was committed to (the label used to be lost: pool="").
+        failed = {"rpc": "Ask", "kind": "single_shot", "code": "UNAVAILABLE"}
+        requests = r.app.metrics.registry.get_sample_value
+        assert requests("roadwork_requests_total", {**failed, "pool": "vllm"}) == 1
+        assert requests("roadwork_requests_total", {**failed, "pool": ""}) is None
         b.settle(timeout=60)
 
         # Requests after the crash fail over before their first token: every one is answered by b.
