@@ -121,7 +121,7 @@ class Dispatcher:
                 pool_request, image = await self._for_pool(pool, request)
                 opened = await self._open(pool, pool_request, interactive, key, deadline)
             except _NoReplica:
-                pool.breaker.record(False)  # the pool as a whole cannot answer
+                pool.breaker.settle(False if pool.all_failed() else None)  # down at this instant is no failure
                 tried.append(name)
                 failures.append(f"{name}: no healthy replica (down, or its circuit is open)")
                 continue
@@ -224,7 +224,7 @@ class Dispatcher:
         finally:
             replica.slots.release(interactive)
             replica.breaker.settle(outcome)
-            pool.breaker.settle(outcome)
+            pool.settle(outcome)
 
     def _pick(self, pool: Pool, key: RouteKey, failed: set[int]) -> Replica:
         """The policy's choice among admitted replicas, those this request failed on last."""
