@@ -5,6 +5,7 @@ The real-process versions (vLLM killed, hung, restarted) are in test_faults.py."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -14,7 +15,7 @@ from engines.errors import EngineBadRequest, EngineUnavailable, EngineUnsupporte
 from router.admission import PrioritySlots
 from router.breaker import CircuitBreaker, State
 from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
-from router.dispatch import Dispatcher, Served
+from router.dispatch import Dispatcher, Served, first_token_limit
 from router.errors import EngineRejected, InvalidRequest, Overloaded, Unavailable
 from router.pools import Pool, Replica, recovered, watch_health
 from router.types import RequestKind
@@ -287,3 +288,22 @@ async def test_a_replica_passing_its_health_check_again_puts_itself_and_its_pool
         assert (await run(dispatcher(p)))[0] == "a"
     finally:
         watch.cancel()
+
+
+def test_the_first_token_wait_is_capped_at_half_the_time_left() -> None:
+    assert first_token_limit(30.0, None, 100.0) == 30.0
+    assert first_token_limit(30.0, 120.0, 100.0) == 10.0
+    assert first_token_limit(4.0, 120.0, 100.0) == 4.0, "the configured timeout when it is the shorter"
+    assert first_token_limit(30.0, 99.0, 100.0) == 0.0, "a passed deadline waits for nothing"
+
+
+async def test_a_hang_fails_over_inside_the_deadline_even_with_a_long_first_token_timeout() -> None:
+    a, b = Scripted("a", "hang"), Scripted("b", "ok")
+    p = pool("p", a, b, first_token_timeout_s=30)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with asyncio.timeout(10):  # uncapped, the hang would hold the request for 30 s
+        text, served = await run(dispatcher(p), deadline=time.monotonic() + 2.0)
+    waited = loop.time() - t0
+    assert text == "b" and served.route.replica == "b" and a.calls == 1
+    assert 0.9 <= waited < 2.0, f"failed over after half the 2 s left, not at the deadline: {waited:.2f} s"
