@@ -7,6 +7,9 @@ parent dies, even by SIGKILL, it sends SIGTERM to the group (the API server, vLL
 workers), then after GRACE_S SIGKILL to the group, itself included: nothing of the group outlives the
 router. A SIGTERM to the group (the launcher's stop) reaches the server; the guard waits for it.
 
+The kernel sends the signal when the *thread* that forked the guard exits: the launcher spawns from
+the router's event-loop thread, which lives as long as the router does.
+
 Run as a script by path, with no imports beyond the standard library: it starts in milliseconds.
 """
 
