@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,9 @@ def launch_env(spec: LaunchSpec, base: Mapping[str, str] | None = None) -> dict[
     return env
 
 
+GUARD = Path(__file__).with_name("orphan_guard.py")  # run by path: no package import, starts in milliseconds
+
+
 class ServerStartError(RuntimeError):
     """The server process exited before it became healthy."""
 
@@ -81,6 +86,82 @@ def process_group_alive(pgid: int) -> bool:
     return False
 
 
+_WILDCARDS = frozenset({"0.0.0.0", "::"})
+
+
+def _proc_address(hex_addr: str) -> str:
+    """An address as /proc/net/tcp{,6} writes it (hex, 32-bit words in host order) in text form."""
+    raw = bytes.fromhex(hex_addr)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4)) if sys.byteorder == "little" else raw
+    ip = ipaddress.ip_address(words)
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
+
+
+def _overlaps(listener: str, host: str) -> bool:
+    """Whether a socket listening on `listener` keeps a server from binding `host` (same port)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:  # a host name: any listener on the port may be it
+        return True
+    return listener in _WILDCARDS or host in _WILDCARDS or listener == host
+
+
+def listening_sockets(host: str, port: int) -> set[int]:
+    """Inodes of the TCP sockets listening on `port` that a server binding `host` would collide with
+    (from /proc/net/tcp and tcp6; empty where there is no /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()  # sl, local address:port, remote, state, ..., uid, timeout, inode
+            addr, _, hex_port = fields[1].rpartition(":")
+            if fields[3] == "0A" and int(hex_port, 16) == port and _overlaps(_proc_address(addr), host):
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def socket_holders(inodes: set[int]) -> list[int]:
+    """PIDs of the processes with one of these sockets open (those whose /proc/<pid>/fd we may read)."""
+    wanted = {f"socket:[{i}]" for i in inodes}
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd.path) for fd in os.scandir(f"{entry.path}/fd")]
+        except OSError:  # another user's process, or one that just exited
+            continue
+        if wanted.intersection(links):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def command_line(pid: int, chars: int = 120) -> str:
+    """A process's command line, shortened ('' when unreadable)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    text = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+    return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
+def port_held(host: str, port: int) -> str | None:
+    """Who listens where a server would bind `host`:`port`, in words; None when nobody does."""
+    inodes = listening_sockets(host, port)
+    if not inodes:
+        return None
+    pids = socket_holders(inodes)
+    if not pids:
+        return f"port {port} is already in use by a process whose PID this user cannot see"
+    who = ", ".join(f"PID {pid} ({command_line(pid) or '?'})" for pid in pids)
+    return f"port {port} is already held by {who}"
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     if pgid <= 1:  # 0 would be our own group
         raise ValueError(f"not a server's process group: {pgid}")
@@ -102,6 +183,7 @@ class ManagedServer:
         *,
         health_path: str = "/health",
         nice: int = 0,
+        orphan_grace_s: float | None = None,
     ) -> None:
         self.argv = list(argv)
         self.env = dict(env)
@@ -109,6 +191,9 @@ class ManagedServer:
         self.log_path = log_path
         self.health_path = health_path
         self.nice = nice  # > 0: run niced, so a busy-polling engine cannot starve its neighbours
+        # Set: run under `orphan_guard.py`, which takes the process group down (SIGTERM, this grace,
+        # SIGKILL) when this process dies; `pid` is then the guard's, the group's leader.
+        self.orphan_grace_s = orphan_grace_s
         self.starts = 0
         self._proc: asyncio.subprocess.Process | None = None  # the latest process
         self._stopped = True  # whether the latest process group was stopped (signalled and reaped)
@@ -140,12 +225,19 @@ class ManagedServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         return self.log_path.open("ab")
 
+    def _command(self) -> list[str]:
+        """The command line to spawn: the server's, niced, under the orphan guard when asked."""
+        argv = ["nice", "-n", str(self.nice), *self.argv] if self.nice > 0 else self.argv
+        if self.orphan_grace_s is None:
+            return argv
+        return [sys.executable, str(GUARD), str(os.getpid()), str(self.orphan_grace_s), "--", *argv]
+
     async def start(self, timeout_s: float = 300.0) -> None:
         """Spawn the server unless it is running, then wait until it is healthy."""
         if not self.alive:
             await self.stop()  # clear what a dead server left behind: its children, the log handle
             self._log = self._open_log()
-            argv = ["nice", "-n", str(self.nice), *self.argv] if self.nice > 0 else self.argv
+            argv = self._command()
             self._proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,

@@ -21,7 +21,7 @@ from router.jobs import JobRunner, JobStore
 from router.launcher import Launcher
 from router.metrics import Metrics
 from router.pipeline import Pipeline
-from router.pools import Replica, build_pools, distinct_replicas, warm_up, watch_health, watch_load
+from router.pools import Replica, build_pools, distinct_replicas, recovered, warm_up, watch_health, watch_load
 from router.server import RouterServicer, register
 from router.sessions import SessionStore
 from router.store import Store
@@ -135,7 +135,9 @@ class RouterApp:
         replicas = distinct_replicas(self.pools)
         await asyncio.gather(self.ensemble.warmup(), self._start_engines())
         self.runner.start()
-        self._background.append(asyncio.create_task(watch_health(replicas), name="engine-health"))
+        for replica in replicas:
+            watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
+            self._background.append(asyncio.create_task(watch, name=f"health-{replica.name}"))
         self._background.append(
             asyncio.create_task(
                 self.launcher.supervise(on_restart=lambda url: self.metrics.engine_restarts.labels(url).inc()),

@@ -4,6 +4,7 @@ CLOSED ──(consecutive failures, or failure rate over a window)──> OPEN
 OPEN ──(cooldown passed: the next `allow()`)──> HALF_OPEN
 HALF_OPEN ──(`probe_successes` probes succeed)──> CLOSED
 HALF_OPEN ──(any probe fails)──> OPEN (a fresh cooldown)
+any ──(`reset()`: outside evidence the target is back, e.g. it passes its health check again)──> CLOSED
 
 Callers ask `allow()` before a request (it claims a probe slot in HALF_OPEN) and report the outcome
 with `record(ok)`, or `release()` when the request ended without telling anything about the engine
@@ -63,6 +64,11 @@ class CircuitBreaker:
         self._probes = self._probe_ok = 0
         if self._on_transition is not None and old is not state:
             self._on_transition(self.name, old, state)
+
+    def reset(self) -> None:
+        """Close at once, forgetting past failures: the target is known to be back."""
+        if self.state is not State.CLOSED:
+            self._to(State.CLOSED)
 
     def admits(self) -> bool:
         """Whether `allow()` would say yes now (no side effects): for filtering candidates."""

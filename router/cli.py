@@ -58,7 +58,11 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     if not app.ready.is_set():
         print(f"roadwork-router: listening on {host}:{port}; warming up detectors and engines...", flush=True)
-    await app.wait_ready()
+    try:
+        await app.wait_ready()
+    except ConfigError as exc:  # found at warm-up: a launch port held by another process, a blind model
+        await app.stop(0)
+        sys.exit(f"roadwork-router: {exc}")
     metrics = (
         f", metrics on http://{app.config.server.metrics_host}:{app.metrics_port}/metrics" if app.metrics_port else ""
     )

@@ -216,7 +216,10 @@ class PoolConfig(_Strict):
     interactive_hold_s: float = Field(1.0, ge=0, description="how long the bulk window stays shrunk after one")
     timeout_s: float = Field(120.0, gt=0, description="longest gap between two bytes from the engine")
     first_token_timeout_s: float = Field(
-        30.0, gt=0, description="an engine silent this long before its first token is failed over (hung replica)"
+        30.0,
+        gt=0,
+        description="an engine silent this long (at most half the request's time left) before its first token"
+        " is failed over (hung replica)",
     )
     max_queue: int = Field(
         256, ge=0, description="interactive requests waiting for a replica slot; beyond: RESOURCE_EXHAUSTED"

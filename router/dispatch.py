@@ -43,6 +43,15 @@ def _engine_outcome(exc: BaseException) -> bool | None:
 
 
 NO_KEY = RouteKey()
+FIRST_TOKEN_DEADLINE_SHARE = 0.5  # of the request's remaining time, at most, waited for a first token
+
+
+def first_token_limit(configured_s: float, deadline: float | None, now: float) -> float:
+    """How long one try waits for its first token: `first_token_timeout_s`, capped at a share of the
+    time the request has left, so a hung replica is failed over while there is time to."""
+    if deadline is None:
+        return configured_s
+    return max(0.0, min(configured_s, FIRST_TOKEN_DEADLINE_SHARE * (deadline - now)))
 
 
 class _NoReplica(Exception):
@@ -88,14 +97,22 @@ class Dispatcher:
         return self._pools
 
     async def stream(
-        self, kind: RequestKind, request: GenerationRequest, *, key: RouteKey = NO_KEY, deadline: float | None = None
+        self,
+        kind: RequestKind,
+        request: GenerationRequest,
+        *,
+        key: RouteKey = NO_KEY,
+        deadline: float | None = None,
+        on_commit: Callable[[str], None] = lambda pool: None,
     ) -> AsyncGenerator[Delta | Served, None]:
         """Try each pool in order; engine failures before any text move on to the next pool.
 
-        `deadline` (a `time.monotonic()` value) bounds the retries. Raises `Unavailable` when every
-        pool failed, `Overloaded` when every pool that could take it has a full queue, `InvalidRequest`
-        when the image fits no pool's context, or the mapped error when a failure cannot be retried
-        elsewhere (bad request) or text was already streamed.
+        `deadline` (a `time.monotonic()` value) bounds the retries. `on_commit(pool)` hears which
+        pool the answer is committed to (its first event arrived), before that event is yielded.
+
+        Raises `Unavailable` when every pool failed, `Overloaded` when every pool that could take it
+        has a full queue, `InvalidRequest` when the image fits no pool's context, or the mapped error
+        when a failure cannot be retried elsewhere (bad request) or text was already streamed.
         """
         interactive = kind is not RequestKind.BATCH
         started = time.monotonic()
@@ -113,7 +130,7 @@ class Dispatcher:
                 pool_request, image = await self._for_pool(pool, request)
                 opened = await self._open(pool, pool_request, interactive, key, deadline)
             except _NoReplica:
-                pool.breaker.record(False)  # the pool as a whole cannot answer
+                pool.breaker.settle(False if pool.all_failed() else None)  # down at this instant is no failure
                 tried.append(name)
                 failures.append(f"{name}: no healthy replica (down, or its circuit is open)")
                 continue
@@ -144,6 +161,7 @@ class Dispatcher:
             except BaseException:
                 pool.breaker.release()
                 raise
+            on_commit(name)
             async for event in self._relay(pool, opened, kind, tuple(tried), started, image):
                 yield event
             return
@@ -215,7 +233,7 @@ class Dispatcher:
         finally:
             replica.slots.release(interactive)
             replica.breaker.settle(outcome)
-            pool.breaker.settle(outcome)
+            pool.settle(outcome)
 
     def _pick(self, pool: Pool, key: RouteKey, failed: set[int]) -> Replica:
         """The policy's choice among admitted replicas, those this request failed on last."""
@@ -239,17 +257,17 @@ class Dispatcher:
                     self._on_retry(pool.name)
                 replica = self._pick(pool, key, failed)
                 try:
-                    return await self._first_event(pool, replica, request, interactive)
+                    return await self._first_event(pool, replica, request, interactive, deadline)
                 except EngineError:
                     failed.add(id(replica))
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _first_event(
-        self, pool: Pool, replica: Replica, request: GenerationRequest, interactive: bool
+        self, pool: Pool, replica: Replica, request: GenerationRequest, interactive: bool, deadline: float | None
     ) -> _Opened:
         """One try on one replica: a slot (or a place in the bounded queue), the breaker's leave,
-        then the engine's first event within `first_token_timeout_s`."""
+        then the engine's first event within `first_token_timeout_s` (capped by the deadline)."""
         slots = replica.slots
         if not slots.try_acquire(interactive):
             if interactive and slots.queued(True) >= pool.config.max_queue:
@@ -259,14 +277,15 @@ class Dispatcher:
             slots.release(interactive)
             raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
         events = replica.engine.generate(request)
-        limit = pool.config.first_token_timeout_s
+        limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
         try:
             try:
                 async with asyncio.timeout(limit):
                     first = await anext(events)
             except TimeoutError as exc:
                 raise EngineTimeout(
-                    f"{replica.name}: no first token within {limit:g} s (pools.{pool.name}.first_token_timeout_s)"
+                    f"{replica.name}: no first token within {limit:.3g} s (pools.{pool.name}.first_token_timeout_s,"
+                    " at most half the time the request had left)"
                 ) from exc
             except StopAsyncIteration as exc:
                 raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc

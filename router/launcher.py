@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engines.registry import SERVER_KINDS
-from engines.servers import LaunchSpec, ManagedServer
+from engines.servers import LaunchSpec, ManagedServer, port_held
 from router.config import Config, LaunchConfig, PoolConfig
+from router.errors import ConfigError
 
 log = logging.getLogger(__name__)
+ORPHAN_GRACE_S = 5.0  # a launched server outliving the router gets SIGTERM, then SIGKILL this much later
 
 
 @dataclass(eq=False)
@@ -77,12 +79,30 @@ class Launcher:
                 assert kind is not None  # config validation: launch needs a server engine
                 spec = launch_spec(pc, lc)
                 argv, env = kind.launch_command(spec, lc.python or sys.executable)
+                log_path = logs / f"{name}-{lc.port}.log"
+                guard = ORPHAN_GRACE_S
                 server = ManagedServer(
-                    argv, env, spec.url, logs / f"{name}-{lc.port}.log", health_path=kind.health_path, nice=lc.nice
+                    argv, env, spec.url, log_path, health_path=kind.health_path, nice=lc.nice, orphan_grace_s=guard
                 )
                 self.servers.append(Launched(name, lc, server))
 
+    @staticmethod
+    def _held(s: Launched) -> str | None:
+        """Why `s` cannot bind its port (another process listens there), or None."""
+        held = port_held(s.config.host, s.config.port)
+        if held is None:
+            return None
+        return (
+            f"pools.{s.pool}.launch: {held}, a process this router did not start; stop it, "
+            "or give the launch entry another port"
+        )
+
     async def _start_one(self, s: Launched) -> bool:
+        if not s.server.alive:
+            await s.server.stop()  # what a dead server left behind goes first: it may hold the port
+            if held := self._held(s):  # the holder's /health would pass for ours
+                log.error("engine server %s (pool %s) not started: %s", s.url, s.pool, held)
+                return False
         try:
             await s.server.start(s.config.start_timeout_s)
             log.info("engine server %s (pool %s) is up: %s", s.url, s.pool, s.server.log_path)
@@ -92,7 +112,11 @@ class Launcher:
             return False
 
     async def start(self) -> None:
-        """Start every server in parallel and wait until each is healthy (or has failed)."""
+        """Start every server in parallel and wait until each is healthy (or has failed); ConfigError,
+        starting none, when a launch port is already held by another process."""
+        held = [reason for s in self.servers if (reason := self._held(s))]
+        if held:
+            raise ConfigError("; ".join(held))
         await asyncio.gather(*(self._start_one(s) for s in self.servers))
 
     async def supervise(

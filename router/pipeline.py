@@ -54,6 +54,10 @@ class Trace:
     kind: RequestKind | None = None
     pool: str = ""
 
+    def commit(self, pool: str) -> None:
+        """The answer is committed to `pool`: a failure from here on is counted against it."""
+        self.pool = pool
+
 
 class Pipeline:
     """The router's domain logic; the gRPC servicer and the bulk-job runner both call it."""
@@ -268,7 +272,8 @@ class Pipeline:
         parts: list[str] = []
         ttft_ms = 0.0
         try:
-            async with aclosing(self.dispatcher.stream(kind, request, key=key, deadline=deadline)) as events:
+            committed = self.dispatcher.stream(kind, request, key=key, deadline=deadline, on_commit=trace.commit)
+            async with aclosing(committed) as events:
                 async for event in events:
                     if isinstance(event, Served):
                         served = event

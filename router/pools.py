@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from engines.openai_http import OpenAIHTTPEngine
 from engines.prometheus import EngineLoad, fetch_metrics, without_buckets
 from engines.registry import SERVER_KINDS, ServerKind
 from router.admission import PrioritySlots
-from router.breaker import CircuitBreaker, Transition
+from router.breaker import CircuitBreaker, State, Transition
 from router.bulk_window import AdaptiveWindow
 from router.config import BreakerConfig, Config, PoolConfig
 from router.errors import ConfigError
@@ -93,6 +94,17 @@ class Pool:
     def available(self) -> list[Replica]:
         """Replicas a policy may choose from: healthy ones whose breaker lets a request through."""
         return [r for r in self.replicas if r.healthy and r.breaker.admits()]
+
+    def all_failed(self) -> bool:
+        """Whether every replica's breaker is OPEN (each failed requests): what opens the pool's breaker,
+        not replicas that are merely down at this instant or probing."""
+        return all(r.breaker.state is State.OPEN for r in self.replicas)
+
+    def settle(self, ok: bool | None) -> None:
+        """An answer's outcome for the pool's breaker; one served answer closes it at once."""
+        if ok:
+            self.breaker.reset()
+        self.breaker.settle(ok)
 
     @property
     def vision(self) -> bool:
@@ -198,16 +210,44 @@ async def warm_up(pools: dict[str, Pool]) -> None:
     await asyncio.gather(*(one(r) for r in distinct_replicas(pools)))
 
 
-async def watch_health(replicas: list[Replica], interval_s: float = 5.0) -> None:
-    """Poll each replica's health endpoint forever, updating `healthy`."""
+def recovered(pools: dict[str, Pool], replica: Replica) -> None:
+    """A replica passed its health check after failing it: its breaker and its pools' close at once
+    (the failures they counted were the outage the health check saw)."""
+    replica.breaker.reset()
+    for pool in pools.values():
+        if replica in pool.replicas:
+            pool.breaker.reset()
+
+
+async def _healthy(replica: Replica) -> bool:
+    try:
+        return await replica.engine.health() is True
+    except Exception:
+        return False
+
+
+async def watch_health(
+    replica: Replica,
+    on_recovered: Callable[[Replica], None],
+    interval_s: float = 5.0,
+    recovery_s: float = 0.5,
+) -> None:
+    """Check one replica's health forever, updating `healthy`: every `interval_s` while it is healthy
+    and its breaker closed, every `recovery_s` otherwise, so a recovery is seen at the engine's speed;
+    `on_recovered(replica)` hears each unhealthy -> healthy change."""
+    checked = time.monotonic()
     while True:
-        await asyncio.sleep(interval_s)
-        results = await asyncio.gather(*(r.engine.health() for r in replicas), return_exceptions=True)
-        for r, ok in zip(replicas, results, strict=True):
-            healthy = ok is True
-            if healthy != r.healthy:
-                log.warning("engine %s is now %s", r.name, "healthy" if healthy else "unhealthy")
-            r.healthy = healthy
+        await asyncio.sleep(recovery_s)
+        suspect = not replica.healthy or replica.breaker.state is not State.CLOSED
+        if not suspect and time.monotonic() - checked < interval_s:
+            continue
+        checked = time.monotonic()
+        healthy = await _healthy(replica)
+        if healthy != replica.healthy:
+            log.warning("engine %s is now %s", replica.name, "healthy" if healthy else "unhealthy")
+        was, replica.healthy = replica.healthy, healthy
+        if healthy and not was:
+            on_recovered(replica)
 
 
 async def watch_load(replica: Replica, interval_s: float, on_scrape: Callable[[Replica], None]) -> None:

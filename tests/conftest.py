@@ -164,6 +164,13 @@ class VLLMServer:
             time.sleep(0.5)
         raise TimeoutError(f"vLLM not healthy after {timeout} s:\n{self.log.read_text()[-3000:]}")
 
+    def healthy(self, timeout: float = 1.0) -> bool:
+        """Whether /health answers 200 now."""
+        try:
+            return httpx.get(f"{self.url}/health", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a Prometheus metric's samples on the server's /metrics whose labels match."""
         want = [f'{k}="{v}"' for k, v in labels.items()]

@@ -96,3 +96,22 @@ def test_late_outcomes_while_open_are_ignored_and_disabled_never_opens() -> None
     for _ in range(50):
         off.record(False)
     assert off.state is State.CLOSED and off.allow()
+
+
+def test_reset_closes_at_once_from_open_or_half_open_and_forgets_failures() -> None:
+    b, clock, seen = make()
+    for _ in range(3):
+        b.record(False)
+    assert b.state is State.OPEN
+    b.reset()
+    assert b.state is State.CLOSED and b.allow()
+    b.record(False)
+    b.record(False)
+    assert b.state is State.CLOSED, "the failures before the reset no longer count"
+    b.record(False)
+    clock.t += 5
+    assert b.allow() and b.state is State.HALF_OPEN
+    b.reset()
+    b.reset()  # closed already: no transition
+    assert seen == [("CLOSED", "OPEN"), ("OPEN", "CLOSED"), ("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"),
+                    ("HALF_OPEN", "CLOSED")]  # fmt: skip

@@ -5,6 +5,7 @@ The real-process versions (vLLM killed, hung, restarted) are in test_faults.py."
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -14,9 +15,9 @@ from engines.errors import EngineBadRequest, EngineUnavailable, EngineUnsupporte
 from router.admission import PrioritySlots
 from router.breaker import CircuitBreaker, State
 from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
-from router.dispatch import Dispatcher, Served
+from router.dispatch import Dispatcher, Served, first_token_limit
 from router.errors import EngineRejected, InvalidRequest, Overloaded, Unavailable
-from router.pools import Pool, Replica
+from router.pools import Pool, Replica, recovered, watch_health
 from router.types import RequestKind
 
 REQ = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0)
@@ -112,12 +113,15 @@ async def test_client_errors_are_not_retried_and_never_open_a_breaker() -> None:
     assert p.replicas[0].breaker.state is State.CLOSED and p.breaker.state is State.CLOSED
 
 
-async def test_no_retry_after_the_first_token() -> None:
+async def test_no_retry_after_the_first_token_and_the_commit_names_the_pool() -> None:
     a = Scripted("a", "die_mid")
-    p = pool("p", a, Scripted("b", "ok"))
+    p = pool("p", Scripted("z", "refuse"))
+    q = pool("q", a, Scripted("b", "ok"))
+    committed: list[str] = []
     with pytest.raises(Unavailable, match="stream broken"):
-        await run(dispatcher(p, pool("q", Scripted("c", "ok"))))
-    assert a.calls == 1
+        async for _ in dispatcher(p, q, attempts=1).stream(RequestKind.SINGLE_SHOT, REQ, on_commit=committed.append):
+            pass
+    assert a.calls == 1 and committed == ["q"], "committed once, to the pool whose replica sent text"
 
 
 async def test_a_failed_pool_falls_back_and_its_breaker_opens() -> None:
@@ -231,3 +235,75 @@ async def test_a_text_only_pool_gets_the_request_without_its_image() -> None:
     text_only = Scripted("text", "ok")  # vision = False
     served = await _served(dispatcher(pool("p", text_only)), _with_image(640, 480))
     assert served.image is None and text_only.calls == 1
+
+
+async def test_replicas_down_at_this_instant_do_not_open_the_pool_breaker() -> None:
+    p, q = pool("p", Scripted("a", "ok")), pool("q", Scripted("c", "ok"))
+    p.replicas[0].healthy = False  # the health check says down; its breaker never saw a failure
+    d = dispatcher(p, q)
+    for _ in range(5):
+        assert (await run(d))[1].route.pool == "q"
+    assert p.breaker.state is State.CLOSED, "'none healthy now' is not 'every replica failed'"
+    p.replicas[0].healthy = True
+    assert (await run(d))[1].route.pool == "p", "back at once, no cooldown to sit out"
+
+
+async def test_one_served_answer_closes_a_half_open_pool_breaker() -> None:
+    slow_probes = BreakerConfig(consecutive_failures=1, cooldown_s=0.01, probe_successes=5)
+    p = pool("p", Scripted("a", "ok"))
+    p.breaker = CircuitBreaker("p", slow_probes)
+    p.breaker.record(False)
+    assert p.breaker.state is State.OPEN
+    await asyncio.sleep(0.02)
+    _, served = await run(dispatcher(p))  # the probe
+    assert served.route.pool == "p" and p.breaker.state is State.CLOSED, "a served probe puts the pool back"
+
+
+class Health(Scripted):
+    """A scripted engine whose health check plays `states` (then stays at the last)."""
+
+    def __init__(self, name: str, *states: bool) -> None:
+        super().__init__(name, "ok")
+        self.states = list(states)
+
+    async def health(self) -> bool:
+        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
+
+
+async def test_a_replica_passing_its_health_check_again_puts_itself_and_its_pool_back_at_once() -> None:
+    engine = Health("a", False, False, True)
+    p = pool("p", engine)
+    r = p.replicas[0]
+    for _ in range(2):  # requests failed on it: its breaker is open, and with it the pool's (60 s cooldown)
+        r.breaker.record(False)
+        p.breaker.record(False)
+    assert r.breaker.state is State.OPEN and p.breaker.state is State.OPEN
+    watch = asyncio.create_task(watch_health(r, lambda rep: recovered({"p": p}, rep), interval_s=60, recovery_s=0.01))
+    try:
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if r.breaker.state is State.CLOSED:
+                break
+        assert r.healthy and r.breaker.state is State.CLOSED and p.breaker.state is State.CLOSED
+        assert (await run(dispatcher(p)))[0] == "a"
+    finally:
+        watch.cancel()
+
+
+def test_the_first_token_wait_is_capped_at_half_the_time_left() -> None:
+    assert first_token_limit(30.0, None, 100.0) == 30.0
+    assert first_token_limit(30.0, 120.0, 100.0) == 10.0
+    assert first_token_limit(4.0, 120.0, 100.0) == 4.0, "the configured timeout when it is the shorter"
+    assert first_token_limit(30.0, 99.0, 100.0) == 0.0, "a passed deadline waits for nothing"
+
+
+async def test_a_hang_fails_over_inside_the_deadline_even_with_a_long_first_token_timeout() -> None:
+    a, b = Scripted("a", "hang"), Scripted("b", "ok")
+    p = pool("p", a, b, first_token_timeout_s=30)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with asyncio.timeout(10):  # uncapped, the hang would hold the request for 30 s
+        text, served = await run(dispatcher(p), deadline=time.monotonic() + 2.0)
+    waited = loop.time() - t0
+    assert text == "b" and served.route.replica == "b" and a.calls == 1
+    assert 0.9 <= waited < 2.0, f"failed over after half the 2 s left, not at the deadline: {waited:.2f} s"

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from engines import vllm
-from engines.servers import process_group_alive
+from engines.servers import listening_sockets, process_group_alive, socket_holders
 from router._proto.roadwork.v1 import router_pb2 as pb
+from router.errors import ConfigError
+from router.launcher import Launcher
 from tests.conftest import RunningRouter, ask, free_port, make_config, require_vllm_python
 
 QUESTIONS = ("Is the work zone active?", "How many lanes are closed?", "Are there workers?", "Is it safe to pass?")
@@ -122,9 +127,10 @@ def test_load_and_prefix_cache_figures_come_from_the_servers_metrics(launched: R
 @pytest.mark.slow
 def test_a_killed_server_is_restarted_and_serves_again(launched: RunningRouter, sample_jpeg: bytes) -> None:
     victim = launched.app.launcher.servers[0]
-    old_pid = victim.server.pid
-    assert old_pid is not None
-    os.kill(old_pid, signal.SIGKILL)
+    old_pid = victim.server.pid  # the orphan guard's; the API server is its child, holding the port
+    (api_server,) = socket_holders(listening_sockets(victim.config.host, victim.config.port))
+    assert old_pid is not None and os.getpgid(api_server) == old_pid != api_server
+    os.kill(api_server, signal.SIGKILL)
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline:
         if victim.restarts == 1 and victim.server.alive and victim.server.pid != old_pid:
@@ -143,3 +149,26 @@ def test_a_killed_server_is_restarted_and_serves_again(launched: RunningRouter, 
     assert replica.healthy
     done = ask(launched.stub, image=sample_jpeg, question="Still there?", options=pb.GenerationOptions(max_tokens=4))
     assert done[-1].done.route.engine == "vllm" and done[-1].done.usage.completion_tokens == 4
+
+
+def test_a_launch_port_held_by_another_process_is_a_start_up_error(tmp_path: Path) -> None:
+    port = free_port()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); "
+         "print('ok', flush=True); time.sleep(600)"], stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ok\n"
+        entry = {"model": "unused", "port": port, "start_timeout_s": 5}
+        cfg = make_config(
+            tmp_path, ROADWORK__POOLS__VLLM__ENGINE="vllm", ROADWORK__POOLS__VLLM__LAUNCH=json.dumps([entry])
+        )
+        launcher = Launcher(cfg)
+        with pytest.raises(
+            ConfigError, match=rf"pools\.vllm\.launch: port {port} is already held by PID {holder.pid} "
+        ):
+            asyncio.run(launcher.start())
+        assert launcher.servers[0].server.starts == 0, "nothing was started"
+    finally:
+        holder.kill()
+        holder.wait()
