@@ -23,6 +23,7 @@ METRICS_PATH = "/metrics"
 # Where a request's pixel budget goes: min_pixels / max_pixels inside each image_url (lmdeploy/vl/model/qwen2.py).
 PIXEL_OPTIONS = "image_url"
 DEFAULT_PORT = 23333
+ABORT_PATH = None  # a stream the client leaves is aborted at once (measured on the H200: 7 tokens)
 # TurboMind (LMDeploy's default backend) is a CUDA 12 build the GPU host cannot load; the PyTorch engine runs
 # there (gpu-lmdeploy/run_lmdeploy.sh), so it is the default here.
 DEFAULT_BACKEND = "pytorch"

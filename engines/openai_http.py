@@ -7,7 +7,9 @@ import base64
 import functools
 import io
 import json
+import logging
 import urllib.request
+import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Literal
@@ -26,6 +28,7 @@ from engines.errors import (
 )
 
 PixelOptions = Literal["none", "mm_processor_kwargs", "image_url"]
+log = logging.getLogger(__name__)
 
 
 def message_to_openai(
@@ -392,6 +395,7 @@ class OpenAIHTTPEngine:
         send_priority: bool = False,
         pixel_options: PixelOptions = "none",
         probe_pixels: tuple[int, int] | None = None,
+        abort_path: str | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"
@@ -402,6 +406,10 @@ class OpenAIHTTPEngine:
         self._vision = vision
         self._pixel_options: PixelOptions = pixel_options  # where a request's pixel budget goes, if anywhere
         self._probe_pixels = probe_pixels  # the budget the warm-up's image is sent with (per-request options)
+        # Set (SGLang): each request carries a `rid`, and a stream left before its end is also aborted by
+        # POSTing {"rid": ...} here, since closing the connection stops the engine only later.
+        self._abort_path = abort_path
+        self._aborts: set[asyncio.Task[None]] = set()
         self._context_tokens = 0  # the server's max_model_len, once /v1/models told it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._read_timeout_s = read_timeout_s
@@ -448,8 +456,8 @@ class OpenAIHTTPEngine:
             return EngineTimeout(f"{self._base}: {type(exc).__name__}")
         return EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}")
 
-    def payload(self, request: GenerationRequest) -> dict[str, Any]:
-        """The JSON body this engine POSTs to /v1/chat/completions for `request`."""
+    def payload(self, request: GenerationRequest, rid: str = "") -> dict[str, Any]:
+        """The JSON body this engine POSTs to /v1/chat/completions for `request` (`rid`: the engine's id for it)."""
         pixels, where = request.pixel_budget, self._pixel_options
         body = {
             **self._extra,
@@ -462,6 +470,8 @@ class OpenAIHTTPEngine:
         }
         if self._send_priority:
             body["priority"] = request.priority
+        if rid:
+            body["rid"] = rid
         if pixels is not None and where == "mm_processor_kwargs" and self._vision:
             body["mm_processor_kwargs"] = {"min_pixels": pixels[0], "max_pixels": pixels[1]}
         if request.response_schema is not None:  # vLLM, SGLang and LMDeploy all take OpenAI's form
@@ -481,7 +491,8 @@ class OpenAIHTTPEngine:
                 async for event in events:
                     yield event
             return
-        body = json.dumps(self.payload(request), ensure_ascii=False, separators=(",", ":")).encode()
+        engine_rid = self._engine_rid()
+        body = json.dumps(self.payload(request, engine_rid), ensure_ascii=False, separators=(",", ":")).encode()
         rid = request.request_id
         head = self._head + (f"X-Request-Id: {rid}\r\n" if rid and _safe_header(rid) else "")
         data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
@@ -514,6 +525,7 @@ class OpenAIHTTPEngine:
                 # Releasing a response not read to its end closes its connection, synchronously (no
                 # await a second cancellation could skip): that is what makes the engine abort it.
                 self._lean.release(conn)
+                self._abort(engine_rid)
         yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
 
     async def _read(self, conn: _Conn) -> bytes:
@@ -535,8 +547,9 @@ class OpenAIHTTPEngine:
 
     async def _generate_httpx(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         headers = {"X-Request-Id": request.request_id} if request.request_id else {}
+        engine_rid = self._engine_rid()
         request_ = self._client.build_request(
-            "POST", "/v1/chat/completions", json=self.payload(request), headers=headers
+            "POST", "/v1/chat/completions", json=self.payload(request, engine_rid), headers=headers
         )
         try:
             resp = await self._client.send(request_, stream=True)
@@ -563,8 +576,30 @@ class OpenAIHTTPEngine:
         finally:
             # Closing the unfinished response closes its connection: that is what makes the engine
             # abort the request. Shielded, so a second cancellation during cleanup cannot skip it.
+            if not stream.done:
+                self._abort(engine_rid)
             await asyncio.shield(resp.aclose())
         yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
+
+    def _engine_rid(self) -> str:
+        """A fresh id the engine knows this generation by, where it aborts by id ('' elsewhere)."""
+        return uuid.uuid4().hex if self._abort_path else ""
+
+    def _abort(self, rid: str) -> None:
+        """Abort generation `rid` on the engine, in the background (the caller may be cancelled)."""
+        if not rid or self._abort_path is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._post_abort(self._abort_path, rid))
+        self._aborts.add(task)
+        task.add_done_callback(self._aborts.discard)
+
+    async def _post_abort(self, path: str, rid: str) -> None:
+        try:
+            resp = await self._client.post(path, json={"rid": rid}, timeout=5.0)
+            if resp.status_code != 200:
+                log.warning("%s%s for %s: HTTP %d", self._base, path, rid, resp.status_code)
+        except httpx.HTTPError as exc:  # the connection close still stops it, later
+            log.warning("%s%s for %s: %s", self._base, path, rid, exc)
 
     async def _discover_model(self) -> None:
         """The served model's id (when none was configured) and context length from `/v1/models`."""
@@ -605,6 +640,8 @@ class OpenAIHTTPEngine:
             pass
 
     async def close(self) -> None:
+        if self._aborts:  # aborts already sent go out before the client closes
+            await asyncio.wait(self._aborts, timeout=5.0)
         if self._lean is not None:
             self._lean.close()
         await self._client.aclose()

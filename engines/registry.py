@@ -23,6 +23,7 @@ class ServerKind:
     metrics_path: str
     default_port: int
     pixel_options: PixelOptions  # where a request's pixel budget goes (engines/openai_http.py)
+    abort_path: str | None  # where a left stream is aborted by request id; None: leaving it is enough
     quantizations: frozenset[str]  # weight quantization values it takes (LaunchSpec.quantization)
     kv_cache_dtypes: frozenset[str]  # KV-cache dtypes it takes (LaunchSpec.kv_cache_dtype)
 
@@ -36,6 +37,7 @@ SERVER_KINDS: dict[str, ServerKind] = {
         m.METRICS_PATH,
         m.DEFAULT_PORT,
         cast(PixelOptions, m.PIXEL_OPTIONS),
+        m.ABORT_PATH,
         m.QUANTIZATIONS,
         m.KV_CACHE_DTYPES,
     )

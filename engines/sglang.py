@@ -19,6 +19,10 @@ METRICS_PATH = "/metrics"
 # Where a request's pixel budget goes: nowhere, SGLang has no per-request pixel options (--mm-process-config).
 PIXEL_OPTIONS = "none"
 DEFAULT_PORT = 30000
+# A stream the client leaves is aborted only 2 s after SGLang's response ends (create_abort_task in
+# srt/managers/tokenizer_manager.py): on the H200 a cancelled Ask kept generating 3.3 s (988 tokens). So
+# the router names each request (`rid`) and aborts it by name at once (POST /abort_request {"rid": ...}).
+ABORT_PATH = "/abort_request"
 # By default only (attention-)TP rank 0 records scheduler metrics; with --enable-metrics-for-all-schedulers
 # (server_args.py) each TP rank reports its batch, so series differing only in tp_rank count once (their
 # max). Assumes DP-attention ranks are told apart by a dp_rank label (not confirmed on a multi-GPU run).

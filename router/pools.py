@@ -168,6 +168,7 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
                         send_priority=pc.priority_scheduling,
                         pixel_options=server.pixel_options if server and pc.per_request_pixels else "none",
                         probe_pixels=(pc.min_pixels, pc.max_pixels),
+                        abort_path=server.abort_path if server else None,
                     )
                     window = AdaptiveWindow(1, batch_cap, pc.interactive_slowdown) if share == "auto" else None
                     slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s, adaptive=window)

@@ -172,3 +172,74 @@ async def test_closing_a_stream_early_closes_its_connection() -> None:
     await asyncio.wait_for(closed.wait(), 5)
     await engine.close()
     server.close()
+
+
+def _abort_recorder(bodies: list[dict[str, object]], aborts: list[dict[str, object]], deltas: int) -> Handler:
+    """A server that streams `deltas` deltas then [DONE] to /v1/chat/completions, and records each
+    /abort_request body (as SGLang's endpoint takes it)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+            body = json.loads(await reader.readexactly(length))
+            if head.startswith(b"POST /abort_request"):
+                aborts.append(body)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+                continue
+            bodies.append(body)
+            writer.write(HEAD)
+            for i in range(deltas):
+                writer.write(_delta(str(i)))
+                await writer.drain()
+                await asyncio.sleep(0.01)
+                if writer.transport.is_closing():
+                    return
+            writer.write(_chunk("[DONE]") + b"0\r\n\r\n")
+            await writer.drain()
+
+    return handler
+
+
+async def test_a_stream_left_early_is_aborted_by_its_request_id() -> None:
+    """SGLang stops a left stream only 2 s after its response ends: the engine is told by id at once."""
+    bodies: list[dict[str, object]] = []
+    aborts: list[dict[str, object]] = []
+    server, url, _ = await _serve(_abort_recorder(bodies, aborts, 1000))
+    engine = OpenAIHTTPEngine(url, "m", abort_path="/abort_request")
+    stream = engine.generate(REQ)
+    assert isinstance(await anext(stream), Delta)
+    await stream.aclose()
+    await engine.close()  # waits for the abort already sent
+    server.close()
+    rid = bodies[0]["rid"]
+    assert isinstance(rid, str) and len(rid) == 32
+    assert aborts == [{"rid": rid}]
+
+
+async def test_a_finished_stream_sends_no_abort_and_each_request_has_its_own_id() -> None:
+    bodies: list[dict[str, object]] = []
+    aborts: list[dict[str, object]] = []
+    server, url, _ = await _serve(_abort_recorder(bodies, aborts, 3))
+    engine = OpenAIHTTPEngine(url, "m", abort_path="/abort_request")
+    for _ in range(2):
+        events = await _collect(engine)
+        assert [e.text for e in events if isinstance(e, Delta)] == ["0", "1", "2"]
+        assert isinstance(events[-1], Finished)
+    await engine.close()
+    server.close()
+    assert aborts == [] and len({b["rid"] for b in bodies}) == 2
+
+
+async def test_without_an_abort_path_no_request_id_is_sent() -> None:
+    bodies: list[dict[str, object]] = []
+    server, url, _ = await _serve(_abort_recorder(bodies, [], 2))
+    engine = OpenAIHTTPEngine(url, "m")
+    await _collect(engine)
+    await engine.close()
+    server.close()
+    assert "rid" not in bodies[0]
