@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from engines.servers import port_held
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router.config import Config
 from router.detection import build_ensemble
@@ -48,6 +49,14 @@ def tls_credentials(config: Config) -> grpc.ServerCredentials | None:
     except OSError as exc:
         raise ConfigError(f"server.tls_cert_file / server.tls_key_file: {exc}") from exc
     return grpc.ssl_server_credentials([pair])
+
+
+def _cannot_bind(keys: str, host: str, port: int, exc: OSError | None = None) -> str:
+    """A start-up error naming the config keys, with who holds the port when /proc tells."""
+    held = port_held(host, port)
+    why = held or (exc.strerror if exc is not None and exc.strerror else "refused")
+    off = " (0 turns it off)" if "metrics" in keys else ""
+    return f"{keys}: cannot listen on {host}:{port}: {why}; stop that process or choose another port{off}"
 
 
 class RouterApp:
@@ -118,11 +127,14 @@ class RouterApp:
         else:
             self.port = server.add_insecure_port(address)
         if self.port == 0:
-            raise OSError(f"cannot bind {s.host}:{s.port} (server.host / server.port)")
+            raise ConfigError(_cannot_bind("server.host / server.port", s.host, s.port))
+        if s.metrics_port:  # before the gRPC server starts: a refused port leaves nothing half started
+            try:
+                self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
+            except OSError as exc:
+                raise ConfigError(_cannot_bind("server.metrics_port", s.metrics_host, s.metrics_port, exc)) from exc
         await server.start()
         self._server = server
-        if s.metrics_port:
-            self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
         if not bind_late:
             self._background.append(asyncio.create_task(self._warm_up(), name="warm-up"))
         log.info("roadwork-router listening on %s:%d", s.host, self.port)

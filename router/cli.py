@@ -50,7 +50,11 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
     from router.app import RouterApp
 
     app = RouterApp(config)
-    port = await app.start()
+    try:
+        port = await app.start()
+    except ConfigError as exc:  # a port another process holds (server.port, server.metrics_port)
+        await app.stop(0)
+        sys.exit(f"roadwork-router: {exc}")
     host = app.config.server.host
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
