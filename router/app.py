@@ -80,7 +80,7 @@ class RouterApp:
             self.store, default_ttl_s=config.sessions.ttl_s, max_ttl_s=config.sessions.max_ttl_s
         )
         self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics)
-        self.jobs = JobStore(self.store)
+        self.jobs = JobStore(self.store, lease_s=config.batch.lease_s)
         self.runner = JobRunner(self.jobs, self.pipeline, workers=config.batch.workers, poll_s=config.batch.poll_s)
         self.health = health.aio.HealthServicer()
         self.ready = asyncio.Event()

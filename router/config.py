@@ -325,6 +325,9 @@ class DetectionConfig(_Strict):
 class BatchConfig(_Strict):
     workers: int = Field(4, gt=0, description="items in flight per router")
     poll_s: float = Field(0.2, gt=0)
+    lease_s: float = Field(
+        15.0, ge=0.5, description="a running item's lease, renewed by its router; expired, any replica reclaims it"
+    )
 
 
 class Config(_Strict):

@@ -1,9 +1,11 @@
 """Durable bulk jobs: staged submission, a worker loop that resumes after restarts, results.
 
 Exactly-once: an item moves pending -> running -> finished; its result is written by one guarded
-UPDATE (`WHERE status = 'running'`), so a canceled item is never overwritten and a crash between
-the engine call and the write just runs the item again, storing one result. Items left `running`
-by a crash go back to `pending` at start-up; `items.attempts` counts claims (> 1 only for those).
+UPDATE (`WHERE status = 'running' AND owner = <this process>`), so a canceled item is never
+overwritten and a crash between the engine call and the write just runs the item again, storing one
+result. A claim records the owner and a lease the owner renews (router/leases.py); an item whose
+lease ran out, or whose owner was a process of this host that is gone, is claimed again by any
+replica. Start-up never touches a live peer's items. `items.attempts` counts claims.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from router.errors import FailedPrecondition, InvalidRequest, LimitExceeded, NotFound
+from router.leases import dead_here, new_owner
 from router.pipeline import ItemOutcome, Pipeline
 from router.serialize import (
     detection_from_dict,
@@ -47,6 +50,7 @@ from router.types import (
 
 log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "canceled")
+STALE_STAGING_S = 600.0  # an upload silent this long is abandoned, whoever was receiving it
 
 
 def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
@@ -133,8 +137,10 @@ def _view(conn: sqlite3.Connection, job_id: str) -> JobView | None:
 class JobStore:
     """Job and item rows, and change notification for watchers."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, lease_s: float = 15.0) -> None:
         self._store = store
+        self.owner = new_owner()  # this process, on the items it runs and the jobs it stages
+        self.lease_s = lease_s
         self._changed: dict[str, asyncio.Event] = {}
         self.work_available = asyncio.Event()
         self.running: dict[str, set[asyncio.Task[ItemOutcome]]] = {}
@@ -159,8 +165,9 @@ class JobStore:
         opts = json.dumps(options_to_dict(options))
         await self._store.run(
             lambda c: c.execute(
-                "INSERT INTO jobs (id, created, updated, display_name, options, total) VALUES (?, ?, ?, ?, ?, 0)",
-                (job_id, now, now, options.display_name, opts),
+                "INSERT INTO jobs (id, created, updated, display_name, options, total, owner)"
+                " VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (job_id, now, now, options.display_name, opts, self.owner),
             )
         )
         count = 0
@@ -175,6 +182,7 @@ class JobStore:
                               [r[:4] for r in rows])  # fmt: skip
                 c.executemany("INSERT INTO item_images (job_id, idx, image) VALUES (?, ?, ?)",
                               [(r[0], r[1], r[4]) for r in rows])  # fmt: skip
+                c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))  # still arriving
 
             await self._store.run(insert)
 
@@ -262,52 +270,85 @@ class JobStore:
         rows = await self._store.run(select)
         return [_result_from_row(*row) for row in rows]
 
-    def reset_running(self) -> int:
-        """After a restart: items a dead router left running go back to pending; staged jobs go."""
+    def recover(self) -> int:
+        """At start: items whose owner was a process of this host that is gone go back to pending, and
+        uploads such a process (or one silent for STALE_STAGING_S) left staged go; live peers' work
+        stays. Owner NULL: rows of a router from before leases. Returns the items put back."""
 
         def reset(c: sqlite3.Connection) -> int:
-            for (job_id,) in c.execute("SELECT id FROM jobs WHERE staging = 1").fetchall():
-                self._delete(c, job_id)
-            return c.execute("UPDATE items SET status = 'pending' WHERE status = 'running'").rowcount
+            now = time.time()
+            for job_id, owner, updated in c.execute("SELECT id, owner, updated FROM jobs WHERE staging = 1").fetchall():
+                if owner is None or dead_here(owner) or updated < now - STALE_STAGING_S:
+                    self._delete(c, job_id)
+            owners = [o for (o,) in c.execute("SELECT DISTINCT owner FROM items WHERE status = 'running'")]
+            back = 0
+            for owner in (o for o in owners if o is None or dead_here(o)):
+                back += c.execute(
+                    "UPDATE items SET status = 'pending', owner = NULL, lease_until = NULL"
+                    " WHERE status = 'running' AND owner IS ?",
+                    (owner,),
+                ).rowcount
+            return back
 
         return self._store.run_sync(reset)
 
+    async def renew(self) -> int:
+        """Extend the lease on every item this process runs; returns how many."""
+        until = time.time() + self.lease_s
+        return await self._store.run(
+            lambda c: (
+                c.execute(
+                    "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'", (until, self.owner)
+                ).rowcount
+            )
+        )
+
     async def claim(self) -> tuple[str, int, bytes, str, BatchOptions] | None:
-        """Take the oldest pending item of a live job (FIFO across jobs) and mark it running."""
+        """Take an item whose owner's lease ran out, else the oldest pending item of a live job (FIFO
+        across jobs), and mark it running under this process's lease."""
 
         def take(c: sqlite3.Connection) -> tuple[str, int, bytes, str, BatchOptions] | None:
-            # Two index lookups, no sort: the oldest live job with pending items, then its lowest
-            # pending index. (One query ordering the joined rows sorted every pending item's image
-            # through a temp b-tree: 8 ms per claim at 1,000 pending items.)
-            job = c.execute(
-                "SELECT j.id, j.options FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
-                " (SELECT 1 FROM items i WHERE i.status = 'pending' AND i.job_id = j.id) ORDER BY j.created LIMIT 1"
-            ).fetchone()
-            if job is None:
+            # Index lookups, no sort: the oldest live job with such items, then its lowest index.
+            # (One query ordering the joined rows sorted every pending item's image through a temp
+            # b-tree: 8 ms per claim at 1,000 pending items.)
+            now = time.time()
+            for status, lapsed in (("running", " AND i.lease_until < ?"), ("pending", "")):
+                args: tuple[Any, ...] = (status, now) if lapsed else (status,)
+                job = c.execute(
+                    "SELECT j.id, j.options FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
+                    f" (SELECT 1 FROM items i WHERE i.status = ? AND i.job_id = j.id{lapsed}) ORDER BY j.created"
+                    " LIMIT 1",
+                    args,
+                ).fetchone()
+                if job is not None:
+                    break
+            else:
                 return None
             row = c.execute(
                 "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
-                " ON m.job_id = i.job_id AND m.idx = i.idx"
-                " WHERE i.status = 'pending' AND i.job_id = ? ORDER BY i.idx LIMIT 1",
-                (job[0],),
+                f" ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.status = ? AND i.job_id = ?{lapsed}"
+                " ORDER BY i.idx LIMIT 1",
+                (status, job[0], *args[1:]),
             ).fetchone()
             c.execute(
-                "UPDATE items SET status = 'running', attempts = attempts + 1 WHERE job_id = ? AND idx = ?",
-                (job[0], row[0]),
+                "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
+                " WHERE job_id = ? AND idx = ?",
+                (self.owner, now + self.lease_s, job[0], row[0]),
             )
             return job[0], row[0], bytes(row[1]), row[2], options_from_dict(json.loads(job[1]))
 
         return await self._store.run(take)
 
     async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
-        """Store an item's one result; False when the item was canceled meanwhile."""
+        """Store an item's one result; False when it was canceled meanwhile, or another replica
+        reclaimed it after this process's lease ran out (that replica stores its result)."""
         status, result = _outcome_to_json(outcome)
 
         def write(c: sqlite3.Connection) -> bool:
             cur = c.execute(
-                "UPDATE items SET status = ?, result = ?, image = x''"
-                " WHERE job_id = ? AND idx = ? AND status = 'running'",
-                (status, result, job_id, idx),
+                "UPDATE items SET status = ?, result = ?, image = x'', owner = NULL, lease_until = NULL"
+                " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
+                (status, result, job_id, idx, self.owner),
             )
             c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
             if cur.rowcount == 1:
@@ -328,13 +369,24 @@ class JobRunner:
         self._workers = workers
         self._poll_s = poll_s
         self._tasks: list[asyncio.Task[None]] = []
+        self._keeper: asyncio.Task[None] | None = None
         self._draining = False
 
     def start(self) -> None:
-        resumed = self._jobs.reset_running()
+        resumed = self._jobs.recover()
         if resumed:
             log.info("resuming %d bulk items left running by a previous router", resumed)
         self._tasks = [asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._workers)]
+        self._keeper = asyncio.create_task(self._keep_leases(), name="batch-leases")
+
+    async def _keep_leases(self) -> None:
+        """Renew this process's item leases three times per lease, for as long as it runs."""
+        while True:
+            await asyncio.sleep(self._jobs.lease_s / 3)
+            try:
+                await self._jobs.renew()
+            except Exception:  # a store error: the next round tries again before the lease runs out
+                log.exception("bulk leases: renewal failed")
 
     async def _work(self) -> None:
         while not self._draining:
@@ -384,8 +436,10 @@ class JobRunner:
         await self.stop()
 
     async def stop(self) -> None:
-        """Stop the workers; items they held stay `running` and resume at the next start."""
-        for t in self._tasks:
+        """Stop the workers; items they held stay `running` until their lease runs out (or this
+        process is gone, for a router on the same host), then any replica runs them."""
+        keeper = [self._keeper] if self._keeper is not None else []
+        for t in [*self._tasks, *keeper]:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*self._tasks, *keeper, return_exceptions=True)
+        self._tasks, self._keeper = [], None

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     staging INTEGER NOT NULL DEFAULT 1,
     display_name TEXT NOT NULL DEFAULT '',
     options TEXT NOT NULL,
-    total INTEGER NOT NULL
+    total INTEGER NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     job_id TEXT NOT NULL,
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS items (
     result TEXT,
     seq INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    lease_until REAL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS items_pending ON items (status, job_id, idx);
@@ -63,6 +66,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
     if "attempts" not in columns:  # times an item was claimed: > 1 only for items a crash interrupted
         conn.execute("ALTER TABLE items ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    if "owner" not in columns:  # the router process running the item, and until when (router/leases.py)
+        conn.execute("ALTER TABLE items ADD COLUMN owner TEXT")
+        conn.execute("ALTER TABLE items ADD COLUMN lease_until REAL")
+    if "owner" not in {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}:  # who is staging it
+        conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
 
 
 class Store:
