@@ -122,10 +122,13 @@ class RouterApp:
                 await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         address = f"{s.host}:{s.port}"
         credentials = tls_credentials(self.config)
-        if credentials is not None:
-            self.port = server.add_secure_port(address, credentials)
-        else:
-            self.port = server.add_insecure_port(address)
+        try:
+            if credentials is not None:
+                self.port = server.add_secure_port(address, credentials)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError:  # grpcio: "Failed to bind to address ..."
+            self.port = 0
         if self.port == 0:
             raise ConfigError(_cannot_bind("server.host / server.port", s.host, s.port))
         if s.metrics_port:  # before the gRPC server starts: a refused port leaves nothing half started

@@ -151,18 +151,19 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
             proc.kill()
 
 
-def test_a_held_metrics_port_is_a_clear_start_up_error(tmp_path: Path) -> None:
-    """A second router on the same host: the metrics port another process holds is named, with its
-    key and the holder's PID, not an OSError traceback; nothing is left listening on the gRPC port."""
+@pytest.mark.parametrize("key", ["server.metrics_port", "server.port"])
+def test_a_held_port_is_a_clear_start_up_error(tmp_path: Path, key: str) -> None:
+    """A second router on the same host: the port another process holds is named, with its key and
+    the holder's PID, not an OSError traceback."""
     import socket
 
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        env = _env(tmp_path) | {"ROADWORK__SERVER__METRICS_PORT": str(port)}
+        env = _env(tmp_path) | {f"ROADWORK__{key.upper().replace('.', '__')}": str(port)}
         out = subprocess.run([*CLI, "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Traceback" not in out.stderr
-    assert f"server.metrics_port: cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert key in out.stderr and f"cannot listen on 127.0.0.1:{port}" in out.stderr
     assert f"PID {os.getpid()}" in out.stderr
