@@ -17,7 +17,7 @@ from router.dispatch import Served
 from router.errors import Unavailable
 from router.pools import Pool
 from router.types import Migration, RequestKind, Route
-from tests.router.test_dispatch import REQ, Scripted, dispatcher, pool
+from tests.router.test_dispatch import REQ, Scripted, dispatcher, pool, run
 
 
 class Recording(Scripted):
@@ -41,14 +41,8 @@ def served_by(p: Pool, server: str | None = "vllm") -> Pool:
 
 
 async def answer(*pools: Pool) -> tuple[str, Served]:
-    text, served = "", None
-    async for event in dispatcher(*pools, attempts=1).stream(RequestKind.SINGLE_SHOT, REQ):
-        if isinstance(event, Served):
-            served = event
-        else:
-            text += event.text
-    assert served is not None
-    return text, served
+    """The text and end of one single-shot answer, one try per pool."""
+    return await run(dispatcher(*pools, attempts=1))
 
 
 async def test_a_stream_broken_after_text_continues_on_the_other_replica() -> None:
