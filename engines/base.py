@@ -52,6 +52,8 @@ class GenerationRequest:
     response_schema: ResponseSchema | None = None
     # The pixel budget for this request's images, for engines that take per-request processor options.
     pixel_budget: tuple[int, int] | None = None  # (min_pixels, max_pixels)
+    # The last message is a partial answer (role "assistant") the engine continues, not a finished turn.
+    continue_final: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,10 @@ class Usage:
 
 @dataclass(frozen=True)
 class Delta:
-    """A piece of generated text."""
+    """A piece of generated text, and the tokens it took (the engine's count where it streams one, else 1)."""
 
     text: str
+    tokens: int = 1
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ METRICS_PATH = "/metrics"
 PIXEL_OPTIONS = "image_url"
 DEFAULT_PORT = 23333
 ABORT_PATH = None  # a stream the client leaves is aborted at once (measured on the H200: 7 tokens)
+# LMDeploy 0.18 continues a final assistant message by itself: its chat template drops the generation
+# prompt and the assistant's end marker (lmdeploy/model.py, messages2prompt); no request field for it.
+CONTINUE_FIELDS: dict[str, bool] = {}
+CONTINUOUS_USAGE = False  # its StreamOptions has include_usage only
 # TurboMind (LMDeploy's default backend) is a CUDA 12 build the GPU host cannot load; the PyTorch engine runs
 # there (gpu-lmdeploy/run_lmdeploy.sh), so it is the default here.
 DEFAULT_BACKEND = "pytorch"

@@ -111,7 +111,7 @@ class _SSE:
     lines; the finish reason and usage as they pass. Lines after `data: [DONE]` are ignored, but the
     caller reads on to the end of the body, so the connection can be reused."""
 
-    __slots__ = ("_base", "_buf", "done", "error", "finish_reason", "usage")
+    __slots__ = ("_base", "_buf", "_counted", "done", "error", "finish_reason", "usage")
 
     def __init__(self, base: str) -> None:
         self._base = base
@@ -120,6 +120,16 @@ class _SSE:
         self.error: EngineError | None = None  # raised by the caller once the texts before it are out
         self.finish_reason = "stop"
         self.usage = Usage()
+        self._counted = 0  # completion tokens already handed out with texts
+
+    def tokens(self, texts: int) -> int:
+        """Tokens the texts just fed took: the engine's running count where it streams one (vLLM's and
+        SGLang's `continuous_usage_stats`), else one per text."""
+        reported = self.usage.completion_tokens
+        if reported <= self._counted:
+            return texts
+        taken, self._counted = reported - self._counted, reported
+        return taken
 
     def feed(self, data: bytes) -> list[str]:
         lines = (self._buf + data).split(b"\n")
@@ -396,6 +406,8 @@ class OpenAIHTTPEngine:
         pixel_options: PixelOptions = "none",
         probe_pixels: tuple[int, int] | None = None,
         abort_path: str | None = None,
+        continue_fields: dict[str, Any] | None = None,
+        continuous_usage: bool = False,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"
@@ -410,6 +422,9 @@ class OpenAIHTTPEngine:
         # POSTing {"rid": ...} here, since closing the connection stops the engine only later.
         self._abort_path = abort_path
         self._aborts: set[asyncio.Task[None]] = set()
+        # The body fields that make the server continue a final assistant message (None: it cannot).
+        self._continue_fields = continue_fields
+        self._continuous_usage = continuous_usage  # the server streams a running token count
         self._context_tokens = 0  # the server's max_model_len, once /v1/models told it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._read_timeout_s = read_timeout_s
@@ -466,8 +481,13 @@ class OpenAIHTTPEngine:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": True,
-            "stream_options": {"include_usage": True},
+            "stream_options": {"include_usage": True}
+            | ({"continuous_usage_stats": True} if self._continuous_usage else {}),
         }
+        if request.continue_final:
+            if self._continue_fields is None:
+                raise EngineUnsupported(f"{self._base}: this server cannot continue a partial answer")
+            body |= self._continue_fields
         if self._send_priority:
             body["priority"] = request.priority
         if rid:
@@ -507,8 +527,8 @@ class OpenAIHTTPEngine:
             if conn.status != 200:
                 raise _status_error(conn.status, await self._read_all(conn))
             while chunk := await self._read(conn):
-                if texts := stream.feed(chunk):
-                    yield Delta(texts[0] if len(texts) == 1 else "".join(texts))  # one event per read
+                if texts := stream.feed(chunk):  # one event per read
+                    yield Delta(texts[0] if len(texts) == 1 else "".join(texts), stream.tokens(len(texts)))
                 if stream.error:
                     raise stream.error
                 if stream.done:
@@ -560,8 +580,8 @@ class OpenAIHTTPEngine:
             if resp.status_code != 200:
                 raise _status_error(resp.status_code, await resp.aread())
             async for chunk in resp.aiter_bytes():
-                for text in stream.feed(chunk):
-                    yield Delta(text)
+                if texts := stream.feed(chunk):
+                    yield Delta("".join(texts), stream.tokens(len(texts)))
                 if stream.error:
                     raise stream.error
                 if stream.done:

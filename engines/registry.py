@@ -24,6 +24,8 @@ class ServerKind:
     default_port: int
     pixel_options: PixelOptions  # where a request's pixel budget goes (engines/openai_http.py)
     abort_path: str | None  # where a left stream is aborted by request id; None: leaving it is enough
+    continue_fields: dict[str, bool]  # body fields that make it continue a final assistant message
+    continuous_usage: bool  # whether it streams a running token count (stream_options.continuous_usage_stats)
     quantizations: frozenset[str]  # weight quantization values it takes (LaunchSpec.quantization)
     kv_cache_dtypes: frozenset[str]  # KV-cache dtypes it takes (LaunchSpec.kv_cache_dtype)
 
@@ -38,6 +40,8 @@ SERVER_KINDS: dict[str, ServerKind] = {
         m.DEFAULT_PORT,
         cast(PixelOptions, m.PIXEL_OPTIONS),
         m.ABORT_PATH,
+        m.CONTINUE_FIELDS,
+        m.CONTINUOUS_USAGE,
         m.QUANTIZATIONS,
         m.KV_CACHE_DTYPES,
     )

@@ -23,6 +23,10 @@ DEFAULT_PORT = 30000
 # srt/managers/tokenizer_manager.py): on the H200 a cancelled Ask kept generating 3.3 s (988 tokens). So
 # the router names each request (`rid`) and aborts it by name at once (POST /abort_request {"rid": ...}).
 ABORT_PATH = "/abort_request"
+# A final (text) assistant message becomes a prefix of the answer; without the flag SGLang 0.5.14 turns it
+# into a user message (sglang/srt/entrypoints/openai/serving_chat.py, _handle_last_assistant_message).
+CONTINUE_FIELDS = {"continue_final_message": True}
+CONTINUOUS_USAGE = True  # `stream_options.continuous_usage_stats` (srt/entrypoints/openai/protocol.py)
 # By default only (attention-)TP rank 0 records scheduler metrics; with --enable-metrics-for-all-schedulers
 # (server_args.py) each TP rank reports its batch, so series differing only in tp_rank count once (their
 # max). Assumes DP-attention ranks are told apart by a dp_rank label (not confirmed on a multi-GPU run).

@@ -221,6 +221,11 @@ class PoolConfig(_Strict):
         description="an engine silent this long (at most half the request's time left) before its first token"
         " is failed over (hung replica)",
     )
+    migrate_on_failure: bool = Field(
+        True,
+        description="an answer whose replica fails after some text resumes on another replica of this pool, or a"
+        " later pool of the same model (the partial answer sent as an assistant message to continue)",
+    )
     max_queue: int = Field(
         256, ge=0, description="interactive requests waiting for a replica slot; beyond: RESOURCE_EXHAUSTED"
     )

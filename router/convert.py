@@ -118,6 +118,16 @@ def route_pb(r: Route) -> pb.Route:
         replica=r.replica,
         model=r.model,
         fallback_from=list(r.fallback_from),
+        migrations=[
+            pb.Migration(
+                from_replica=m.from_replica,
+                to_pool=m.to_pool,
+                to_replica=m.to_replica,
+                tokens_kept=m.tokens_kept,
+                chars_kept=m.chars_kept,
+            )
+            for m in r.migrations
+        ],
     )
 
 

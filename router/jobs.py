@@ -18,6 +18,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from dataclasses import astuple
 from typing import Any
 
 from router.errors import FailedPrecondition, InvalidRequest, LimitExceeded, NotFound
@@ -44,6 +45,7 @@ from router.types import (
     ItemResult,
     ItemStatus,
     JobView,
+    Migration,
     RequestKind,
     Route,
 )
@@ -68,6 +70,7 @@ def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
             usage=usage_to_dict(done.usage),
             cost=[done.cost.prompt_usd, done.cost.completion_usd],
             route=[r.kind.value, r.pool, r.engine, r.replica, r.model, list(r.fallback_from)],
+            migrations=[astuple(m) for m in r.migrations],
             verdict=verdict_to_dict(done.verdict) if done.verdict else None,
             image=image_sent_to_dict(done.image) if done.image else None,
         )
@@ -81,7 +84,8 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
     route = None
     if data.get("route"):
         k, pool, engine, replica, model, fb = data["route"]
-        route = Route(RequestKind(k), pool, engine, replica, model, tuple(fb))
+        moves = tuple(Migration(*m) for m in data.get("migrations") or ())
+        route = Route(RequestKind(k), pool, engine, replica, model, tuple(fb), moves)
     err = data.get("error") or ["", ""]
     cost = data.get("cost") or [0.0, 0.0]
     return ItemResult(

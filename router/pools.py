@@ -169,6 +169,8 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
                         pixel_options=server.pixel_options if server and pc.per_request_pixels else "none",
                         probe_pixels=(pc.min_pixels, pc.max_pixels),
                         abort_path=server.abort_path if server else None,
+                        continue_fields=server.continue_fields if server else None,
+                        continuous_usage=server.continuous_usage if server else False,
                     )
                     window = AdaptiveWindow(1, batch_cap, pc.interactive_slowdown) if share == "auto" else None
                     slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s, adaptive=window)

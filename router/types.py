@@ -39,6 +39,17 @@ class Cost:
 
 
 @dataclass(frozen=True)
+class Migration:
+    """An answer moved mid-stream: `from_replica` failed after `tokens_kept` tokens (`chars_kept` characters)."""
+
+    from_replica: str
+    to_pool: str
+    to_replica: str
+    tokens_kept: int
+    chars_kept: int
+
+
+@dataclass(frozen=True)
 class Route:
     """Which pool, engine and replica served a request, and which pools were tried first."""
 
@@ -48,6 +59,7 @@ class Route:
     replica: str
     model: str
     fallback_from: tuple[str, ...] = ()
+    migrations: tuple[Migration, ...] = ()  # replicas the answer left mid-stream, in order
 
 
 @dataclass(frozen=True)

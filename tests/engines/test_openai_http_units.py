@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 
-from engines.base import ImagePart, Message
+import pytest
+
+from engines.base import GenerationRequest, ImagePart, Message
 from engines.errors import EngineBadRequest, EngineOverloaded, EngineTimeout, EngineUnavailable, EngineUnsupported
 from engines.openai_http import OpenAIHTTPEngine, PixelOptions, _status_error, message_to_openai, parse_usage
 
@@ -98,3 +101,40 @@ def test_a_response_schema_becomes_openai_json_schema_response_format() -> None:
         "json_schema": {"name": "roadwork_verdict", "schema": schema, "strict": True},
     }
     assert "response_format" not in _vision_payload("none")
+
+
+def test_a_partial_answer_is_continued_with_each_servers_fields_or_refused() -> None:
+    from engines.registry import SERVER_KINDS
+
+    request = GenerationRequest(
+        messages=(Message("user", "hi"), Message("assistant", "Yes, th")), max_tokens=4, temperature=0.0,
+        continue_final=True,
+    )  # fmt: skip
+    bodies = {}
+    for name, server in SERVER_KINDS.items():
+        engine = OpenAIHTTPEngine("http://x", "m", continue_fields=server.continue_fields)
+        bodies[name] = engine.payload(request)
+        assert bodies[name]["messages"][-1] == {"role": "assistant", "content": "Yes, th"}
+    assert bodies["vllm"]["continue_final_message"] and bodies["vllm"]["add_generation_prompt"] is False
+    assert bodies["sglang"]["continue_final_message"] and "add_generation_prompt" not in bodies["sglang"]
+    assert "continue_final_message" not in bodies["lmdeploy"]  # its template continues a final assistant turn
+    with pytest.raises(EngineUnsupported, match="cannot continue"):
+        OpenAIHTTPEngine("http://x", "m").payload(request)
+    assert "continue_final_message" not in OpenAIHTTPEngine("http://x", "m", continue_fields={"a": 1}).payload(
+        GenerationRequest(messages=request.messages[:1], max_tokens=4, temperature=0.0)
+    )
+
+
+def test_tokens_per_delta_come_from_the_running_count_where_the_server_streams_one() -> None:
+    from engines.openai_http import _SSE
+
+    def chunk(text: str, tokens: int | None) -> bytes:
+        usage = {"usage": {"completion_tokens": tokens}} if tokens is not None else {}
+        return f"data: {json.dumps({'choices': [{'delta': {'content': text}}], **usage})}\n".encode()
+
+    counted = _SSE("x")
+    assert counted.tokens(len(counted.feed(chunk("a", 1)))) == 1
+    counted.feed(chunk("", 2))  # a token with no text of its own yet (a partial UTF-8 character)
+    assert counted.tokens(len(counted.feed(chunk("é", 3)))) == 2
+    plain = _SSE("x")
+    assert [plain.tokens(len(plain.feed(chunk(t, None)))) for t in "ab"] == [1, 1]

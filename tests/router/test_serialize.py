@@ -9,7 +9,7 @@ from engines.base import Usage
 from router.jobs import _outcome_to_json, _result_from_row
 from router.pipeline import ItemOutcome
 from router.serialize import options_from_dict, options_to_dict
-from router.types import AnswerFormat, BatchOptions, Cost, DoneEvent, ItemStatus, RequestKind, Route
+from router.types import AnswerFormat, BatchOptions, Cost, DoneEvent, ItemStatus, Migration, RequestKind, Route
 from router.verdict import ModelVerdict, Verdict
 from router.vision import ImageSent
 
@@ -27,7 +27,15 @@ DETECTION = Detection(
 def _done() -> DoneEvent:
     return DoneEvent(
         answer='{"roadwork":true}',
-        route=Route(RequestKind.BATCH, "lmdeploy", "lmdeploy", "http://x:1", "m", ("vllm",)),
+        route=Route(
+            RequestKind.BATCH,
+            "lmdeploy",
+            "lmdeploy",
+            "http://x:1",
+            "m",
+            ("vllm",),
+            (Migration("http://x:0", "lmdeploy", "http://x:1", 12, 40),),
+        ),
         usage=Usage(300, 20, 256, 192),
         cost=Cost(0.001, 0.002),
         finish_reason="stop",

@@ -228,20 +228,36 @@ class Cost(_message.Message):
     def __init__(self, prompt_usd: _Optional[float] = ..., completion_usd: _Optional[float] = ..., total_usd: _Optional[float] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("kind", "pool", "engine", "replica", "model", "fallback_from")
+    __slots__ = ("kind", "pool", "engine", "replica", "model", "fallback_from", "migrations")
     KIND_FIELD_NUMBER: _ClassVar[int]
     POOL_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FROM_FIELD_NUMBER: _ClassVar[int]
+    MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
     kind: RequestKind
     pool: str
     engine: str
     replica: str
     model: str
     fallback_from: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pool: _Optional[str] = ..., engine: _Optional[str] = ..., replica: _Optional[str] = ..., model: _Optional[str] = ..., fallback_from: _Optional[_Iterable[str]] = ...) -> None: ...
+    migrations: _containers.RepeatedCompositeFieldContainer[Migration]
+    def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pool: _Optional[str] = ..., engine: _Optional[str] = ..., replica: _Optional[str] = ..., model: _Optional[str] = ..., fallback_from: _Optional[_Iterable[str]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ...) -> None: ...
+
+class Migration(_message.Message):
+    __slots__ = ("from_replica", "to_pool", "to_replica", "tokens_kept", "chars_kept")
+    FROM_REPLICA_FIELD_NUMBER: _ClassVar[int]
+    TO_POOL_FIELD_NUMBER: _ClassVar[int]
+    TO_REPLICA_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    CHARS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    from_replica: str
+    to_pool: str
+    to_replica: str
+    tokens_kept: int
+    chars_kept: int
+    def __init__(self, from_replica: _Optional[str] = ..., to_pool: _Optional[str] = ..., to_replica: _Optional[str] = ..., tokens_kept: _Optional[int] = ..., chars_kept: _Optional[int] = ...) -> None: ...
 
 class ImageSent(_message.Message):
     __slots__ = ("width", "height", "image_tokens", "image_tokens_reported", "bytes", "resized", "source_width", "source_height")
