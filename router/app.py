@@ -81,7 +81,10 @@ class RouterApp:
         )
         self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics)
         self.jobs = JobStore(self.store, lease_s=config.batch.lease_s)
-        self.runner = JobRunner(self.jobs, self.pipeline, workers=config.batch.workers, poll_s=config.batch.poll_s)
+        batch = config.batch
+        self.runner = JobRunner(
+            self.jobs, self.pipeline, workers=batch.workers, poll_s=batch.poll_s, item_timeout_s=batch.item_timeout_s
+        )
         self.health = health.aio.HealthServicer()
         self.ready = asyncio.Event()
         self.port = 0

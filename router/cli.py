@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
@@ -164,6 +165,8 @@ def cmd_batch_submit(args: argparse.Namespace) -> None:
         detect_only=args.detect_only,
         format=pb.ANSWER_FORMAT_VERDICT if args.verdict else pb.ANSWER_FORMAT_TEXT,
     )
+    if args.item_timeout:
+        options.item_timeout.FromTimedelta(timedelta(seconds=args.item_timeout))
     with tqdm(total=total, unit="img", desc="uploading") as bar:
         try:
             resp = client.submit_dir(directory, options, on_item=lambda _p: bar.update(1))
@@ -308,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="display name (default: the directory name)")
     sp.add_argument("--detect-only", action="store_true", help="detections only, no engine")
     sp.add_argument("--verdict", action="store_true", help="a structured JSON verdict per image")
+    sp.add_argument("--item-timeout", type=float, default=0, metavar="S",
+                    help="longest one item may take, seconds (default: the server's batch.item_timeout_s)")  # fmt: skip
     sp.add_argument("--watch", action="store_true", help="then follow progress until the job ends")
     client_args(sp)
     sp.set_defaults(fn=cmd_batch_submit)

@@ -330,6 +330,9 @@ class DetectionConfig(_Strict):
 class BatchConfig(_Strict):
     workers: int = Field(4, gt=0, description="items in flight per router")
     poll_s: float = Field(0.2, gt=0)
+    item_timeout_s: float = Field(
+        300.0, gt=0, description="longest one bulk item may take; a job's options.item_timeout overrides it"
+    )
     lease_s: float = Field(
         15.0, ge=0.5, description="a running item's lease, renewed by its router; expired, any replica reclaims it"
     )

@@ -226,6 +226,7 @@ def batch_options(o: pb.BatchOptions) -> BatchOptions:
         temperature=o.generation.temperature if o.generation.HasField("temperature") else None,
         detect_only=o.detect_only,
         format=answer_format(o.format),
+        item_timeout_s=o.item_timeout.ToTimedelta().total_seconds() if o.HasField("item_timeout") else 0.0,
     )
 
 

@@ -164,6 +164,8 @@ class JobStore:
         self, options: BatchOptions, items: AsyncIterator[BatchItemInput], *, max_items: int, max_image_bytes: int
     ) -> JobView:
         """Stage items as they arrive; accept the job only when the stream ended cleanly."""
+        if options.item_timeout_s < 0:
+            raise InvalidRequest(f"options.item_timeout is {options.item_timeout_s:g} s; give a positive duration")
         job_id = "job_" + secrets.token_urlsafe(12)
         now = time.time()
         opts = json.dumps(options_to_dict(options))
@@ -367,8 +369,11 @@ class JobStore:
 class JobRunner:
     """`workers` tasks that claim pending items and run them through the pipeline at BATCH priority."""
 
-    def __init__(self, jobs: JobStore, pipeline: Pipeline, *, workers: int, poll_s: float) -> None:
+    def __init__(
+        self, jobs: JobStore, pipeline: Pipeline, *, workers: int, poll_s: float, item_timeout_s: float = 300.0
+    ) -> None:
         self._jobs = jobs
+        self._item_timeout_s = item_timeout_s
         self._pipeline = pipeline
         self._workers = workers
         self._poll_s = poll_s
@@ -412,13 +417,24 @@ class JobRunner:
         task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
         tasks = self._jobs.running.setdefault(job_id, set())
         tasks.add(task)
+        limit = options.item_timeout_s or self._item_timeout_s
         try:
-            outcome = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.cancelled():  # the worker itself is stopping: stop the item too
+            done, _ = await asyncio.wait({task}, timeout=limit)  # a worker being stopped raises here
+            if not done:  # a hung engine must not hold a bulk slot for ever
                 task.cancel()
-                raise
-            return  # CancelBatch canceled the item; its row already says so
+                await asyncio.wait({task})
+                outcome = ItemOutcome(
+                    error_code="DEADLINE_EXCEEDED",
+                    error_message=f"the item took longer than {limit:g} s (options.item_timeout, else "
+                    "batch.item_timeout_s) and was stopped; the rest of the job goes on",
+                )
+            elif task.cancelled():
+                return  # CancelBatch canceled the item; its row already says so
+            else:
+                outcome = task.result()
+        except asyncio.CancelledError:
+            task.cancel()  # the worker itself is stopping: stop the item too
+            raise
         except Exception as exc:  # answer_item returns failures as outcomes: this is a bug below it
             log.error("bulk item %d of %s raised", idx, job_id, exc_info=exc)
             outcome = ItemOutcome(error_code="INTERNAL", error_message=f"internal error (see the router log): {exc!r}")

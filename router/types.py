@@ -132,6 +132,7 @@ class BatchOptions:
     temperature: float | None = None
     detect_only: bool = False
     format: AnswerFormat = AnswerFormat.TEXT
+    item_timeout_s: float = 0.0  # 0: the server's batch.item_timeout_s
 
 
 @dataclass(frozen=True)

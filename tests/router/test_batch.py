@@ -91,6 +91,38 @@ def test_batch_undecodable_item_fails_alone(router: RunningRouter) -> None:
     assert "could not be decoded" in bad.error.message
 
 
+def test_an_item_over_its_deadline_fails_alone_and_frees_its_slot(router: RunningRouter) -> None:
+    """options.item_timeout: an item that takes longer (here every one: 1 µs holds no decode or detection)
+    is stopped and fails DEADLINE_EXCEEDED; the job completes, and the next job's items run."""
+    from datetime import timedelta
+
+    options = pb.BatchOptions(detect_only=True)
+    options.item_timeout.FromTimedelta(timedelta(microseconds=1))
+    job = _submit(router.stub, [pb.BatchItem(image=img) for img in _images(3, seed=91)], options)
+    final = _wait_done(router.stub, job.job_id)[-1]
+    assert (final.state, final.succeeded, final.failed) == (pb.BATCH_STATE_COMPLETED, 0, 3)
+    results = [
+        m.result for m in router.stub.ListBatchResults(pb.ListBatchResultsRequest(job_id=job.job_id), timeout=30)
+    ]
+    assert {r.error.code for r in results} == {"DEADLINE_EXCEEDED"}
+    assert "longer than 1e-06 s" in results[0].error.message and "options.item_timeout" in results[0].error.message
+    after = _submit(
+        router.stub, [pb.BatchItem(image=img) for img in _images(2, seed=92)], pb.BatchOptions(detect_only=True)
+    )
+    assert _wait_done(router.stub, after.job_id)[-1].succeeded == 2
+
+
+def test_a_negative_item_timeout_is_invalid(router: RunningRouter) -> None:
+    from datetime import timedelta
+
+    options = pb.BatchOptions(detect_only=True)
+    options.item_timeout.FromTimedelta(timedelta(seconds=-1))
+    with pytest.raises(grpc.RpcError) as exc:
+        _submit(router.stub, [pb.BatchItem(image=_images(1)[0])], options)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "options.item_timeout" in exc.value.details()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("items", "options", "code", "words"),
     [

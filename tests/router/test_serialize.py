@@ -72,7 +72,8 @@ def test_a_failed_result_keeps_its_error() -> None:
 
 
 def test_job_options_round_trip_and_old_jobs_are_text_jobs() -> None:
-    options = BatchOptions("q?", "dump", 64, 0.5, False, AnswerFormat.VERDICT)
+    options = BatchOptions("q?", "dump", 64, 0.5, False, AnswerFormat.VERDICT, 12.5)
     assert options_from_dict(options_to_dict(options)) == options
     old = {"default_question": "q?", "display_name": "", "max_tokens": 0, "temperature": None, "detect_only": True}
     assert options_from_dict(old).format is AnswerFormat.TEXT
+    assert options_from_dict(old).item_timeout_s == 0.0  # the server's batch.item_timeout_s

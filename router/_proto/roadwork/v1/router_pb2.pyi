@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -386,18 +387,20 @@ class CloseSessionResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class BatchOptions(_message.Message):
-    __slots__ = ("default_question", "display_name", "generation", "detect_only", "format")
+    __slots__ = ("default_question", "display_name", "generation", "detect_only", "format", "item_timeout")
     DEFAULT_QUESTION_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     DETECT_ONLY_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     default_question: str
     display_name: str
     generation: GenerationOptions
     detect_only: bool
     format: AnswerFormat
-    def __init__(self, default_question: _Optional[str] = ..., display_name: _Optional[str] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., detect_only: _Optional[bool] = ..., format: _Optional[_Union[AnswerFormat, str]] = ...) -> None: ...
+    item_timeout: _duration_pb2.Duration
+    def __init__(self, default_question: _Optional[str] = ..., display_name: _Optional[str] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., detect_only: _Optional[bool] = ..., format: _Optional[_Union[AnswerFormat, str]] = ..., item_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class BatchItem(_message.Message):
     __slots__ = ("image", "question", "item_id")
