@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from google.protobuf import duration_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from detectors.base import Detection, VoteStatus
@@ -226,8 +227,16 @@ def batch_options(o: pb.BatchOptions) -> BatchOptions:
         temperature=o.generation.temperature if o.generation.HasField("temperature") else None,
         detect_only=o.detect_only,
         format=answer_format(o.format),
-        item_timeout_s=o.item_timeout.ToTimedelta().total_seconds() if o.HasField("item_timeout") else 0.0,
+        item_timeout_s=_seconds(o.item_timeout, "options.item_timeout") if o.HasField("item_timeout") else 0.0,
     )
+
+
+def _seconds(d: duration_pb2.Duration, name: str) -> float:
+    """A google.protobuf.Duration in seconds; one protobuf refuses (nanos out of range...) is INVALID_ARGUMENT."""
+    try:
+        return float(d.ToTimedelta().total_seconds())
+    except (ValueError, OverflowError) as exc:
+        raise InvalidRequest(f"{name} is not a valid duration: {exc}") from exc
 
 
 def batch_item(i: pb.BatchItem) -> BatchItemInput:

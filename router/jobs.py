@@ -52,6 +52,7 @@ from router.types import (
 
 log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "canceled")
+MAX_ITEM_TIMEOUT_S = 86400.0  # BatchOptions.item_timeout: a day at most
 STALE_STAGING_S = 600.0  # an upload silent this long is abandoned, whoever was receiving it
 
 
@@ -164,8 +165,11 @@ class JobStore:
         self, options: BatchOptions, items: AsyncIterator[BatchItemInput], *, max_items: int, max_image_bytes: int
     ) -> JobView:
         """Stage items as they arrive; accept the job only when the stream ended cleanly."""
-        if options.item_timeout_s < 0:
-            raise InvalidRequest(f"options.item_timeout is {options.item_timeout_s:g} s; give a positive duration")
+        if not 0 <= options.item_timeout_s <= MAX_ITEM_TIMEOUT_S:
+            raise InvalidRequest(
+                f"options.item_timeout is {options.item_timeout_s:g} s; give a positive duration of at most "
+                f"{MAX_ITEM_TIMEOUT_S:g} s"
+            )
         job_id = "job_" + secrets.token_urlsafe(12)
         now = time.time()
         opts = json.dumps(options_to_dict(options))

@@ -112,11 +112,12 @@ def test_an_item_over_its_deadline_fails_alone_and_frees_its_slot(router: Runnin
     assert _wait_done(router.stub, after.job_id)[-1].succeeded == 2
 
 
-def test_a_negative_item_timeout_is_invalid(router: RunningRouter) -> None:
+@pytest.mark.parametrize("seconds", [-1, 2 * 86400])
+def test_an_item_timeout_out_of_range_is_invalid(router: RunningRouter, seconds: int) -> None:
     from datetime import timedelta
 
     options = pb.BatchOptions(detect_only=True)
-    options.item_timeout.FromTimedelta(timedelta(seconds=-1))
+    options.item_timeout.FromTimedelta(timedelta(seconds=seconds))
     with pytest.raises(grpc.RpcError) as exc:
         _submit(router.stub, [pb.BatchItem(image=_images(1)[0])], options)
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]

@@ -596,6 +596,8 @@ _WIRE = {
     FieldDescriptor.TYPE_BOOL: 0,
     FieldDescriptor.TYPE_FLOAT: 5,
     FieldDescriptor.TYPE_ENUM: 0,
+    FieldDescriptor.TYPE_INT64: 0,  # google.protobuf.Duration.seconds
+    FieldDescriptor.TYPE_INT32: 0,  # google.protobuf.Duration.nanos
 }
 u64 = st.integers(0, 3) | st.integers(0, 2**32 - 1) | st.integers(2**32, 2**64 - 1)  # -1 as a uint32 is 2**64-1
 pads = st.integers(0, 2) | st.just(0)
