@@ -22,7 +22,17 @@ from router.jobs import JobRunner, JobStore
 from router.launcher import Launcher
 from router.metrics import Metrics
 from router.pipeline import Pipeline
-from router.pools import Replica, build_pools, distinct_replicas, recovered, warm_up, watch_health, watch_load
+from router.pools import (
+    Replica,
+    build_pools,
+    distinct_replicas,
+    hung,
+    recovered,
+    warm_up,
+    watch_health,
+    watch_load,
+    watch_stalls,
+)
 from router.server import RouterServicer, register
 from router.sessions import SessionStore
 from router.store import Store
@@ -162,6 +172,7 @@ class RouterApp:
                 name="engine-supervisor",
             )
         )
+        self._background.append(asyncio.create_task(watch_stalls(self.pools, self._stalled), name="stall-watch"))
         for replica, interval in self._scraped(replicas):
             task = watch_load(replica, interval, self._record_load)
             self._background.append(asyncio.create_task(task, name=f"metrics-{replica.name}"))
@@ -188,6 +199,16 @@ class RouterApp:
             if r.server is not None and min(intervals) > 0:
                 out.append((r, min(intervals)))
         return out
+
+    def _stalled(self, replica: Replica, idle_s: float) -> None:
+        aborted = hung(replica, idle_s)
+        self.metrics.engine_stalls.labels(replica.name).inc()
+        self.metrics.engine_healthy.labels(replica.name).set(0)
+        log.warning(
+            "engine %s is hung: no progress for %.1f s while other replicas progressed; marked down, %d streams"
+            " failed over",
+            replica.name, idle_s, aborted,
+        )  # fmt: skip
 
     def _record_load(self, replica: Replica) -> None:
         self.metrics.record_engine_load(replica.name, replica.engine_load)

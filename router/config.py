@@ -221,6 +221,12 @@ class PoolConfig(_Strict):
         description="an engine silent this long (at most half the request's time left) before its first token"
         " is failed over (hung replica)",
     )
+    stall_s: float = Field(
+        5.0,
+        ge=0,
+        description="a replica whose streams in flight yield nothing this long, while other replicas' streams do,"
+        " is marked hung: new requests go elsewhere and its streams fail over (0 = off; engine servers only)",
+    )
     migrate_on_failure: bool = Field(
         True,
         description="an answer whose replica fails after some text resumes on another replica of this pool, or a"

@@ -42,6 +42,10 @@ class Metrics:
         self.engine_healthy = Gauge(
             "roadwork_engine_healthy", "1 while a replica passes health checks", ["replica"], registry=r
         )
+        self.engine_stalls = Counter(
+            "roadwork_engine_stalls", "Replicas marked hung (pools.<name>.stall_s) and their streams failed over",
+            ["replica"], registry=r,
+        )  # fmt: skip
         self.engine_restarts = Counter(
             "roadwork_engine_restarts", "Launched engine servers restarted after exiting", ["replica"], registry=r
         )

@@ -25,6 +25,7 @@ from router.config import BreakerConfig, Config, PoolConfig
 from router.errors import ConfigError
 from router.launcher import launch_spec
 from router.policies import Policy, make_policy
+from router.stall import Progress, Watched, stalled
 from router.vision import PixelBudget
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ class Replica:
     url: str = ""
     engine_load: EngineLoad | None = None  # the latest scrape (None: not scraped, or it failed)
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
+    progress: Progress = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(self.engine.name)
 
     @property
     def name(self) -> str:
@@ -101,10 +106,11 @@ class Pool:
         return all(r.breaker.state is State.OPEN for r in self.replicas)
 
     def settle(self, ok: bool | None) -> None:
-        """An answer's outcome for the pool's breaker; one served answer closes it at once."""
+        """An outcome for the pool's breaker: one served answer closes it at once; a failure counts
+        only when every replica's breaker is open (one replica failing is that replica's business)."""
         if ok:
             self.breaker.reset()
-        self.breaker.settle(ok)
+        self.breaker.settle(ok if ok or self.all_failed() else None)
 
     @property
     def vision(self) -> bool:
@@ -217,9 +223,54 @@ def recovered(pools: dict[str, Pool], replica: Replica) -> None:
     """A replica passed its health check after failing it: its breaker and its pools' close at once
     (the failures they counted were the outage the health check saw)."""
     replica.breaker.reset()
+    replica.progress.resume()
     for pool in pools.values():
         if replica in pool.replicas:
             pool.breaker.reset()
+
+
+def watched(pools: dict[str, Pool]) -> list[Watched]:
+    """Every engine-server replica with its stall limit: the smallest `stall_s` of its pools that set one."""
+    out = []
+    for r in distinct_replicas(pools):
+        limits = [p.config.stall_s for p in pools.values() if r in p.replicas and p.config.stall_s]
+        if r.url and limits:  # the embedded engine runs in this process: a stall of it is the router's
+            out.append(Watched(r.progress, min(limits)))
+    return out
+
+
+LOOP_LAG_S = 0.25  # a tick this much late means this process did not run: what looks idle may be unread
+SETTLE_S = 0.5  # after such a lag, how long the loop must run on time before stalls are judged again
+
+
+async def watch_stalls(pools: dict[str, Pool], on_stall: Callable[[Replica, float], None]) -> None:
+    """Look for hung replicas forever, ten times per `stall_s` (at most every 0.1 s); `on_stall(replica,
+    idle_s)` hears each. After the router's own event loop was held up (a late tick), the engines'
+    bytes may be waiting unread: no replica is judged until the loop has run on time for a while."""
+    entries = watched(pools)
+    if not entries:
+        return
+    by_progress = {id(r.progress): r for r in distinct_replicas(pools)}
+    tick = min(0.1, min(w.stall_s for w in entries) / 10)
+    last = steady = time.monotonic()
+    while True:
+        await asyncio.sleep(tick)
+        now = time.monotonic()
+        if now - last > tick + LOOP_LAG_S:
+            steady = now
+            log.log(logging.WARNING if now - last > 1 else logging.DEBUG,
+                    "the router's event loop was held up for %.2f s: stall checks wait", now - last - tick)  # fmt: skip
+        last = now
+        if now - steady < SETTLE_S:
+            continue
+        for w in stalled(entries, now):
+            on_stall(by_progress[id(w.progress)], w.progress.idle_s(now))
+
+
+def hung(replica: Replica, idle_s: float) -> int:
+    """Mark a replica found stalled: down (its health check brings it back) and its reads failed over."""
+    replica.healthy = False
+    return replica.progress.stall(idle_s)
 
 
 async def _healthy(replica: Replica) -> bool:
