@@ -7,23 +7,30 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from router.errors import RouterError
+from router.errors import RouterError, shown
 
 DOMAIN = "roadwork.v1"  # google.rpc.ErrorInfo.domain of every error the router sends
 RETRY_AFTER_KEY = "retry-after-ms"  # the old retry hint, kept next to RetryInfo for one release (until 0.3)
-MAX_METADATA_CHARS = 256  # a value echoing client input (an id) is cut here: trailers have a size limit
+# gRPC clients refuse trailers over 8 KiB by default (16 KiB for sure): the message goes twice in the
+# Status (and percent-encoded as grpc-message), so it is cut to this many UTF-8 bytes, and a metadata
+# value (it may echo a client's id) to MAX_METADATA_CHARS characters.
+MAX_MESSAGE_BYTES = 1024
+MAX_METADATA_CHARS = 128
 Metadata = tuple[tuple[str, str | bytes], ...]
 
 
-def _cut(value: str) -> str:
-    return value if len(value) <= MAX_METADATA_CHARS else value[: MAX_METADATA_CHARS - 1] + "…"
+def _message(text: str) -> str:
+    data = text.encode()
+    if len(data) <= MAX_MESSAGE_BYTES:
+        return text
+    return data[: MAX_MESSAGE_BYTES - 3].decode(errors="ignore") + "…"
 
 
 def status_pb(err: RouterError, request_id: str = "") -> status_pb2.Status:
     """The error's code and message, with an ErrorInfo (reason, domain, metadata), a RetryInfo when it
     carries a retry hint, and a BadRequest naming the field for an INVALID_ARGUMENT one with a field."""
-    status = status_pb2.Status(code=err.code.value[0], message=err.message)
-    metadata = {key: _cut(value) for key, value in err.metadata.items() if value}
+    status = status_pb2.Status(code=err.code.value[0], message=_message(err.message))
+    metadata = {key: shown(value, MAX_METADATA_CHARS) for key, value in err.metadata.items() if value}
     if request_id:
         metadata["request_id"] = request_id
     invalid_field = err.field if err.code is grpc.StatusCode.INVALID_ARGUMENT else ""
@@ -36,7 +43,7 @@ def status_pb(err: RouterError, request_id: str = "") -> status_pb2.Status:
         status.details.add().Pack(retry)
     if invalid_field:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=invalid_field, description=err.message, reason=err.reason
+            field=invalid_field, description=status.message, reason=err.reason
         )
         status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
     return status

@@ -240,6 +240,12 @@ class ConfigError(RouterError):
     reason = "INTERNAL_ERROR"
 
 
+def shown(value: str, limit: int = 100) -> str:
+    """A client's value (an id) as a message quotes it: cut to `limit` characters, since the message
+    travels in the trailers, which gRPC clients cap (8 KiB by default)."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def from_engine_error(exc: EngineError, pool: str) -> RouterError:
     """Translate an engine failure into the status a client should see."""
     meta = {"pool": pool}

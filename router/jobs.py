@@ -30,6 +30,7 @@ from router.errors import (
     MissingField,
     OptionOutOfRange,
     RouterError,
+    shown,
 )
 from router.leases import dead_here, new_owner
 from router.pipeline import ItemOutcome, Pipeline
@@ -210,7 +211,7 @@ class JobStore:
 
         try:
             async for item in items:
-                where = f"item {count}" + (f" (item_id '{item.item_id}')" if item.item_id else "")
+                where = f"item {count}" + (f" (item_id '{shown(item.item_id)}')" if item.item_id else "")
                 meta = {"item": str(count), "item_id": item.item_id}
                 if count >= max_items:
                     raise JobTooLarge(
@@ -263,7 +264,8 @@ class JobStore:
             raise MissingField("job_id is required (from SubmitBatch)", field="job_id")
         view = await self._store.run(lambda c: _view(c, job_id))
         if view is None:
-            raise JobNotFound(f"batch job '{job_id}' does not exist", field="job_id", metadata={"job_id": job_id})
+            message = f"batch job '{shown(job_id)}' does not exist"
+            raise JobNotFound(message, field="job_id", metadata={"job_id": job_id})
         return view
 
     async def cancel(self, job_id: str) -> JobView:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Detection
-from router.errors import SessionClosed, SessionExpired, SessionNotFound
+from router.errors import SessionClosed, SessionExpired, SessionNotFound, shown
 from router.images import DecodedImage
 from router.serialize import dumps_detection, loads_detection
 from router.store import Store
@@ -108,7 +108,7 @@ class SessionStore:
         meta = {"session_id": session_id}
         if row is None:
             raise SessionNotFound(
-                f"session '{session_id}' does not exist; open one with CreateSession or Ask(open_session)",
+                f"session '{shown(session_id)}' does not exist; open one with CreateSession or Ask(open_session)",
                 field="session_id",
                 metadata=meta,
             )

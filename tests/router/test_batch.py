@@ -80,6 +80,13 @@ def test_batch_end_to_end(router: RunningRouter) -> None:
     assert got.state == pb.BATCH_STATE_COMPLETED and got.total == 5 and got.pending == 0
 
 
+def test_a_blank_item_question_uses_the_default_question(router: RunningRouter) -> None:
+    """An item question of only whitespace counts as none (it failed with "question is required")."""
+    options = pb.BatchOptions(default_question="Roadwork?", generation=pb.GenerationOptions(max_tokens=2))
+    job = _submit(router.stub, [pb.BatchItem(image=_images(1, seed=77)[0], question=" \t ")], options)
+    assert _wait_done(router.stub, job.job_id)[-1].succeeded == 1
+
+
 def test_batch_follow_streams_every_item_in_order(router: RunningRouter) -> None:
     job = _submit(router.stub, [pb.BatchItem(image=img) for img in _images(4, seed=3)],
                   pb.BatchOptions(detect_only=True))  # fmt: skip

@@ -20,7 +20,7 @@ from PIL import Image
 
 from router import errors
 from router._proto.roadwork.v1 import router_pb2 as pb
-from router.error_details import DOMAIN, MAX_METADATA_CHARS, item_status_pb, status_pb
+from router.error_details import DOMAIN, MAX_MESSAGE_BYTES, MAX_METADATA_CHARS, item_status_pb, status_pb
 from tests.conftest import ROOT, ErrorDetails, RunningRouter, make_config, rpc_error
 
 PREFIX = "ERROR_REASON_"
@@ -133,6 +133,28 @@ def test_a_retry_hint_is_retry_info_and_long_metadata_is_cut() -> None:
     (info,) = _unpacked(status, error_details_pb2.ErrorInfo)
     assert set(info.metadata) == {"pools"} and len(info.metadata["pools"]) == MAX_METADATA_CHARS  # type: ignore[attr-defined]
     assert not _unpacked(status_pb(errors.Unavailable("down")), error_details_pb2.RetryInfo)
+
+
+def test_a_long_message_is_cut_to_fit_the_trailers() -> None:
+    status = status_pb(errors.MissingField("é" * 5000, field="question"))
+    assert len(status.message.encode()) <= MAX_MESSAGE_BYTES and status.message.endswith("…")
+    (bad,) = _unpacked(status, error_details_pb2.BadRequest)
+    assert bad.field_violations[0].description == status.message  # type: ignore[attr-defined]
+    assert len(status.SerializeToString()) < 3 * MAX_MESSAGE_BYTES
+
+
+def test_engine_errors_map_to_their_classes_naming_the_pool() -> None:
+    from engines.errors import EngineBadRequest, EngineTimeout, EngineUnavailable, EngineUnsupported
+
+    cases = [
+        (EngineUnsupported("no images"), errors.EngineCannotServe),
+        (EngineBadRequest("400"), errors.EngineRejected),
+        (EngineTimeout("slow"), errors.DeadlineExceeded),
+        (EngineUnavailable("down"), errors.Unavailable),
+    ]
+    for engine_error, cls in cases:
+        mapped = errors.from_engine_error(engine_error, "vllm")
+        assert type(mapped) is cls and mapped.metadata == {"pool": "vllm"} and "'vllm'" in mapped.message
 
 
 def test_a_bulk_item_error_is_a_status_with_its_reason() -> None:
@@ -309,6 +331,9 @@ def test_job_errors(limited: RunningRouter) -> None:
     _fails(lambda: stub.GetBatch(pb.GetBatchRequest(), timeout=30), IA, "FIELD_MISSING", "job_id")
     unknown = _fails(lambda: stub.GetBatch(pb.GetBatchRequest(job_id="job_nope"), timeout=30), NF, "JOB_NOT_FOUND")
     assert unknown.info.metadata["job_id"] == "job_nope"
+    long = "job_" + "é" * 20_000  # quoted cut in the message and metadata: the trailers stay under gRPC's limit
+    got = _fails(lambda: stub.GetBatch(pb.GetBatchRequest(job_id=long), timeout=30), NF, "JOB_NOT_FOUND")
+    assert len(got.info.metadata["job_id"]) == MAX_METADATA_CHARS and len(got.status.message) < 200
     watch = pb.WatchBatchRequest(job_id="job_nope")
     _fails(lambda: list(stub.WatchBatch(watch, timeout=30)), NF, "JOB_NOT_FOUND")
     job = stub.SubmitBatch(iter([_options(detect_only=True), _item(_png(32, 24))]), timeout=60).job
