@@ -27,8 +27,7 @@ def _message(text: str) -> str:
 
 
 def status_pb(err: RouterError, request_id: str = "") -> status_pb2.Status:
-    """The error's code and message, with an ErrorInfo (reason, domain, metadata), a RetryInfo when it
-    carries a retry hint, and a BadRequest naming the field for an INVALID_ARGUMENT one with a field."""
+    """The error as a Status: ErrorInfo always, RetryInfo for a retry hint, BadRequest for an invalid field."""
     status = status_pb2.Status(code=err.code.value[0], message=_message(err.message))
     metadata = {key: shown(value, MAX_METADATA_CHARS) for key, value in err.metadata.items() if value}
     if request_id:
@@ -50,16 +49,14 @@ def status_pb(err: RouterError, request_id: str = "") -> status_pb2.Status:
 
 
 def trailers(err: RouterError, request_id: str = "") -> tuple[grpc.StatusCode, str, Metadata]:
-    """(code, message, trailing metadata) to end a call with: the Status (grpcio-status encodes it)
-    and, for an error with a retry hint, the old `retry-after-ms`."""
+    """(code, message, trailing metadata) to end a call with: the Status, and the old `retry-after-ms`."""
     status = rpc_status.to_status(status_pb(err, request_id))
     extra = ((RETRY_AFTER_KEY, str(int(err.retry_after_s * 1000))),) if err.retry_after_s is not None else ()
     return status.code, status.details, (*status.trailing_metadata, *extra)
 
 
 def item_status_pb(code_name: str, message: str, reason: str) -> status_pb2.Status:
-    """A bulk item's stored error as google.rpc.Status; results stored before reasons existed have no
-    ErrorInfo."""
+    """A bulk item's stored error as a Status (with no ErrorInfo for one stored before reasons existed)."""
     code = grpc.StatusCode.__members__.get(code_name, grpc.StatusCode.UNKNOWN)
     status = status_pb2.Status(code=code.value[0], message=message)
     if reason:

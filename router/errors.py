@@ -241,8 +241,7 @@ class ConfigError(RouterError):
 
 
 def shown(value: str, limit: int = 100) -> str:
-    """A client's value (an id) as a message quotes it: cut to `limit` characters, since the message
-    travels in the trailers, which gRPC clients cap (8 KiB by default)."""
+    """A client's value (an id) cut to `limit` characters for a message: trailers have a size limit."""
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 

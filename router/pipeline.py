@@ -127,8 +127,7 @@ class Pipeline:
     def generation_options(
         self, max_tokens: int, temperature: float | None, field: str = "options"
     ) -> tuple[int, float]:
-        """(max_tokens, temperature) with defaults filled in; INVALID_ARGUMENT when out of range.
-        `field` is where the request carries them (Ask: options; SubmitBatch: options.generation)."""
+        """(max_tokens, temperature) with defaults filled in; out of range names `field` (their message's path)."""
         gen = self.config.generation
         if max_tokens > gen.max_tokens_cap:
             raise OptionOutOfRange(

@@ -102,8 +102,7 @@ def ask(stub: pb_grpc.RouterServiceStub, timeout: float = 120, **kw: Any) -> lis
 
 
 class ErrorDetails:
-    """A failed call's google.rpc.Status as a client reads it (grpcio-status): its ErrorInfo (always
-    there, domain roadwork.v1), and its RetryInfo and BadRequest when sent; nothing else."""
+    """A failed call's google.rpc.Status as grpcio-status reads it: ErrorInfo, RetryInfo, BadRequest."""
 
     def __init__(self, err: grpc.RpcError) -> None:
         status = rpc_status.from_call(err)  # checks the Status's code and message against the call's
