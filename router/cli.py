@@ -109,8 +109,11 @@ def cmd_check_config(args: argparse.Namespace) -> None:
 def _rpc_error(exc: BaseException) -> NoReturn:
     import grpc
 
+    from router.client import error_reason
+
     if isinstance(exc, grpc.RpcError):
-        sys.exit(f"roadwork-router: {exc.code().name}: {exc.details()}")
+        reason = error_reason(exc)
+        sys.exit(f"roadwork-router: {exc.code().name}: {exc.details()}" + (f" [{reason}]" if reason else ""))
     raise exc
 
 

@@ -6,11 +6,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2  # also registers the detail types, for MessageToDict
+from grpc_status import rpc_status
 
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def error_reason(err: grpc.RpcError) -> str:
+    """The failed call's ErrorInfo.reason (an ErrorReason name less its prefix), "" when it has none."""
+    try:
+        status = rpc_status.from_call(err)
+    except ValueError:  # details that disagree with the call's own status: not the router's
+        return ""
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
 
 
 class RouterClient:

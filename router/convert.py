@@ -1,4 +1,4 @@
-"""Protobuf <-> domain objects; with server.py, the only code that touches generated stubs."""
+"""Protobuf <-> domain objects; with server.py and error_details.py, the only code that touches generated stubs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from engines.base import Usage
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router.breaker import CircuitBreaker, State
 from router.config import RoutingConfig
-from router.errors import InvalidRequest
+from router.error_details import item_status_pb
+from router.errors import OptionOutOfRange
 from router.pools import Pool, Replica
 from router.types import (
     AnswerFormat,
@@ -140,10 +141,10 @@ def cost_pb(c: Cost) -> pb.Cost:
     return pb.Cost(prompt_usd=c.prompt_usd, completion_usd=c.completion_usd, total_usd=c.total_usd)
 
 
-def answer_format(value: int) -> AnswerFormat:
+def answer_format(value: int, field: str = "format") -> AnswerFormat:
     """The domain format; an enum value this server does not know is the client's error."""
     if value not in _FORMAT:
-        raise InvalidRequest(f"format {value} is not an AnswerFormat value this server knows")
+        raise OptionOutOfRange(f"{field} {value} is not an AnswerFormat value this server knows", field=field)
     return _FORMAT[value]  # type: ignore[index]
 
 
@@ -226,7 +227,7 @@ def batch_options(o: pb.BatchOptions) -> BatchOptions:
         max_tokens=o.generation.max_tokens,
         temperature=o.generation.temperature if o.generation.HasField("temperature") else None,
         detect_only=o.detect_only,
-        format=answer_format(o.format),
+        format=answer_format(o.format, "options.format"),
         item_timeout_s=_seconds(o.item_timeout, "options.item_timeout") if o.HasField("item_timeout") else 0.0,
     )
 
@@ -236,7 +237,7 @@ def _seconds(d: duration_pb2.Duration, name: str) -> float:
     try:
         return float(d.ToTimedelta().total_seconds())
     except (ValueError, OverflowError) as exc:
-        raise InvalidRequest(f"{name} is not a valid duration: {exc}") from exc
+        raise OptionOutOfRange(f"{name} is not a valid duration: {exc}", field=name) from exc
 
 
 def batch_item(i: pb.BatchItem) -> BatchItemInput:
@@ -274,7 +275,7 @@ def item_result_pb(r: ItemResult) -> pb.BatchItemResult:
     if r.route is not None:
         msg.route.CopyFrom(route_pb(r.route))
     if r.error_code:
-        msg.error.CopyFrom(pb.ItemError(code=r.error_code, message=r.error_message))
+        msg.error.CopyFrom(item_status_pb(r.error_code, r.error_message, r.error_reason))
     if r.verdict is not None:
         msg.verdict.CopyFrom(verdict_pb(r.verdict))
     if r.image is not None:

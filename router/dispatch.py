@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest
 from engines.errors import EngineError, EngineTimeout, EngineUnavailable, EngineUnsupported
 from router.config import Price, RetryConfig, RoutingConfig
-from router.errors import InvalidRequest, Overloaded, Unavailable, from_engine_error
+from router.errors import ImageOverContext, Overloaded, Unavailable, from_engine_error
 from router.migration import Answer, can_continue, migrates, targets
 from router.policies.base import RouteKey
 from router.pools import Pool, Replica
@@ -133,7 +133,7 @@ class Dispatcher:
         pool the answer is committed to (its first event arrived), before that event is yielded.
 
         Raises `Unavailable` when every pool failed, `Overloaded` when every pool that could take it
-        has a full queue, `InvalidRequest` when the image fits no pool's context, or the mapped error
+        has a full queue, `ImageOverContext` when the image fits no pool's context, or the mapped error
         when a failure cannot be retried elsewhere (bad request) or text was already streamed and the
         answer could not be migrated.
         """
@@ -190,8 +190,10 @@ class Dispatcher:
                 yield event
             return
         if too_large and len(too_large) == len(tried):
-            raise InvalidRequest(
-                "the image does not fit the model of any pool for this request: " + "; ".join(failures)
+            raise ImageOverContext(
+                "the image does not fit the model of any pool for this request: " + "; ".join(failures),
+                field="image",
+                metadata={"pools": ",".join(too_large)},
             )
         if full and len(full) == len(tried):
             wait = min(p.config.timeout_s for p in full) / 10
@@ -199,8 +201,9 @@ class Dispatcher:
                 "every engine pool for this request is at its queue limit (pools.<name>.max_queue): "
                 + "; ".join(failures),
                 retry_after_s=round(max(0.1, wait), 1),
+                metadata={"pools": ",".join(p.name for p in full)},
             )
-        raise Unavailable("no engine pool could answer: " + "; ".join(failures))
+        raise Unavailable("no engine pool could answer: " + "; ".join(failures), metadata={"pools": ",".join(tried)})
 
     async def _for_pool(self, pool: Pool, request: GenerationRequest) -> tuple[GenerationRequest, ImageSent | None]:
         """`request` as this pool takes it: its image fitted to the pool's pixel budget (dropped for a

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from router.errors import BadImage, LimitExceeded
+from router.errors import BadImage, ImageTooLarge, ImageTooManyPixels, MissingField, UnsupportedImage
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -46,31 +46,43 @@ def sniff_mime(data: bytes) -> str | None:
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, field: str = "image") -> DecodedImage:
-    """Validate and decode JPEG/PNG/WebP bytes, or raise BadImage / LimitExceeded naming `field`."""
+    """Validate and decode JPEG/PNG/WebP bytes, or raise the error naming `field` (a proto field path)."""
     if not data:
-        raise BadImage(f"{field} is empty: send JPEG, PNG or WebP bytes")
+        raise MissingField(f"{field} is empty: send JPEG, PNG or WebP bytes", field=field)
     if len(data) > max_bytes:
-        raise LimitExceeded(f"{field} is {len(data)} bytes; the limit is {max_bytes} bytes (limits.max_image_bytes)")
+        raise ImageTooLarge(
+            f"{field} is {len(data)} bytes; the limit is {max_bytes} bytes (limits.max_image_bytes)",
+            field=field,
+            metadata={"limit": str(max_bytes), "size": str(len(data))},
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = _pil_open(io.BytesIO(data))
             fmt = img.format or ""
             if fmt not in FORMATS:
-                raise BadImage(f"{field} is {fmt or 'an unknown format'}; send JPEG, PNG or WebP")
+                raise UnsupportedImage(f"{field} is {fmt or 'an unknown format'}; send JPEG, PNG or WebP", field=field)
             w, h = img.size
             if w * h > max_pixels:
-                raise LimitExceeded(
-                    f"{field} is {w}x{h} = {w * h} pixels; the limit is {max_pixels} (limits.max_image_pixels)"
+                raise ImageTooManyPixels(
+                    f"{field} is {w}x{h} = {w * h} pixels; the limit is {max_pixels} (limits.max_image_pixels)",
+                    field=field,
+                    metadata={"limit": str(max_pixels), "size": str(w * h)},
                 )
             img.load()
             rgb = img.convert("RGB")
-    except (BadImage, LimitExceeded):
+    except (BadImage, ImageTooManyPixels):
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise LimitExceeded(f"{field} has too many pixels: {exc} (limits.max_image_pixels)") from exc
+        raise ImageTooManyPixels(
+            f"{field} has too many pixels: {exc} (limits.max_image_pixels)",
+            field=field,
+            metadata={"limit": str(max_pixels)},
+        ) from exc
     except UnidentifiedImageError as exc:
-        raise BadImage(f"{field} could not be decoded as JPEG, PNG or WebP (first bytes: {data[:8]!r})") from exc
+        raise BadImage(
+            f"{field} could not be decoded as JPEG, PNG or WebP (first bytes: {data[:8]!r})", field=field
+        ) from exc
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
-        raise BadImage(f"{field} is corrupt or truncated: {exc}") from exc
+        raise BadImage(f"{field} is corrupt or truncated: {exc}", field=field) from exc
     return DecodedImage(data=data, sha256=hashlib.sha256(data).hexdigest(), mime=FORMATS[fmt], pixels=rgb)

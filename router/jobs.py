@@ -21,7 +21,17 @@ from collections.abc import AsyncIterator
 from dataclasses import astuple
 from typing import Any
 
-from router.errors import FailedPrecondition, InvalidRequest, LimitExceeded, NotFound
+from router.errors import (
+    DeadlineExceeded,
+    ImageTooLarge,
+    JobFinished,
+    JobNotFound,
+    JobTooLarge,
+    MissingField,
+    OptionOutOfRange,
+    RouterError,
+    shown,
+)
 from router.leases import dead_here, new_owner
 from router.pipeline import ItemOutcome, Pipeline
 from router.serialize import (
@@ -61,7 +71,7 @@ def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
     done = outcome.done
     data: dict[str, Any] = {
         "detection": detection_to_dict(outcome.detection) if outcome.detection else None,
-        "error": [outcome.error_code, outcome.error_message] if outcome.error_code else None,
+        "error": [outcome.error_code, outcome.error_message, outcome.error_reason] if outcome.error_code else None,
     }
     if done is not None:
         r = done.route
@@ -87,7 +97,7 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
         k, pool, engine, replica, model, fb = data["route"]
         moves = tuple(Migration(*m) for m in data.get("migrations") or ())
         route = Route(RequestKind(k), pool, engine, replica, model, tuple(fb), moves)
-    err = data.get("error") or ["", ""]
+    err = [*(data.get("error") or ()), "", "", ""]  # results stored before reasons existed have two
     cost = data.get("cost") or [0.0, 0.0]
     return ItemResult(
         index=idx,
@@ -100,6 +110,7 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
         cost=Cost(cost[0], cost[1]),
         error_code=err[0],
         error_message=err[1],
+        error_reason=err[2],
         degraded=bool(data.get("degraded")),
         verdict=verdict_from_dict(data["verdict"]) if data.get("verdict") else None,
         image=image_sent_from_dict(data["image"]) if data.get("image") else None,
@@ -166,9 +177,11 @@ class JobStore:
     ) -> JobView:
         """Stage items as they arrive; accept the job only when the stream ended cleanly."""
         if not 0 <= options.item_timeout_s <= MAX_ITEM_TIMEOUT_S:
-            raise InvalidRequest(
+            raise OptionOutOfRange(
                 f"options.item_timeout is {options.item_timeout_s:g} s; give a positive duration of at most "
-                f"{MAX_ITEM_TIMEOUT_S:g} s"
+                f"{MAX_ITEM_TIMEOUT_S:g} s",
+                field="options.item_timeout",
+                metadata={"max_seconds": f"{MAX_ITEM_TIMEOUT_S:g}"},
             )
         job_id = "job_" + secrets.token_urlsafe(12)
         now = time.time()
@@ -198,24 +211,34 @@ class JobStore:
 
         try:
             async for item in items:
-                where = f"item {count}" + (f" (item_id '{item.item_id}')" if item.item_id else "")
+                where = f"item {count}" + (f" (item_id '{shown(item.item_id)}')" if item.item_id else "")
+                meta = {"item": str(count), "item_id": item.item_id}
                 if count >= max_items:
-                    raise LimitExceeded(f"the job has more than {max_items} items (limits.max_batch_items); split it")
+                    raise JobTooLarge(
+                        f"the job has more than {max_items} items (limits.max_batch_items); split it",
+                        metadata={"limit": str(max_items)},
+                    )
                 if not item.image:
-                    raise InvalidRequest(f"{where}: image is empty; send JPEG, PNG or WebP bytes")
+                    raise MissingField(
+                        f"{where}: image is empty; send JPEG, PNG or WebP bytes", field="item.image", metadata=meta
+                    )
                 if len(item.image) > max_image_bytes:
-                    raise LimitExceeded(
+                    raise ImageTooLarge(
                         f"{where}: image is {len(item.image)} bytes; the limit is {max_image_bytes}"
-                        " (limits.max_image_bytes)"
+                        " (limits.max_image_bytes)",
+                        field="item.image",
+                        metadata=meta | {"limit": str(max_image_bytes), "size": str(len(item.image))},
                     )
                 if not options.detect_only and not (item.question.strip() or options.default_question.strip()):
-                    raise InvalidRequest(f"{where}: no question and no options.default_question")
+                    raise MissingField(
+                        f"{where}: no question and no options.default_question", field="item.question", metadata=meta
+                    )
                 chunk.append((job_id, count, item.item_id, item.question, item.image))
                 count += 1
                 if len(chunk) >= 64:
                     await flush()
             if count == 0:
-                raise InvalidRequest("the job has no items: stream at least one BatchItem")
+                raise MissingField("the job has no items: stream at least one BatchItem", field="item")
             await flush()
         except BaseException:
             await asyncio.shield(self._store.run(lambda c: self._delete(c, job_id)))
@@ -238,16 +261,20 @@ class JobStore:
 
     async def get(self, job_id: str) -> JobView:
         if not job_id:
-            raise InvalidRequest("job_id is required (from SubmitBatch)")
+            raise MissingField("job_id is required (from SubmitBatch)", field="job_id")
         view = await self._store.run(lambda c: _view(c, job_id))
         if view is None:
-            raise NotFound(f"batch job '{job_id}' does not exist")
+            message = f"batch job '{shown(job_id)}' does not exist"
+            raise JobNotFound(message, field="job_id", metadata={"job_id": job_id})
         return view
 
     async def cancel(self, job_id: str) -> JobView:
         view = await self.get(job_id)
         if view.state in (BatchState.COMPLETED, BatchState.CANCELED):
-            raise FailedPrecondition(f"batch job '{job_id}' already ended ({view.state.value}); nothing to cancel")
+            raise JobFinished(
+                f"batch job '{job_id}' already ended ({view.state.value}); nothing to cancel",
+                metadata={"job_id": job_id, "state": view.state.name},
+            )
 
         def mark(c: sqlite3.Connection) -> JobView | None:
             c.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
@@ -427,10 +454,11 @@ class JobRunner:
             if not done:  # a hung engine must not hold a bulk slot for ever
                 task.cancel()
                 await asyncio.wait({task})
-                outcome = ItemOutcome(
-                    error_code="DEADLINE_EXCEEDED",
-                    error_message=f"the item took longer than {limit:g} s (options.item_timeout, else "
-                    "batch.item_timeout_s) and was stopped; the rest of the job goes on",
+                outcome = ItemOutcome.failed(
+                    DeadlineExceeded(
+                        f"the item took longer than {limit:g} s (options.item_timeout, else "
+                        "batch.item_timeout_s) and was stopped; the rest of the job goes on"
+                    )
                 )
             elif task.cancelled():
                 return  # CancelBatch canceled the item; its row already says so
@@ -441,7 +469,7 @@ class JobRunner:
             raise
         except Exception as exc:  # answer_item returns failures as outcomes: this is a bug below it
             log.error("bulk item %d of %s raised", idx, job_id, exc_info=exc)
-            outcome = ItemOutcome(error_code="INTERNAL", error_message=f"internal error (see the router log): {exc!r}")
+            outcome = ItemOutcome.failed(RouterError(f"internal error (see the router log): {exc!r}"))
         finally:
             tasks.discard(task)
             if not tasks:

@@ -22,7 +22,7 @@ from engines.base import GenerationRequest, ImagePart, ResponseSchema, Usage
 from router.classify import classify
 from router.config import Config
 from router.dispatch import Dispatcher, Served
-from router.errors import InvalidRequest, RouterError, Unavailable
+from router.errors import ConflictingFields, MissingField, OptionOutOfRange, QuestionTooLong, RouterError, Unavailable
 from router.images import DecodedImage, decode_image, sniff_mime
 from router.metrics import Metrics
 from router.policies.base import RouteKey
@@ -114,22 +114,34 @@ class Pipeline:
     def _check_question(self, question: str, field: str = "question") -> str:
         q = question.strip()
         if not q:
-            raise InvalidRequest(f"{field} is required: ask something about the image")
-        if len(q) > self.config.limits.max_question_chars:
-            raise InvalidRequest(
-                f"{field} is {len(q)} characters; the limit is {self.config.limits.max_question_chars}"
-                " (limits.max_question_chars)"
+            raise MissingField(f"{field} is required: ask something about the image", field=field)
+        limit = self.config.limits.max_question_chars
+        if len(q) > limit:
+            raise QuestionTooLong(
+                f"{field} is {len(q)} characters; the limit is {limit} (limits.max_question_chars)",
+                field=field,
+                metadata={"limit": str(limit), "size": str(len(q))},
             )
         return q
 
-    def generation_options(self, max_tokens: int, temperature: float | None) -> tuple[int, float]:
-        """(max_tokens, temperature) with defaults filled in; INVALID_ARGUMENT when out of range."""
+    def generation_options(
+        self, max_tokens: int, temperature: float | None, field: str = "options"
+    ) -> tuple[int, float]:
+        """(max_tokens, temperature) with defaults filled in; out of range names `field` (their message's path)."""
         gen = self.config.generation
         if max_tokens > gen.max_tokens_cap:
-            raise InvalidRequest(f"options.max_tokens {max_tokens} is over the server's cap of {gen.max_tokens_cap}")
+            raise OptionOutOfRange(
+                f"{field}.max_tokens {max_tokens} is over the server's cap of {gen.max_tokens_cap}",
+                field=f"{field}.max_tokens",
+                metadata={"max": str(gen.max_tokens_cap)},
+            )
         t = gen.temperature if temperature is None else temperature
         if not 0.0 <= t <= 2.0:
-            raise InvalidRequest(f"options.temperature {t} is outside [0, 2]")
+            raise OptionOutOfRange(
+                f"{field}.temperature {t} is outside [0, 2]",
+                field=f"{field}.temperature",
+                metadata={"min": "0", "max": "2"},
+            )
         return (max_tokens or gen.max_tokens), t
 
     def session_lock(self, session_id: str) -> asyncio.Lock:
@@ -158,7 +170,8 @@ class Pipeline:
             part = _image_part(image, detection)
         elif session is None or not session.image or session.detection is None:
             sid = session.id if session else ""
-            raise InvalidRequest(f"session '{sid}' has no image yet: send one with this question")
+            message = f"session '{sid}' has no image yet: send one with this question"
+            raise MissingField(message, field="image", metadata={"session_id": sid})
         else:
             detection, ms = replace(session.detection, cached=True, latency_ms=0.0), 0.0
             part = ImagePart(session.image, session.image_mime, detection.width, detection.height, session.image_sha256)
@@ -207,12 +220,17 @@ class Pipeline:
         """Stream one Ask: a DetectionEvent, DeltaEvents, then a DoneEvent."""
         trace = trace or Trace()
         start = time.perf_counter()
+        if inp.open_session and inp.session_id:
+            raise ConflictingFields(
+                "open_session opens a new session; a follow-up in session_id's session must not set it",
+                field="open_session",
+            )
         question = self._check_question(inp.question)
         max_tokens, temperature = self.generation_options(inp.max_tokens, inp.temperature)
         image = await self.decode(inp.image) if inp.image else None
         trace.kind = kind = classify(bulk=False, session_id=inp.session_id, open_session=inp.open_session)
         if not inp.session_id and image is None:
-            raise InvalidRequest("image is required unless session_id names a session that has one")
+            raise MissingField("image is required unless session_id names a session that has one", field="image")
         async with self._session_turn(inp.session_id) as session:
             turn = await self._detect_turn(image, session, inp.open_session)
             session_id = turn.session.id if turn.session else ""
@@ -370,14 +388,15 @@ class Pipeline:
         """Run one bulk item (kind BATCH); failures are returned as the item's error, never raised."""
         start = time.perf_counter()
         try:
-            image = await self.decode(image_bytes)
+            image = await self.decode(image_bytes, "item.image")
             detection = await self.detect_image(image)
             if options.detect_only:
                 return ItemOutcome(detection=detection)
-            max_tokens, temperature = self.generation_options(options.max_tokens, options.temperature)
+            gen = self.generation_options(options.max_tokens, options.temperature, "options.generation")
+            max_tokens, temperature = gen
             part = _image_part(image, detection)
             request = self.request(
-                self._check_question(question or options.default_question),
+                self._check_question(question.strip() or options.default_question, "item.question"),
                 detection,
                 part,
                 history=[],
@@ -398,7 +417,7 @@ class Pipeline:
             done = self.done(answer, detection, options.format, session_id="", detection_ms=0.0, start=start)
             return ItemOutcome(detection=detection, done=done)
         except RouterError as exc:
-            return ItemOutcome(error_code=exc.code.name, error_message=exc.message)
+            return ItemOutcome.failed(exc)
 
 
 def _image_part(image: DecodedImage, detection: Detection) -> ImagePart:
@@ -437,5 +456,11 @@ class ItemOutcome:
 
     detection: Detection | None = None
     done: DoneEvent | None = None
-    error_code: str = ""
+    error_code: str = ""  # the gRPC status code's name, e.g. "INVALID_ARGUMENT"
     error_message: str = ""
+    error_reason: str = ""  # the RouterError's reason, e.g. "IMAGE_UNDECODABLE"
+
+    @classmethod
+    def failed(cls, err: RouterError) -> ItemOutcome:
+        """The outcome of an item that failed with `err`."""
+        return cls(error_code=err.code.name, error_message=err.message, error_reason=err.reason)

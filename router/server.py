@@ -1,4 +1,4 @@
-"""The gRPC servicer: protobuf in, domain calls, protobuf out; RouterErrors become status codes."""
+"""The gRPC servicer: protobuf in, domain calls, protobuf out; RouterErrors become google.rpc.Status."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import DecodeError
 
-from router import convert
+from router import convert, error_details
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.config import Config
-from router.errors import ConfigError, InvalidRequest, RouterError, Unauthenticated
+from router.errors import ConfigError, DeadlineExceeded, MalformedRequest, MissingField, RouterError, Unauthenticated
 from router.jobs import JobStore
 from router.metrics import Metrics
 from router.pipeline import Pipeline, Trace
@@ -48,21 +48,21 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
     return uuid.uuid4().hex
 
 
-def _failure(exc: BaseException, rid: str) -> tuple[grpc.StatusCode, str]:
+def _failure(exc: BaseException, rid: str) -> RouterError:
+    """The RouterError a failure reaches the client as; anything else is a bug: INTERNAL, naming `rid`."""
     if isinstance(exc, RouterError):
-        return exc.code, exc.message
+        return exc
     if isinstance(exc, TimeoutError):
-        return grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed before it finished"
+        return DeadlineExceeded("the request's deadline passed before it finished")
     log.exception("request %s failed unexpectedly", rid, exc_info=exc)
-    return grpc.StatusCode.INTERNAL, f"internal error in the router; report request id {rid}"
+    return RouterError(f"internal error in the router; report request id {rid}")
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, code: grpc.StatusCode, message: str) -> None:
-    """End the call with `code`; a retry hint travels as trailing metadata `retry-after-ms`."""
-    retry_after = getattr(exc, "retry_after_s", None)
-    if retry_after is not None:
-        context.set_trailing_metadata((("retry-after-ms", str(int(retry_after * 1000))),))
-    await context.abort(code, message)
+async def _abort(context: grpc.aio.ServicerContext, err: RouterError, rid: str = "") -> None:
+    """End the call with the error's code and message, its google.rpc.Status in the trailers
+    (`grpc-status-details-bin`), and a retry hint also as the old `retry-after-ms`."""
+    code, message, trailing = error_details.trailers(err, rid)
+    await context.abort(code, message, trailing)
 
 
 def auth_token(config: Config) -> str:
@@ -93,7 +93,7 @@ async def _parsed(messages: AsyncIterator[T]) -> AsyncGenerator[T, None]:
         except StopAsyncIteration:
             return
         except DecodeError as exc:
-            raise InvalidRequest(f"a request message could not be parsed: {exc}") from exc
+            raise MalformedRequest(f"a request message could not be parsed: {exc}") from exc
         yield message
 
 
@@ -117,7 +117,7 @@ def _lenient(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
 def _checked(behavior: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
     async def call(request: object, context: grpc.aio.ServicerContext) -> object:
         if isinstance(request, _Unparsed):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request could not be parsed: {request.error}")
+            await _abort(context, MalformedRequest(f"the request could not be parsed: {request.error}"))
         return await behavior(request, context)
 
     return call
@@ -170,7 +170,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         sent = asyncio.ensure_future(context.send_initial_metadata((("x-request-id", rid),)))
         if self._token and not _authorized(context, self._token):
             await sent
-            await context.abort(Unauthenticated.code, _UNAUTHENTICATED)
+            await _abort(context, Unauthenticated(_UNAUTHENTICATED), rid)
         return rid, sent
 
     def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
@@ -189,9 +189,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
             raise
         except Exception as exc:
-            code, message = _failure(exc, rid)
-            self._record(rpc, Trace(), code, start)
-            await _abort(context, exc, code, message)
+            err = _failure(exc, rid)
+            self._record(rpc, Trace(), err.code, start)
+            await _abort(context, err, rid)
         self._record(rpc, Trace(), grpc.StatusCode.OK, start)
         return result
 
@@ -221,11 +221,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
             raise
         except Exception as exc:
-            code, message = _failure(exc, rid)
-            self._record(rpc, trace, code, start)
+            err = _failure(exc, rid)
+            self._record(rpc, trace, err.code, start)
             if not pending.done():  # let the send in flight settle before the status goes out (bounded:
                 await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
-            await _abort(context, exc, code, message)
+            await _abort(context, err, rid)
         finally:
             if not pending.done():
                 pending.cancel()
@@ -280,7 +280,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.CloseSessionResponse:
         async def call() -> pb.CloseSessionResponse:
             if not request.session_id:
-                raise InvalidRequest("session_id is required")
+                raise MissingField("session_id is required", field="session_id")
             await self._sessions.close(request.session_id)
             return pb.CloseSessionResponse()
 
@@ -295,7 +295,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             has_options = first is not None and first.WhichOneof("payload") == "options"
             options = convert.batch_options(first.options) if first is not None and has_options else BatchOptions()
             if not options.detect_only:  # out-of-range options fail the submit, not every item one by one
-                self._pipeline.generation_options(options.max_tokens, options.temperature)
+                self._pipeline.generation_options(options.max_tokens, options.temperature, "options.generation")
 
             async def items() -> AsyncGenerator[BatchItemInput, None]:
                 if first is not None and not has_options:
@@ -317,8 +317,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         if which == "item":
             return convert.batch_item(msg.item)
         if which == "options":
-            raise InvalidRequest("options must be the first message of SubmitBatch, and sent once")
-        raise InvalidRequest("each SubmitBatch message must set options or item")
+            raise MalformedRequest("options must be the first message of SubmitBatch, and sent once", field="options")
+        raise MalformedRequest("each SubmitBatch message must set options or item", field="payload")
 
     async def GetBatch(self, request: pb.GetBatchRequest, context: grpc.aio.ServicerContext) -> pb.GetBatchResponse:
         async def call() -> pb.GetBatchResponse:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Detection
-from router.errors import FailedPrecondition, NotFound
+from router.errors import SessionClosed, SessionExpired, SessionNotFound, shown
 from router.images import DecodedImage
 from router.serialize import dumps_detection, loads_detection
 from router.store import Store
@@ -95,7 +95,7 @@ class SessionStore:
         return session
 
     async def get(self, session_id: str) -> Session:
-        """The live session, or NotFound / FailedPrecondition (closed or expired)."""
+        """The live session, or SessionNotFound / SessionClosed / SessionExpired."""
 
         def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
             return conn.execute(  # type: ignore[no-any-return]
@@ -105,13 +105,20 @@ class SessionStore:
             ).fetchone()
 
         row = await self._store.run(select)
+        meta = {"session_id": session_id}
         if row is None:
-            raise NotFound(f"session '{session_id}' does not exist; open one with CreateSession or Ask(open_session)")
+            raise SessionNotFound(
+                f"session '{shown(session_id)}' does not exist; open one with CreateSession or Ask(open_session)",
+                field="session_id",
+                metadata=meta,
+            )
         if row[4]:
-            raise FailedPrecondition(f"session '{session_id}' was closed; open a new one")
+            raise SessionClosed(f"session '{session_id}' was closed; open a new one", metadata=meta)
         session = _row_to_session(row)
         if session.expires < time.time():
-            raise FailedPrecondition(f"session '{session_id}' expired after {session.ttl_s} s idle; open a new one")
+            raise SessionExpired(
+                f"session '{session_id}' expired after {session.ttl_s} s idle; open a new one", metadata=meta
+            )
         return session
 
     async def record_turn(
@@ -141,7 +148,7 @@ class SessionStore:
         await self._store.run(update)
 
     async def close(self, session_id: str) -> None:
-        """Close a live session; NotFound for unknown ids, FailedPrecondition when already closed."""
+        """Close a live session; SessionNotFound for unknown ids, SessionClosed / SessionExpired otherwise."""
         await self.get(session_id)
 
         def mark(conn: sqlite3.Connection) -> None:

@@ -171,8 +171,9 @@ class ItemResult:
     route: Route | None = None
     usage: Usage = field(default_factory=Usage)
     cost: Cost = field(default_factory=Cost)
-    error_code: str = ""
+    error_code: str = ""  # a FAILED item's gRPC status code name, e.g. "INVALID_ARGUMENT"
     error_message: str = ""
     degraded: bool = False
     verdict: Verdict | None = None
     image: ImageSent | None = None
+    error_reason: str = ""  # its RouterError reason ("" for results stored before reasons existed)

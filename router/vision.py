@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from engines.base import GenerationRequest, ImagePart, Message
-from router.errors import InvalidRequest
+from router.errors import ImageAspectRatio
 
 MAX_ASPECT = 200  # Qwen2-VL processors refuse images more elongated than this
 JPEG_QUALITY = 90
@@ -61,7 +61,7 @@ def fit(width: int, height: int, budget: PixelBudget) -> tuple[int, int]:
     """(width, height) the model's processor would use: multiples of `budget.multiple`, aspect kept,
     area within the budget (Qwen2-VL's `smart_resize`)."""
     if max(width, height) > MAX_ASPECT * min(width, height):
-        raise InvalidRequest(f"image is {width}x{height}: its aspect ratio is over {MAX_ASPECT}:1")
+        raise ImageAspectRatio(f"image is {width}x{height}: its aspect ratio is over {MAX_ASPECT}:1", field="image")
     f = budget.multiple
     w, h = round(width / f) * f, round(height / f) * f
     if w * h > budget.max_pixels:

@@ -18,7 +18,9 @@ def generate(out: Path) -> None:
     from grpc_tools import protoc
 
     include = Path(grpc_tools.__file__).parent / "_proto"
-    protos = sorted(str(p.relative_to(ROOT / "protos")) for p in (ROOT / "protos").rglob("*.proto"))
+    # Only the project's own protos: google/rpc (vendored for other languages) comes from the
+    # googleapis-common-protos package at run time.
+    protos = sorted(str(p.relative_to(ROOT / "protos")) for p in (ROOT / "protos" / "roadwork").rglob("*.proto"))
     out.mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",

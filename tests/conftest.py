@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from engines import vllm
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -97,6 +99,48 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
 
 def ask(stub: pb_grpc.RouterServiceStub, timeout: float = 120, **kw: Any) -> list[pb.AskResponse]:
     return list(stub.Ask(pb.AskRequest(**kw), timeout=timeout))
+
+
+class ErrorDetails:
+    """A failed call's google.rpc.Status as grpcio-status reads it: ErrorInfo, RetryInfo, BadRequest."""
+
+    def __init__(self, err: grpc.RpcError) -> None:
+        status = rpc_status.from_call(err)  # checks the Status's code and message against the call's
+        assert status is not None, f"{err.code().name} ({err.details()}): no grpc-status-details-bin"  # type: ignore[attr-defined]
+        self.status = status
+        found: dict[type[Any], Any] = {}
+        for detail in status.details:
+            kind = next(k for k in _DETAIL_TYPES if detail.Is(k.DESCRIPTOR))  # StopIteration: an unknown type
+            assert kind not in found, f"two {kind.__name__} details"
+            found[kind] = kind()
+            detail.Unpack(found[kind])
+        self.info: error_details_pb2.ErrorInfo = found[error_details_pb2.ErrorInfo]
+        assert self.info.domain == "roadwork.v1"
+        self.retry: error_details_pb2.RetryInfo | None = found.get(error_details_pb2.RetryInfo)
+        self.bad_request: error_details_pb2.BadRequest | None = found.get(error_details_pb2.BadRequest)
+
+    @property
+    def reason(self) -> str:
+        return str(self.info.reason)
+
+    @property
+    def field(self) -> str:
+        """The one field violation's field ("" without a BadRequest)."""
+        if self.bad_request is None:
+            return ""
+        (violation,) = self.bad_request.field_violations
+        assert violation.description == self.status.message and violation.reason == self.reason
+        return str(violation.field)
+
+
+_DETAIL_TYPES = (error_details_pb2.ErrorInfo, error_details_pb2.RetryInfo, error_details_pb2.BadRequest)
+
+
+def rpc_error(call: Callable[[], object]) -> grpc.RpcError:
+    """The error `call()` fails with (wrap a stream in list() to read it to its end)."""
+    with pytest.raises(grpc.RpcError) as exc:
+        call()
+    return exc.value
 
 
 # -- a real vLLM server (CPU) ----------------------------------------------------------------------

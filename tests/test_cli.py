@@ -71,6 +71,7 @@ def test_ask_detect_and_batch_commands(router: RunningRouter, tmp_path: Path) ->
     assert "load 0, bulk 0 of 1" in status.stdout  # the embedded engine runs one generation at a time
     bad = subprocess.run([*CLI, "ask", str(SAMPLE), " ", *addr], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "INVALID_ARGUMENT: question is required" in bad.stderr
+    assert bad.stderr.rstrip().endswith("[FIELD_MISSING]"), bad.stderr  # the ErrorInfo reason
 
     images = tmp_path / "imgs"
     images.mkdir()

@@ -86,6 +86,8 @@ def router_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         "ROADWORK__SERVER__METRICS_PORT": "0",
         "ROADWORK__STORAGE__PATH": str(tmp / "router.sqlite3"),
         "PYTHONUNBUFFERED": "1",
+        # No queue: an Ask while another generates is QUEUE_FULL at once, so the client reads a RetryInfo.
+        **{f"ROADWORK__POOLS__{p}__MAX_QUEUE": "0" for p in ("VLLM", "SGLANG", "LMDEPLOY")},
     }
     log_path = tmp / "router.log"
     with log_path.open("wb") as log:

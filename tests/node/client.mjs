@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PROTO_ROOT = resolve(HERE, '..', '..', 'protos');
@@ -29,6 +30,46 @@ const LOADER_OPTIONS = {
   // types, so only the project's proto root is needed here.
   includeDirs: [PROTO_ROOT],
 };
+
+// google.rpc.Status and its detail types (vendored under protos/google/rpc), to read the rich error
+// details every router error carries in the `grpc-status-details-bin` trailer.
+function loadErrorTypes() {
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) =>
+    target.startsWith('google/protobuf/') ? target : resolve(PROTO_ROOT, target); // protobufjs bundles google/protobuf
+  root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+  return root;
+}
+const ERROR_TYPES = loadErrorTypes();
+const STATUS = ERROR_TYPES.lookupType('google.rpc.Status');
+
+// The google.rpc.Status of a failed call: { code, message, details: { ErrorInfo, RetryInfo, BadRequest } }.
+function richStatus(err) {
+  const [raw] = err.metadata?.get('grpc-status-details-bin') ?? [];
+  check(raw, `${grpc.status[err.code]}: no grpc-status-details-bin trailer`);
+  const status = STATUS.decode(raw);
+  check(status.code === err.code, `Status.code ${status.code} != the call's ${err.code}`);
+  check(status.message === err.details, `Status.message ${JSON.stringify(status.message)} != ${JSON.stringify(err.details)}`);
+  const details = {};
+  for (const any of status.details) {
+    const name = any.type_url.slice(any.type_url.lastIndexOf('/') + 1); // type.googleapis.com/google.rpc.ErrorInfo
+    const type = ERROR_TYPES.lookupType(name);
+    details[name.replace('google.rpc.', '')] = type.toObject(type.decode(any.value), { longs: Number, defaults: true });
+  }
+  check(details.ErrorInfo?.domain === 'roadwork.v1', `no ErrorInfo of domain roadwork.v1: ${JSON.stringify(details)}`);
+  return details;
+}
+
+// Checks an error's ErrorInfo.reason, and the BadRequest field when `field` is given.
+function checkReason(where, err, reason, field) {
+  const details = richStatus(err);
+  check(details.ErrorInfo.reason === reason, `${where}: reason ${details.ErrorInfo.reason}, expected ${reason}`);
+  if (field !== undefined) {
+    const fields = (details.BadRequest?.field_violations ?? []).map((v) => v.field);
+    check(fields.length === 1 && fields[0] === field, `${where}: BadRequest fields ${JSON.stringify(fields)}, expected [${field}]`);
+  }
+  return details;
+}
 
 // grpc.health.v1 as a protobufjs JSON descriptor (no extra npm package needed).
 const HEALTH_JSON = {
@@ -265,12 +306,45 @@ async function main() {
       pools: results.map((r) => r.route.pool),
     });
 
-    // 6. errors
+    // 6. errors, with their google.rpc.Status details
     const e1 = await expectStatus('GetBatch(nope)', grpc.status.NOT_FOUND, () => unary(client, 'GetBatch', { job_id: 'nope' }));
+    const d1 = checkReason('GetBatch(nope)', e1, 'JOB_NOT_FOUND');
+    check(d1.ErrorInfo.metadata.job_id === 'nope', `GetBatch(nope): metadata ${JSON.stringify(d1.ErrorInfo.metadata)}`);
     const e2 = await expectStatus('Ask(empty question)', grpc.status.INVALID_ARGUMENT, () =>
       collect(client.Ask({ image, question: '' }, new grpc.Metadata(), callOptions())),
     );
-    emit('errors', { get_batch: { code: e1.code, details: e1.details }, ask_empty_question: { code: e2.code, details: e2.details } });
+    checkReason('Ask(empty question)', e2, 'FIELD_MISSING', 'question');
+    const e3 = await expectStatus('Ask(temperature 9)', grpc.status.INVALID_ARGUMENT, () =>
+      collect(client.Ask({ image, question: 'q?', options: { temperature: 9 } }, new grpc.Metadata(), callOptions())),
+    );
+    checkReason('Ask(temperature 9)', e3, 'OPTION_OUT_OF_RANGE', 'options.temperature');
+
+    // 7. a full queue (the router runs with max_queue = 0): QUEUE_FULL with a RetryInfo
+    const long = client.Ask(
+      { image, question: 'Describe it all.', options: { max_tokens: 256 } },
+      new grpc.Metadata(),
+      callOptions(),
+    );
+    long.on('error', () => {}); // its cancel below ends it CANCELLED
+    await new Promise((ok, fail) => {
+      let seen = 0;
+      long.on('data', () => { seen += 1; if (seen === 2) ok(); }); // detection, then a delta: it holds the slot
+      long.on('end', () => fail(new CheckError('the long Ask ended before a second one could be sent')));
+    });
+    const e4 = await expectStatus('Ask while the only slot generates', grpc.status.RESOURCE_EXHAUSTED, () =>
+      collect(client.Ask({ image, question: 'Me too?' }, new grpc.Metadata(), callOptions())),
+    );
+    long.cancel();
+    const d4 = checkReason('Ask while the only slot generates', e4, 'QUEUE_FULL');
+    const delay = d4.RetryInfo?.retry_delay;
+    const delayMs = delay ? Number(delay.seconds) * 1000 + delay.nanos / 1e6 : 0;
+    check(delayMs > 0, `QUEUE_FULL: RetryInfo ${JSON.stringify(d4.RetryInfo)}, expected a positive retry_delay`);
+    emit('errors', {
+      get_batch: { code: e1.code, reason: d1.ErrorInfo.reason },
+      ask_empty_question: { code: e2.code, reason: 'FIELD_MISSING', field: 'question' },
+      ask_hot: { code: e3.code, field: 'options.temperature' },
+      queue_full: { code: e4.code, retry_delay_ms: delayMs },
+    });
 
     emit('all');
   } finally {

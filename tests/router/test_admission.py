@@ -10,7 +10,7 @@ import pytest
 
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router.admission import PrioritySlots
-from tests.conftest import RunningRouter, make_config
+from tests.conftest import ErrorDetails, RunningRouter, make_config
 
 
 async def test_batch_share_is_bounded() -> None:
@@ -78,7 +78,7 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
     tmp_path_factory: pytest.TempPathFactory, sample_jpeg: bytes
 ) -> None:
     """The embedded engine runs one generation at a time; with no queue allowed, a second Ask while
-    the first generates is turned away at once, with `retry-after-ms`, and the server stays fine."""
+    the first generates is turned away at once, with a RetryInfo (and `retry-after-ms`), and the server stays fine."""
     env = {f"ROADWORK__POOLS__{p}__MAX_QUEUE": "0" for p in ("VLLM", "SGLANG", "LMDEPLOY")}
     r = RunningRouter(make_config(tmp_path_factory.mktemp("queue"), **env)).wait_ready()
     try:
@@ -92,8 +92,11 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
         err = exc.value
         assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
         assert "queue limit" in err.details()  # type: ignore[attr-defined]
+        details = ErrorDetails(err)  # google.rpc.RetryInfo, and the old retry-after-ms (kept for release 0.2)
+        assert details.reason == "QUEUE_FULL" and details.info.metadata["pools"] == "vllm,sglang,lmdeploy"
+        assert details.retry is not None and details.retry.retry_delay.ToMilliseconds() > 0
         hint = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
-        assert int(hint["retry-after-ms"]) > 0
+        assert int(hint["retry-after-ms"]) == details.retry.retry_delay.ToMilliseconds()
         long.cancel()
         time.sleep(0.5)
         events = list(r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Now?",

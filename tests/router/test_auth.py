@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router.errors import ConfigError
 from router.server import auth_token
-from tests.conftest import RunningRouter, make_config
+from tests.conftest import ErrorDetails, RunningRouter, make_config
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,10 @@ def test_calls_need_the_bearer_token(guarded: RunningRouter, sample_jpeg: bytes)
             guarded.stub.Detect(request, metadata=metadata, timeout=60)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "authorization: Bearer <token>" in (err.value.details() or "")
+        assert ErrorDetails(err.value).reason == "TOKEN_INVALID"
     with pytest.raises(grpc.RpcError) as err:  # streaming RPCs too
         list(guarded.stub.Ask(pb.AskRequest(image=sample_jpeg, question="?"), timeout=60))
-    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED and ErrorDetails(err.value).reason == "TOKEN_INVALID"
     ok = guarded.stub.Detect(request, metadata=(("authorization", "Bearer s3cret-token"),), timeout=60)
     assert 0.0 <= ok.detection.roadwork_probability <= 1.0
     health = health_pb2_grpc.HealthStub(guarded.channel)  # probes need no token

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from PIL import Image
 
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -34,6 +35,14 @@ def _submit(stub: object, items: list[pb.BatchItem], options: pb.BatchOptions | 
     return stub.SubmitBatch(msgs(), timeout=60).job  # type: ignore[attr-defined,no-any-return]
 
 
+def _reason(status: object) -> str:
+    """The ErrorInfo reason in a bulk item's google.rpc.Status (its only detail)."""
+    (detail,) = status.details  # type: ignore[attr-defined]
+    info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(info) and info.domain == "roadwork.v1"
+    return str(info.reason)
+
+
 def _wait_done(stub: object, job_id: str, timeout: float = 180) -> list[pb.BatchJob]:
     seen = [m.job for m in stub.WatchBatch(pb.WatchBatchRequest(job_id=job_id), timeout=timeout)]  # type: ignore[attr-defined]
     return seen
@@ -57,7 +66,7 @@ def test_batch_end_to_end(router: RunningRouter) -> None:
     assert [r.index for r in results] == [0, 1, 2, 3, 4]
     assert [r.item_id for r in results] == [f"f{i}.jpg" for i in range(5)]
     for r in results:
-        assert r.status == pb.ITEM_STATUS_SUCCEEDED
+        assert r.status == pb.ITEM_STATUS_SUCCEEDED and not r.HasField("error")
         assert r.route.kind == pb.REQUEST_KIND_BATCH and r.route.pool == "lmdeploy"
         assert 0 < r.usage.completion_tokens <= 4 and len(r.detection.image_sha256) == 64
     # Resumable: from an offset, with a limit.
@@ -69,6 +78,13 @@ def test_batch_end_to_end(router: RunningRouter) -> None:
     assert page == [1, 2]
     got = router.stub.GetBatch(pb.GetBatchRequest(job_id=job.job_id), timeout=10).job
     assert got.state == pb.BATCH_STATE_COMPLETED and got.total == 5 and got.pending == 0
+
+
+def test_a_blank_item_question_uses_the_default_question(router: RunningRouter) -> None:
+    """An item question of only whitespace counts as none (it failed with "question is required")."""
+    options = pb.BatchOptions(default_question="Roadwork?", generation=pb.GenerationOptions(max_tokens=2))
+    job = _submit(router.stub, [pb.BatchItem(image=_images(1, seed=77)[0], question=" \t ")], options)
+    assert _wait_done(router.stub, job.job_id)[-1].succeeded == 1
 
 
 def test_batch_follow_streams_every_item_in_order(router: RunningRouter) -> None:
@@ -87,8 +103,9 @@ def test_batch_undecodable_item_fails_alone(router: RunningRouter) -> None:
     final = _wait_done(router.stub, job.job_id)[-1]
     assert (final.state, final.succeeded, final.failed) == (pb.BATCH_STATE_COMPLETED, 2, 1)
     bad = [m.result for m in router.stub.ListBatchResults(pb.ListBatchResultsRequest(job_id=job.job_id), timeout=30)][1]
-    assert bad.status == pb.ITEM_STATUS_FAILED and bad.error.code == "INVALID_ARGUMENT"
-    assert "could not be decoded" in bad.error.message
+    assert bad.status == pb.ITEM_STATUS_FAILED and bad.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "item.image could not be decoded" in bad.error.message
+    assert _reason(bad.error) == "IMAGE_UNDECODABLE" and not bad.HasField("detection")
 
 
 def test_an_item_over_its_deadline_fails_alone_and_frees_its_slot(router: RunningRouter) -> None:
@@ -104,7 +121,9 @@ def test_an_item_over_its_deadline_fails_alone_and_frees_its_slot(router: Runnin
     results = [
         m.result for m in router.stub.ListBatchResults(pb.ListBatchResultsRequest(job_id=job.job_id), timeout=30)
     ]
-    assert {r.error.code for r in results} == {"DEADLINE_EXCEEDED"}
+    assert {(r.error.code, _reason(r.error)) for r in results} == {
+        (grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "DEADLINE_EXCEEDED")
+    }
     assert "longer than 1e-06 s" in results[0].error.message and "options.item_timeout" in results[0].error.message
     after = _submit(
         router.stub, [pb.BatchItem(image=img) for img in _images(2, seed=92)], pb.BatchOptions(detect_only=True)

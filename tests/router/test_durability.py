@@ -155,7 +155,7 @@ def _check_results(router: RouterProcess, job_id: str, items: list[pb.BatchItem]
     assert [r.item_id for r in results] == [it.item_id for it in items]
     for r, item in zip(results, items, strict=True):
         if item.image == b"not an image at all":
-            assert r.status == pb.ITEM_STATUS_FAILED and r.error.code == "INVALID_ARGUMENT", r
+            assert r.status == pb.ITEM_STATUS_FAILED and r.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0], r
             assert "could not be decoded" in r.error.message
             continue
         assert r.status == pb.ITEM_STATUS_SUCCEEDED, r

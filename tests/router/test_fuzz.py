@@ -8,8 +8,10 @@ known field numbers, overlong varints, 64-bit values in uint32 fields, bools oth
 SubmitBatch message with neither oneof arm, invalid UTF-8 in string fields, corrupt framing). The
 request messages have no enum fields, so "unknown enum values" are covered by those wire-level
 analogues. Each case must end with a status of the set expected for its input class, never
-INTERNAL or UNKNOWN, and with a non-empty message on errors; afterwards the router must still be
-SERVING and answer a valid Detect.
+INTERNAL or UNKNOWN, and with a non-empty message on errors, whose google.rpc.Status details (read
+with grpcio-status) hold an ErrorInfo with a reason of that code, and a BadRequest on INVALID_ARGUMENT
+(but for bytes that do not parse); only the two errors gRPC itself raises (a message over its size
+limit) come without. Afterwards the router must still be SERVING and answer a valid Detect.
 
 The limits are lowered (env overrides) so over-limit cases stay cheap, and valid Ask requests (which
 run the embedded text model) are kept few and short. The cases sum to TOTAL_CASES (10,000);
@@ -35,8 +37,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from router import errors
 from router._proto.roadwork.v1 import router_pb2 as pb
-from tests.conftest import SAMPLE, RunningRouter, make_config
+from tests.conftest import SAMPLE, ErrorDetails, RunningRouter, make_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")  # noise read as TIFF
 
@@ -92,26 +95,43 @@ Code = grpc.StatusCode
 OK, IA, NF, FP, RE = Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.FAILED_PRECONDITION, Code.RESOURCE_EXHAUSTED
 NEVER = {Code.INTERNAL, Code.UNKNOWN}
 T = TypeVar("T")
-Outcome = tuple[grpc.StatusCode, str, Any]
+Outcome = tuple[grpc.StatusCode, str, Any, grpc.RpcError | None]
 TIMEOUT = 60.0
 SERVICE = "/roadwork.v1.RouterService/"
+# Each reason's status code (router/errors.py): a Status whose reason belongs to another code is a bug.
+REASON_CODES: dict[str, set[grpc.StatusCode]] = {}
+for _cls in vars(errors).values():
+    if isinstance(_cls, type) and issubclass(_cls, errors.RouterError) and "reason" in vars(_cls):
+        REASON_CODES.setdefault(_cls.reason, set()).add(_cls.code)
+UNFIELDED = {"REQUEST_MALFORMED", "ENGINE_REJECTED"}  # INVALID_ARGUMENT reasons that may name no field
 
 
 def call(fn: Callable[[], T]) -> Outcome:
-    """Run one RPC; (status code, details, response or None)."""
+    """Run one RPC; (status code, details, response or None, the error or None)."""
     try:
-        return OK, "", fn()
+        return OK, "", fn(), None
     except grpc.RpcError as exc:
-        return exc.code(), exc.details() or "", None
+        return exc.code(), exc.details() or "", None, exc
 
 
-def expect(outcome: Outcome, allowed: set[grpc.StatusCode], what: str) -> Any:
-    code, details, response = outcome
+def expect(outcome: Outcome, allowed: set[grpc.StatusCode], what: str, *, grpc_refused: bool = False) -> Any:
+    """The response, after checking the status against `allowed`, and an error's details: the
+    router's errors carry them; `grpc_refused` ones (a message over gRPC's limit) do not."""
+    code, details, response, err = outcome
     assert code not in NEVER, f"{what}: {code.name}: {details}"
     names = sorted(c.name for c in allowed)
     assert code in allowed, f"{what}: got {code.name} ({details[:300]}), expected one of {names}"
-    if code is not OK:
-        assert details.strip(), f"{what}: {code.name} with an empty message"
+    if code is OK:
+        return response
+    assert details.strip(), f"{what}: {code.name} with an empty message"
+    assert err is not None
+    if grpc_refused:
+        assert not any(k == "grpc-status-details-bin" for k, _ in err.trailing_metadata() or ()), what  # type: ignore[attr-defined]
+        return response
+    rich = ErrorDetails(err)  # same code and message as the call's, an ErrorInfo of the router's domain
+    assert code in REASON_CODES.get(rich.reason, set()), f"{what}: {code.name} with reason {rich.reason!r}"
+    if code is IA and rich.reason not in UNFIELDED:
+        assert rich.field, f"{what}: INVALID_ARGUMENT {rich.reason} names no field ({details[:200]})"
     return response
 
 
@@ -289,7 +309,8 @@ def _long_question(draw: st.DrawFn) -> str:
 def invalid_asks(draw: st.DrawFn) -> tuple[str, pb.AskRequest, set[grpc.StatusCode]]:
     """An AskRequest with exactly one defect (the rest valid), and the status it must get."""
     defect = draw(st.sampled_from(["blank_question", "long_question", "max_tokens", "temperature", "image",
-                                   "unknown_session", "no_image_no_session"]))  # fmt: skip
+                                   "unknown_session", "no_image_no_session",
+                                   "open_session_and_session_id"]))  # fmt: skip
     question = draw(questions)
     image = draw(st.sampled_from([b"", THUMB_JPEG, THUMB_PNG]))
     session_id = draw(session_ids)  # unknown to the router: NOT_FOUND
@@ -309,6 +330,10 @@ def invalid_asks(draw: st.DrawFn) -> tuple[str, pb.AskRequest, set[grpc.StatusCo
         allowed = DETECT_EXPECT[kind]
     elif defect == "no_image_no_session":
         image, session_id, allowed = b"", "", {IA}
+    # open_session with a session_id is a defect of its own, checked before the others
+    open_session = defect == "open_session_and_session_id" or (not session_id and draw(st.booleans()))
+    if defect == "open_session_and_session_id":
+        allowed = {IA}
     options = pb.GenerationOptions(max_tokens=max_tokens)
     if temperature is not None:
         options.temperature = temperature
@@ -316,7 +341,7 @@ def invalid_asks(draw: st.DrawFn) -> tuple[str, pb.AskRequest, set[grpc.StatusCo
         image=image,
         question=question,
         session_id=session_id,
-        open_session=draw(st.booleans()),
+        open_session=open_session,
         options=options,
         strict=draw(st.booleans()),
     )
@@ -377,7 +402,7 @@ def test_requests_over_the_message_limit(fuzz_router: RunningRouter, rpc: str, i
             iter([pb.SubmitBatchRequest(item=pb.BatchItem(image=data))]), timeout=TIMEOUT
         ),
     }
-    expect(call(requests[rpc]), {RE}, f"{rpc} with a {len(data)}-byte message")
+    expect(call(requests[rpc]), {RE}, f"{rpc} with a {len(data)}-byte message", grpc_refused=True)
 
 
 # -- sessions -------------------------------------------------------------------------------------------
@@ -414,6 +439,10 @@ def test_sessions(
     # A follow-up with one defect in a live session: validation still answers (NOT_FOUND cannot happen).
     defect, ask, allowed = follow_up
     ask.session_id = sid
+    if defect == "open_session_and_session_id":
+        allowed = {IA}
+    else:
+        ask.open_session = False  # a follow-up: opening a session with it is a defect of its own
     if defect == "unknown_session":
         ask.question = ""  # keep the follow-up invalid
         allowed = {IA}
@@ -770,8 +799,9 @@ def test_raw_wire_undecodable(fuzz_router: RunningRouter) -> None:
         with pytest.raises(DecodeError):
             RAW_RPCS[method][1].FromString(payload[-1])
         # A message over gRPC's own limit is refused before any parser sees it (Hypothesis can grow one).
-        allowed = {RE} if max(map(len, payload)) > MAX_MESSAGE_BYTES else {IA}
-        expect(send_raw(fuzz_router, method, payload), allowed, f"raw {method} with {what}")
+        huge = max(map(len, payload)) > MAX_MESSAGE_BYTES
+        outcome = send_raw(fuzz_router, method, payload)
+        expect(outcome, {RE} if huge else {IA}, f"raw {method} with {what}", grpc_refused=huge)
 
     run()
 

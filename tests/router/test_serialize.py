@@ -24,6 +24,9 @@ DETECTION = Detection(
 )
 
 
+ERRORS = {"error_code", "error_message", "error_reason"}  # a failed item's fields
+
+
 def _done() -> DoneEvent:
     return DoneEvent(
         answer='{"roadwork":true}',
@@ -57,18 +60,22 @@ def test_a_stored_result_keeps_every_field() -> None:
     assert back.detection == DETECTION and back.route == done.route and back.usage == done.usage
     assert back.cost == done.cost and back.answer == done.answer and back.degraded == done.degraded
     assert back.verdict == done.verdict and back.image == done.image
-    stored = {f.name for f in fields(back)} - {"index", "item_id", "status", "error_code", "error_message"}
+    stored = {f.name for f in fields(back)} - {"index", "item_id", "status", *ERRORS}
     assert all(getattr(back, name) not in (None, "") for name in stored - {"degraded"})
 
 
 def test_a_failed_result_keeps_its_error() -> None:
-    status, raw = _outcome_to_json(ItemOutcome(error_code="INVALID_ARGUMENT", error_message="bad image"))
+    outcome = ItemOutcome(error_code="INVALID_ARGUMENT", error_message="bad image", error_reason="IMAGE_UNDECODABLE")
+    status, raw = _outcome_to_json(outcome)
     back = _result_from_row(0, "", status, raw)
-    assert back.status is ItemStatus.FAILED and (back.error_code, back.error_message) == (
-        "INVALID_ARGUMENT",
-        "bad image",
-    )
-    assert back.verdict is None and back.image is None
+    assert back.status is ItemStatus.FAILED and back.verdict is None and back.image is None
+    assert {f.name for f in fields(ItemOutcome)} - {"detection", "done"} == ERRORS  # every error field, checked:
+    assert {n: getattr(back, n) for n in ERRORS} == {n: getattr(outcome, n) for n in ERRORS}
+
+
+def test_a_failed_result_stored_before_reasons_existed_has_none() -> None:
+    back = _result_from_row(0, "", "failed", '{"detection":null,"error":["UNAVAILABLE","no engine"]}')
+    assert (back.error_code, back.error_message, back.error_reason) == ("UNAVAILABLE", "no engine", "")
 
 
 def test_job_options_round_trip_and_old_jobs_are_text_jobs() -> None:

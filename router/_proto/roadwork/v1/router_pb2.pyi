@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -10,6 +11,34 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL_ERROR: _ClassVar[ErrorReason]
+    ERROR_REASON_FIELD_MISSING: _ClassVar[ErrorReason]
+    ERROR_REASON_OPTION_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    ERROR_REASON_QUESTION_TOO_LONG: _ClassVar[ErrorReason]
+    ERROR_REASON_CONFLICTING_FIELDS: _ClassVar[ErrorReason]
+    ERROR_REASON_REQUEST_MALFORMED: _ClassVar[ErrorReason]
+    ERROR_REASON_IMAGE_UNDECODABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_IMAGE_FORMAT_UNSUPPORTED: _ClassVar[ErrorReason]
+    ERROR_REASON_IMAGE_ASPECT_RATIO: _ClassVar[ErrorReason]
+    ERROR_REASON_IMAGE_OVER_CONTEXT: _ClassVar[ErrorReason]
+    ERROR_REASON_ENGINE_REJECTED: _ClassVar[ErrorReason]
+    ERROR_REASON_SESSION_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_JOB_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_SESSION_CLOSED: _ClassVar[ErrorReason]
+    ERROR_REASON_SESSION_EXPIRED: _ClassVar[ErrorReason]
+    ERROR_REASON_JOB_FINISHED: _ClassVar[ErrorReason]
+    ERROR_REASON_ENGINE_CANNOT_SERVE: _ClassVar[ErrorReason]
+    ERROR_REASON_IMAGE_TOO_LARGE: _ClassVar[ErrorReason]
+    ERROR_REASON_IMAGE_TOO_MANY_PIXELS: _ClassVar[ErrorReason]
+    ERROR_REASON_BATCH_TOO_LARGE: _ClassVar[ErrorReason]
+    ERROR_REASON_QUEUE_FULL: _ClassVar[ErrorReason]
+    ERROR_REASON_ENGINE_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_TOKEN_INVALID: _ClassVar[ErrorReason]
 
 class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -59,6 +88,31 @@ class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
     BREAKER_STATE_OPEN: _ClassVar[BreakerState]
     BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INTERNAL_ERROR: ErrorReason
+ERROR_REASON_FIELD_MISSING: ErrorReason
+ERROR_REASON_OPTION_OUT_OF_RANGE: ErrorReason
+ERROR_REASON_QUESTION_TOO_LONG: ErrorReason
+ERROR_REASON_CONFLICTING_FIELDS: ErrorReason
+ERROR_REASON_REQUEST_MALFORMED: ErrorReason
+ERROR_REASON_IMAGE_UNDECODABLE: ErrorReason
+ERROR_REASON_IMAGE_FORMAT_UNSUPPORTED: ErrorReason
+ERROR_REASON_IMAGE_ASPECT_RATIO: ErrorReason
+ERROR_REASON_IMAGE_OVER_CONTEXT: ErrorReason
+ERROR_REASON_ENGINE_REJECTED: ErrorReason
+ERROR_REASON_SESSION_NOT_FOUND: ErrorReason
+ERROR_REASON_JOB_NOT_FOUND: ErrorReason
+ERROR_REASON_SESSION_CLOSED: ErrorReason
+ERROR_REASON_SESSION_EXPIRED: ErrorReason
+ERROR_REASON_JOB_FINISHED: ErrorReason
+ERROR_REASON_ENGINE_CANNOT_SERVE: ErrorReason
+ERROR_REASON_IMAGE_TOO_LARGE: ErrorReason
+ERROR_REASON_IMAGE_TOO_MANY_PIXELS: ErrorReason
+ERROR_REASON_BATCH_TOO_LARGE: ErrorReason
+ERROR_REASON_QUEUE_FULL: ErrorReason
+ERROR_REASON_ENGINE_UNAVAILABLE: ErrorReason
+ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
+ERROR_REASON_TOKEN_INVALID: ErrorReason
 VERDICT_UNSPECIFIED: Verdict
 VERDICT_ROADWORK: Verdict
 VERDICT_NO_ROADWORK: Verdict
@@ -488,16 +542,8 @@ class ListBatchResultsRequest(_message.Message):
     follow: bool
     def __init__(self, job_id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
 
-class ItemError(_message.Message):
-    __slots__ = ("code", "message")
-    CODE_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    code: str
-    message: str
-    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
-
 class BatchItemResult(_message.Message):
-    __slots__ = ("index", "item_id", "status", "detection", "answer", "route", "usage", "cost", "error", "degraded", "verdict", "image")
+    __slots__ = ("index", "item_id", "status", "detection", "answer", "route", "usage", "cost", "degraded", "verdict", "image", "error")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -506,10 +552,10 @@ class BatchItemResult(_message.Message):
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
-    ERROR_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     index: int
     item_id: str
     status: ItemStatus
@@ -518,11 +564,11 @@ class BatchItemResult(_message.Message):
     route: Route
     usage: Usage
     cost: Cost
-    error: ItemError
     degraded: bool
     verdict: AnswerVerdict
     image: ImageSent
-    def __init__(self, index: _Optional[int] = ..., item_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., degraded: _Optional[bool] = ..., verdict: _Optional[_Union[AnswerVerdict, _Mapping]] = ..., image: _Optional[_Union[ImageSent, _Mapping]] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, index: _Optional[int] = ..., item_id: _Optional[str] = ..., status: _Optional[_Union[ItemStatus, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., degraded: _Optional[bool] = ..., verdict: _Optional[_Union[AnswerVerdict, _Mapping]] = ..., image: _Optional[_Union[ImageSent, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class ListBatchResultsResponse(_message.Message):
     __slots__ = ("result",)

@@ -28,6 +28,11 @@ if _version_not_supported:
 class RouterServiceStub:
     """The router. Health: `grpc.health.v1.Health` reports this service NOT_SERVING until its
     detectors and engines are warmed up. Server reflection is enabled.
+
+    Besides the errors each RPC lists, any call can end with UNAUTHENTICATED (TOKEN_INVALID) when the
+    server wants a bearer token, DEADLINE_EXCEEDED (DEADLINE_EXCEEDED) when the call's deadline
+    passes, INVALID_ARGUMENT (REQUEST_MALFORMED) for request bytes that do not parse, and INTERNAL
+    (INTERNAL_ERROR) for a bug.
     """
 
     def __init__(self, channel):
@@ -91,10 +96,17 @@ class RouterServiceStub:
 class RouterServiceServicer:
     """The router. Health: `grpc.health.v1.Health` reports this service NOT_SERVING until its
     detectors and engines are warmed up. Server reflection is enabled.
+
+    Besides the errors each RPC lists, any call can end with UNAUTHENTICATED (TOKEN_INVALID) when the
+    server wants a bearer token, DEADLINE_EXCEEDED (DEADLINE_EXCEEDED) when the call's deadline
+    passes, INVALID_ARGUMENT (REQUEST_MALFORMED) for request bytes that do not parse, and INTERNAL
+    (INTERNAL_ERROR) for a bug.
     """
 
     def Detect(self, request, context):
         """Runs the detection ensemble on one image. Results are cached by image digest.
+        Errors: INVALID_ARGUMENT FIELD_MISSING (no image), IMAGE_UNDECODABLE, IMAGE_FORMAT_UNSUPPORTED;
+        RESOURCE_EXHAUSTED IMAGE_TOO_LARGE, IMAGE_TOO_MANY_PIXELS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,6 +118,15 @@ class RouterServiceServicer:
         `done` event with the whole answer, the routing decision, token usage and cost.
         With `session_id` the request is a follow-up (MULTI_TURN): the image may be omitted and the
         session's image, detections and conversation history are reused.
+        Errors, before any event: INVALID_ARGUMENT FIELD_MISSING (question; image without a session, or
+        in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (options.max_tokens,
+        options.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
+        errors of Detect; NOT_FOUND SESSION_NOT_FOUND; FAILED_PRECONDITION SESSION_CLOSED,
+        SESSION_EXPIRED. After the detection event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
+        IMAGE_OVER_CONTEXT, ENGINE_REJECTED; FAILED_PRECONDITION ENGINE_CANNOT_SERVE;
+        RESOURCE_EXHAUSTED QUEUE_FULL (with RetryInfo); UNAVAILABLE ENGINE_UNAVAILABLE (strict, or the
+        engine failed after part of the answer was streamed and no replica could continue it; without
+        strict, no engine answering gives a `degraded` answer instead).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -113,13 +134,16 @@ class RouterServiceServicer:
 
     def CreateSession(self, request, context):
         """Opens a session for a multi-turn conversation, optionally about an image given up front.
+        Errors: the image errors of Detect, when an image is given.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CloseSession(self, request, context):
-        """Closes a session and forgets its history. Closing an unknown session is NOT_FOUND.
+        """Closes a session and forgets its history.
+        Errors: INVALID_ARGUMENT FIELD_MISSING (no session_id); NOT_FOUND SESSION_NOT_FOUND;
+        FAILED_PRECONDITION SESSION_CLOSED (closing a closed session), SESSION_EXPIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -130,6 +154,15 @@ class RouterServiceServicer:
         `item` message per image; the job is accepted atomically when the client half-closes the
         stream. Items run at lower priority than interactive traffic; the job is durable: a router
         restart resumes unfinished items and no item is answered twice.
+        Errors (the job is then not kept): INVALID_ARGUMENT OPTION_OUT_OF_RANGE
+        (options.generation.max_tokens, options.generation.temperature, options.format,
+        options.item_timeout; the generation options are not checked for a detect_only job),
+        REQUEST_MALFORMED (options not first, or sent twice: field options; a message with neither:
+        field payload), FIELD_MISSING (item: no items; item.image; item.question when neither it nor
+        options.default_question is set); RESOURCE_EXHAUSTED BATCH_TOO_LARGE, IMAGE_TOO_LARGE
+        (item.image over limits.max_image_bytes). An item error in ErrorInfo.metadata names the item
+        (`item`: its index, `item_id`). An image that does not decode fails its item alone (see
+        BatchItemResult.error), not the submit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -137,6 +170,7 @@ class RouterServiceServicer:
 
     def GetBatch(self, request, context):
         """Returns a job's state and counts.
+        Errors: INVALID_ARGUMENT FIELD_MISSING (no job_id); NOT_FOUND JOB_NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,6 +179,7 @@ class RouterServiceServicer:
     def WatchBatch(self, request, context):
         """Streams a job's state and counts: once at once, then on every change, ending after the job
         reaches a terminal state (COMPLETED or CANCELED).
+        Errors: as GetBatch, before the first event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -153,6 +188,7 @@ class RouterServiceServicer:
     def ListBatchResults(self, request, context):
         """Streams a job's item results in item order, starting at `offset`; see the request's fields
         for how unfinished items are treated. Resumable: reconnect with offset = last index + 1.
+        Errors: as GetBatch, before the first event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -160,6 +196,8 @@ class RouterServiceServicer:
 
     def CancelBatch(self, request, context):
         """Cancels a job's unfinished items (they end CANCELED); finished results are kept.
+        Errors: as GetBatch; FAILED_PRECONDITION JOB_FINISHED when the job already ended (COMPLETED
+        or CANCELED): nothing is changed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -237,6 +275,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
 class RouterService:
     """The router. Health: `grpc.health.v1.Health` reports this service NOT_SERVING until its
     detectors and engines are warmed up. Server reflection is enabled.
+
+    Besides the errors each RPC lists, any call can end with UNAUTHENTICATED (TOKEN_INVALID) when the
+    server wants a bearer token, DEADLINE_EXCEEDED (DEADLINE_EXCEEDED) when the call's deadline
+    passes, INVALID_ARGUMENT (REQUEST_MALFORMED) for request bytes that do not parse, and INTERNAL
+    (INTERNAL_ERROR) for a bug.
     """
 
     @staticmethod
