@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -290,6 +291,7 @@ class TCPProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.opened: list[float] = []
         self.closed: list[float] = []
+        self.sockets: list[socket.socket] = []  # every relayed connection's two ends
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -299,6 +301,7 @@ class TCPProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self.sockets += [client, upstream]
             self.opened.append(time.monotonic())
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
@@ -316,6 +319,17 @@ class TCPProxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def cut(self) -> None:
+        """Reset every relayed connection at once, as a replica that dies does to its clients."""
+        for s in self.sockets:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                s.shutdown(socket.SHUT_RDWR)  # wakes the relay's threads blocked on it
+                s.close()
+            except OSError:
+                pass
+        self.sockets.clear()
 
     def close(self) -> None:
         self.sock.close()

@@ -19,7 +19,15 @@ from PIL import Image
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router.errors import ConfigError
 from router.vision import PixelBudget, fit, tokens_for
-from tests.conftest import STRUCTURED_COMPACT, RunningRouter, VLLMServer, ask, make_config, require_vllm_python
+from tests.conftest import (
+    STRUCTURED_COMPACT,
+    RunningRouter,
+    TCPProxy,
+    VLLMServer,
+    ask,
+    make_config,
+    require_vllm_python,
+)
 
 MIN_PIXELS, MAX_PIXELS = 128 * 28 * 28, 640 * 28 * 28  # 128 .. 640 image tokens
 pytestmark = pytest.mark.slow
@@ -225,20 +233,31 @@ def test_vision_on_a_text_only_model_fails_at_start_up(vllm_server: VLLMServer, 
 
 
 @pytest.fixture(scope="module")
-def demo_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
-    """vLLM (CPU) serving the demo weights in float32 (as the embedded engine runs them); every kind on it."""
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    """vLLM (CPU) serving the demo weights in float32 (as the embedded engine runs them)."""
     from engines.embedded import DEMO_MODEL, resolve_model
 
     args = (*STRUCTURED_COMPACT, "--max-model-len", "4096", "--dtype", "float32")
     log = tmp_path_factory.mktemp("demo-vlm") / "vllm.log"
     server = VLLMServer(require_vllm_python(), Path(resolve_model(DEMO_MODEL)), log, extra_args=args).wait()
-    env = _vision_env(server.url, ROADWORK__POOLS__VLLM__MIN_PIXELS="50176", ROADWORK__POOLS__VLLM__MAX_PIXELS="150528")
-    r = RunningRouter(make_config(tmp_path_factory.mktemp("demo-router"), **env)).wait_ready()
     try:
-        yield r
+        yield server
+    finally:
+        server.stop()
+
+
+DEMO_PIXELS = {"ROADWORK__POOLS__VLLM__MIN_PIXELS": "50176", "ROADWORK__POOLS__VLLM__MAX_PIXELS": "150528"}
+
+
+@pytest.fixture(scope="module")
+def demo_router(demo_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRouter]:
+    """Every kind on the demo VLM."""
+    env = _vision_env(demo_server.url, **DEMO_PIXELS)
+    r = RunningRouter(make_config(tmp_path_factory.mktemp("demo-router"), **env))
+    try:
+        yield r.wait_ready()
     finally:
         r.stop()
-        server.stop()
 
 
 def test_vllm_serves_the_demo_model_with_the_sample_picture(demo_router: RunningRouter, sample_jpeg: bytes) -> None:
@@ -255,3 +274,48 @@ def test_vllm_serves_the_demo_model_with_the_sample_picture(demo_router: Running
         ask(demo_router.stub, image=sample_jpeg, question="Is there roadwork here?", format=pb.ANSWER_FORMAT_VERDICT)
     )
     assert verdict.HasField("verdict") and verdict.verdict.roadwork and verdict.verdict.agrees_with_detection
+
+
+MIGRATED = 200  # tokens, EOS ignored: the trained answer, then what the model says past it
+
+
+def test_a_migrated_answer_of_the_demo_model_equals_the_uninterrupted_one(
+    demo_server: VLLMServer, sample_jpeg: bytes, tmp_path: Path
+) -> None:
+    """Replica a (a relay to the server) dies after 3 deltas; b continues: greedy, the same text as an
+    answer that was never interrupted. The demo model's text re-tokenises to the tokens it generated,
+    which the random test model's does not (test_faults.py)."""
+    a = TCPProxy(demo_server.port)
+    env = _vision_env(demo_server.url, **DEMO_PIXELS) | {
+        "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([a.url, demo_server.url]),
+        "ROADWORK__POOLS__VLLM__POLICY": "round_robin",
+        "ROADWORK__POOLS__VLLM__EXTRA_BODY": '{"ignore_eos": true}',
+    }
+    r = RunningRouter(make_config(tmp_path, **env)).wait_ready()
+    try:
+        question = pb.AskRequest(
+            image=sample_jpeg, question="Is there roadwork here?", strict=True,
+            options=pb.GenerationOptions(max_tokens=MIGRATED, temperature=0.0),
+        )  # fmt: skip
+        whole = _done(list(r.stub.Ask(question, timeout=120)))
+        if whole.route.replica == a.url:  # round robin: the next one goes to b, the one after to a
+            ask(r.stub, image=sample_jpeg, question="Cones?", options=pb.GenerationOptions(max_tokens=2))
+        call = r.stub.Ask(question, timeout=120)
+        text, deltas = "", 0
+        for event in call:
+            if event.WhichOneof("event") == "delta":
+                text, deltas = text + event.delta.text, deltas + 1
+                if deltas == 3:
+                    a.cut()
+                    break
+        events = list(call)
+        done = _done(events)
+        text += "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+        (move,) = done.route.migrations
+        assert (move.from_replica, move.to_replica) == (a.url, demo_server.url) and move.tokens_kept >= 3
+        assert text == done.answer and done.usage.completion_tokens == MIGRATED
+        assert whole.answer.startswith("Yes, there is roadwork"), whole.answer
+        assert done.answer == whole.answer, (move, done.answer, whole.answer)
+    finally:
+        r.stop()
+        a.close()
