@@ -8,6 +8,7 @@ nothing is downloaded. The build cache (`go env GOCACHE`) makes later runs take 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -48,22 +49,39 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def build_client(out: Path) -> float:
-    """Builds tests/go into `out`; returns the seconds it took."""
+def _go(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     go_bin = shutil.which("go")
     assert go_bin, "Go (`go`) is not on PATH: run `make go-env` (Debian's golang-go and Go gRPC packages)"
     assert (GOCODE / "src" / "google.golang.org" / "grpc").is_dir(), f"no grpc-go in {GOCODE}: run `make go-env`"
-    start = time.monotonic()
-    proc = subprocess.run(
-        [go_bin, "build", "-o", str(out), "."],
-        cwd=GO_DIR,
+    return subprocess.run(
+        [go_bin, *args],
+        cwd=cwd,
         env=_go_env(),
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
     )
+
+
+def build_client(out: Path) -> float:
+    """Builds tests/go into `out`; returns the seconds it took."""
+    start = time.monotonic()
+    proc = _go(["build", "-o", str(out), "."], GO_DIR)
     assert proc.returncode == 0, f"go build failed:\n{proc.stdout}\n{proc.stderr}"
     return time.monotonic() - start
+
+
+def test_the_go_quick_start_in_docs_compiles(tmp_path: Path) -> None:
+    """docs/clients.md's Go block, as the body of a function, passes `go vet` against gen/go."""
+    doc = (REPO / "docs" / "clients.md").read_text()
+    block = re.search(r"```go\n(import \(.*?\n\))\n(.*?)```", doc, re.S)
+    assert block, "docs/clients.md has no Go block starting with its imports"
+    imports, body = block.groups()
+    func = f"func run(image []byte, token string) error {{\n{body}\n_ = stream\nreturn nil\n}}\n"
+    program = f"package main\n\n{imports}\n\n{func}" + 'func main() { _ = run(nil, "") }\n'
+    (tmp_path / "main.go").write_text(program)
+    proc = _go(["vet", "."], tmp_path)
+    assert proc.returncode == 0, f"go vet of the docs' Go block failed:\n{proc.stderr}\n{program}"
 
 
 def test_go_client(request: pytest.FixtureRequest, tmp_path: Path) -> None:
