@@ -30,6 +30,10 @@ import (
 const (
 	callTimeout = 120 * time.Second
 	deadlineMs  = 300 // far shorter than a long answer (below) of the embedded engine
+
+	// A QUEUE_FULL while a cancelled call's slot is being freed is retried this often, this far apart.
+	slotRetries   = 25
+	slotRetryWait = 200 * time.Millisecond
 )
 
 // longAnswer: the router under test runs the random placeholder model, whose answers run to
@@ -194,18 +198,27 @@ func askError(client roadworkv1.RouterServiceClient, req *roadworkv1.AskRequest)
 	return err, ids[0]
 }
 
-// startLong opens a long Ask and reads it up to its first delta: it then holds a replica slot.
+// startLong opens a long Ask and reads it up to its first delta: it then holds the only replica
+// slot. A slot that a cancelled or expired call still holds is freed within moments: a
+// RESOURCE_EXHAUSTED (QUEUE_FULL) meanwhile is retried.
 func startLong(client roadworkv1.RouterServiceClient, image []byte, ctx context.Context) roadworkv1.RouterService_AskClient {
-	stream, err := client.Ask(ctx, &roadworkv1.AskRequest{
-		Image: image, Question: "Describe it all.", Options: longAnswer(),
-	})
-	check(err == nil, "long Ask: %v", err)
-	for seen := 0; seen < 2; seen++ { // detection, then a delta
-		ev, err := stream.Recv()
-		check(err == nil, "long Ask: event %d: %v", seen, err)
-		check(ev.GetDone() == nil, "long Ask: ended before its first delta")
+	for attempt := 1; ; attempt++ {
+		stream, err := client.Ask(ctx, &roadworkv1.AskRequest{
+			Image: image, Question: "Describe it all.", Options: longAnswer(),
+		})
+		check(err == nil, "long Ask: %v", err)
+		for seen := 0; seen < 2 && err == nil; seen++ { // detection, then a delta
+			var ev *roadworkv1.AskResponse
+			if ev, err = stream.Recv(); err == nil {
+				check(ev.GetDone() == nil, "long Ask: ended before its first delta")
+			}
+		}
+		if err == nil {
+			return stream
+		}
+		check(status.Code(err) == codes.ResourceExhausted && attempt < slotRetries, "long Ask (attempt %d): %v", attempt, err)
+		time.Sleep(slotRetryWait)
 	}
-	return stream
 }
 
 func run(addr string, image []byte) {
@@ -323,8 +336,8 @@ func run(addr string, image []byte) {
 		r, err := readAsk(stream, "deadline Ask")
 		cancelDeadline()
 		check(err != nil, "deadline Ask: finished (%d events) inside %d ms; expected DEADLINE_EXCEEDED", r.events, deadlineMs)
-		if status.Code(err) == codes.ResourceExhausted && attempt < 5 {
-			time.Sleep(200 * time.Millisecond)
+		if status.Code(err) == codes.ResourceExhausted && attempt < slotRetries {
+			time.Sleep(slotRetryWait)
 			continue
 		}
 		check(status.Code(err) == codes.DeadlineExceeded, "deadline Ask: %v, expected DeadlineExceeded", err)
