@@ -66,11 +66,14 @@ go-env:
 	fi
 
 # buf lint and buf breaking against protos/buf-baseline.binpb (buf.yaml; protos/README.md says how
-# to refresh the baseline), and the generated Go code up to date.
+# to refresh the baseline), the generated Go and TypeScript code up to date, and the TypeScript
+# declarations type-checked (tests/node/tsconfig.json).
 proto-check: tests/node/node_modules/.installed go-env $(VENV)/.installed
 	$(BUF) lint
 	$(BUF) breaking --against protos/buf-baseline.binpb
 	$(VENV)/bin/python scripts/gen_go.py --check
+	$(VENV)/bin/python scripts/gen_ts.py --check
+	tests/node/node_modules/.bin/tsc -p tests/node
 
 lint: $(VENV)/.installed proto-check
 	$(VENV)/bin/ruff check .
