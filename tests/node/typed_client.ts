@@ -7,7 +7,7 @@ import type { ProtoGrpcType } from '../../gen/ts/router';
 import type { AskResponse__Output } from '../../gen/ts/roadwork/v1/AskResponse';
 
 // The loader options the declarations were generated for (scripts/gen_ts.py).
-const definition = protoLoader.loadSync('protos/roadwork/v1/router.proto', {
+const definition = protoLoader.loadSync('roadwork/v1/router.proto', {
   keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: ['protos'],
 });
 const proto = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
