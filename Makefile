@@ -1,6 +1,6 @@
 # Two commands (README "Quick start"):
 #   make demo   set up .venv, start the router on the embedded default, send a demo Ask, keep serving
-#   make test   set up .venv, the vLLM (CPU) engine venv and the Node client, then run every test
+#   make test   set up .venv, the vLLM (CPU) engine venv, the Node and Go clients, then run every test
 PYTHON ?= python3
 VENV := .venv
 VLLM_VENV := .venv-vllm
@@ -13,7 +13,14 @@ VLLM_TORCH_SPEC ?= torch==2.13.0+cpu
 VLLM_TORCHVISION_SPEC ?= torchvision==0.28.0
 PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 
-.PHONY: demo serve test lint setup vllm-env node-env clean
+# The Go client test builds offline against Debian's packaged Go modules (/usr/share/gocode):
+# grpc-go 1.33, google.golang.org/protobuf 1.28 (not the old golang-goprotobuf-dev 1.3, whose first
+# RPC panics with "protobuf tag not enough fields"), protoc and its Go plugins (scripts/gen_go.py).
+GO_DEBS := golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev \
+	golang-google-genproto-dev protoc-gen-go protoc-gen-go-grpc protobuf-compiler
+BUF := tests/node/node_modules/.bin/buf
+
+.PHONY: demo serve test lint proto-check setup vllm-env node-env go-env clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,14 +56,33 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 
 node-env: tests/node/node_modules/.installed
 
-lint: $(VENV)/.installed
+# Installs only the Debian packages that are missing (apt-get as root, else through sudo).
+go-env:
+	@missing=$$(for p in $(GO_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$$([ "$$(id -u)" -eq 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# buf lint and buf breaking against protos/buf-baseline.binpb (buf.yaml; protos/README.md says how
+# to refresh the baseline), the generated Go and TypeScript code up to date, and the TypeScript
+# declarations type-checked (tests/node/tsconfig.json).
+proto-check: tests/node/node_modules/.installed go-env $(VENV)/.installed
+	$(BUF) lint
+	$(BUF) breaking --against protos/buf-baseline.binpb
+	$(VENV)/bin/python scripts/gen_go.py --check
+	$(VENV)/bin/python scripts/gen_ts.py --check
+	tests/node/node_modules/.bin/tsc -p tests/node
+
+lint: $(VENV)/.installed proto-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python scripts/gen_proto.py --check
 
-test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed lint
+test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env lint
 	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) tests/node/node_modules
+	rm -rf $(VENV) $(VLLM_VENV) tests/node/node_modules build/gopath build/go-cache

@@ -196,11 +196,16 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         return result
 
     async def _stream(
-        self, rpc: str, context: grpc.aio.ServicerContext, events: AsyncGenerator[T, None], trace: Trace | None = None
+        self,
+        rpc: str,
+        context: grpc.aio.ServicerContext,
+        events: Callable[[str], AsyncGenerator[T, None]],
+        trace: Trace | None = None,
     ) -> None:
-        """Write each event with `context.write`. Unlike yielding from the handler, a client cancel or
-        a passed deadline then raises CancelledError inside this call chain, so `aclosing` closes the
-        pipeline and the engine stream at once (aborting generation) instead of whenever GC runs.
+        """Write each event of `events(request_id)` (the call's one id) with `context.write`. Unlike
+        yielding from the handler, a client cancel or a passed deadline then raises CancelledError inside
+        this call chain, so `aclosing` closes the pipeline and the engine stream at once (aborting
+        generation) instead of whenever GC runs.
 
         Sends are pipelined one deep: the initial metadata and each write run as a task that is
         awaited only before the next send (grpc takes one at a time), so producing the next event
@@ -212,7 +217,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         try:
             # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
             # the chain below is cancelled and closed, which aborts the engine request.
-            async with asyncio.timeout(context.time_remaining()), aclosing(events) as it:
+            async with asyncio.timeout(context.time_remaining()), aclosing(events(rid)) as it:
                 async for event in it:
                     await pending
                     pending = asyncio.ensure_future(context.write(event))
@@ -243,8 +248,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext) -> None:
         trace = Trace()
 
-        async def events() -> AsyncGenerator[pb.AskResponse, None]:
-            inp = convert.ask_input(request, _request_id(context))
+        async def events(rid: str) -> AsyncGenerator[pb.AskResponse, None]:
+            inp = convert.ask_input(request, rid)
             remaining = context.time_remaining()
             if remaining is not None:
                 inp = replace(inp, deadline=time.monotonic() + remaining)
@@ -252,7 +257,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 async for event in it:
                     yield convert.ask_event_pb(event)
 
-        await self._stream("Ask", context, events(), trace)
+        await self._stream("Ask", context, events, trace)
 
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
@@ -327,7 +332,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         return await self._unary("GetBatch", context, call)
 
     async def WatchBatch(self, request: pb.WatchBatchRequest, context: grpc.aio.ServicerContext) -> None:
-        async def events() -> AsyncGenerator[pb.WatchBatchResponse, None]:
+        async def events(_rid: str) -> AsyncGenerator[pb.WatchBatchResponse, None]:
             last = None
             while True:
                 view = await self._jobs.get(request.job_id)
@@ -338,10 +343,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     return
                 await self._jobs.wait_change(request.job_id, 1.0)
 
-        await self._stream("WatchBatch", context, events())
+        await self._stream("WatchBatch", context, events)
 
     async def ListBatchResults(self, request: pb.ListBatchResultsRequest, context: grpc.aio.ServicerContext) -> None:
-        async def events() -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
+        async def events(_rid: str) -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
             offset, left = request.offset, request.limit or None
             if not request.follow:
                 for r in await self._jobs.results(request.job_id, offset, request.limit, finished_only=True):
@@ -362,7 +367,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     continue
                 await self._jobs.wait_change(request.job_id, 1.0)
 
-        await self._stream("ListBatchResults", context, events())
+        await self._stream("ListBatchResults", context, events)
 
     async def CancelBatch(
         self, request: pb.CancelBatchRequest, context: grpc.aio.ServicerContext

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncGenerator
 
 import grpc
 import httpx
@@ -11,8 +12,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
 
+from engines.base import GenerationEvent, GenerationRequest
+from engines.embedded import EmbeddedEngine
+from engines.errors import EngineBadRequest
 from router._proto.roadwork.v1 import router_pb2 as pb
-from tests.conftest import RunningRouter, ask
+from tests.conftest import ErrorDetails, RunningRouter, ask, rpc_error
 
 
 def _png(w: int = 64, h: int = 48) -> bytes:
@@ -146,6 +150,25 @@ def test_ask_echoes_request_id(router: RunningRouter, sample_jpeg: bytes) -> Non
     )
     list(call)
     assert ("x-request-id", "abc-123") in list(call.initial_metadata())
+
+
+def test_one_request_id_per_call_reaches_the_reply_the_engine_and_the_error(
+    router: RunningRouter, sample_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    async def rejecting(self: EmbeddedEngine, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        seen.append(request.request_id)
+        raise EngineBadRequest("prompt too long (test)")
+        yield  # an async generator, as the engine's own  # type: ignore[unreachable]
+
+    monkeypatch.setattr(EmbeddedEngine, "generate", rejecting)
+    call = router.stub.Ask(pb.AskRequest(image=sample_jpeg, question="cones?"), timeout=60)  # no client id
+    err = rpc_error(lambda: list(call))
+    sent = dict(call.initial_metadata())["x-request-id"]
+    assert sent and seen == [sent]
+    details = ErrorDetails(err)
+    assert details.reason == "ENGINE_REJECTED" and details.info.metadata["request_id"] == sent
 
 
 def test_session_follow_up_reuses_image_and_detections(router: RunningRouter, sample_jpeg: bytes) -> None:

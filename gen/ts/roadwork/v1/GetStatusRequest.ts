@@ -1,0 +1,8 @@
+// Original file: protos/roadwork/v1/router.proto
+
+
+export interface GetStatusRequest {
+}
+
+export interface GetStatusRequest__Output {
+}
