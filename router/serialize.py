@@ -22,6 +22,10 @@ def detection_to_dict(d: Detection) -> dict[str, Any]:
         "ms": d.latency_ms,
         "cached": d.cached,
         "notices": list(d.notices),
+        "yes": d.yes_share,
+        "vc": d.vote_confidence,
+        "raw": d.raw_score,
+        "quorum": d.quorum_met,
         "votes": [
             {
                 "detector": v.detector,
@@ -61,6 +65,11 @@ def detection_from_dict(raw: dict[str, Any]) -> Detection:
         latency_ms=raw["ms"],
         cached=bool(raw.get("cached")),
         notices=tuple(raw.get("notices", ())),
+        # Rows stored before these were kept (they were dropped: every such result read the defaults).
+        yes_share=raw.get("yes", 0.0),
+        vote_confidence=raw.get("vc", 0.0),
+        raw_score=raw.get("raw", 0.5),
+        quorum_met=raw.get("quorum", True),
     )
 
 

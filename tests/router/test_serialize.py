@@ -2,26 +2,53 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 from detectors.base import Box, Detection, Vote, VoteStatus
 from engines.base import Usage
 from router.jobs import _outcome_to_json, _result_from_row
 from router.pipeline import ItemOutcome
-from router.serialize import options_from_dict, options_to_dict
+from router.serialize import detection_from_dict, detection_to_dict, options_from_dict, options_to_dict
 from router.types import AnswerFormat, BatchOptions, Cost, DoneEvent, ItemStatus, Migration, RequestKind, Route
 from router.verdict import ModelVerdict, Verdict
 from router.vision import ImageSent
 
 DETECTION = Detection(
     probability=0.83,
-    votes=(Vote("a", 1.0, VoteStatus.OK, True, 0.9, (Box("cone", 0.9, (1.0, 2.0, 3.0, 4.0), True),), "", 3.5),),
+    votes=(Vote("a", 1.0, VoteStatus.OK, True, 0.9, (Box("cone", 0.9, (1.0, 2.0, 3.0, 4.0), True),), "a note", 3.5),),
     image_sha256="abc",
     width=640,
     height=480,
+    cached=True,
     latency_ms=12.0,
     notices=("demo",),
+    yes_share=0.75,
+    vote_confidence=0.64,
+    raw_score=0.71,
+    quorum_met=False,
 )
+
+
+def test_the_detection_fixture_sets_every_field_off_its_default() -> None:
+    """So a field the storage mapping drops cannot hide behind its default (yes_share and three others
+    were dropped: every bulk result and image-less follow-up read them wrong)."""
+    for obj in (DETECTION, DETECTION.votes[0], DETECTION.votes[0].boxes[0]):
+        defaults = type(obj)(**{f.name: getattr(obj, f.name) for f in fields(obj) if f.default is MISSING})
+        same = [
+            f.name
+            for f in fields(obj)
+            if f.default is not MISSING and getattr(obj, f.name) == getattr(defaults, f.name)
+        ]
+        assert not same, f"{type(obj).__name__}: {same} left at their defaults"
+
+
+def test_a_detection_stored_before_its_vote_summary_was_kept_reads_the_defaults() -> None:
+    raw = detection_to_dict(DETECTION)
+    for key in ("yes", "vc", "raw", "quorum"):
+        del raw[key]
+    old = detection_from_dict(raw)
+    assert (old.yes_share, old.vote_confidence, old.raw_score, old.quorum_met) == (0.0, 0.0, 0.5, True)
+    assert detection_from_dict(detection_to_dict(DETECTION)) == DETECTION
 
 
 ERRORS = {"error_code", "error_message", "error_reason"}  # a failed item's fields
