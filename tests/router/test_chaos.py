@@ -23,12 +23,13 @@ import httpx
 import pytest
 
 from engines import vllm
-from engines.servers import listening_sockets, socket_holders
+from engines.servers import listening_sockets
 from router._proto.roadwork.v1 import router_pb2 as pb
 from tests.conftest import SAMPLE, free_port, require_vllm_python
 from tests.router.test_batch import _images, _submit
 from tests.router.test_durability import RouterProcess, routers  # noqa: F401 (a fixture)
 from tests.router.test_launcher import _launch
+from tests.router.test_orphans import _holder, _stat, descendants
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]  # `make chaos`; not in `make test` (see pyproject)
 
@@ -36,36 +37,6 @@ STALL_S = 3.0
 DEADLINE_S = 20.0
 LONG_TOKENS = 1500  # the answers in flight on a when it dies: a few seconds each on 2 CPU cores
 BULK_ITEMS = 30
-
-
-def _stat(pid: int) -> list[str] | None:
-    """A live (non-zombie) process's /proc/<pid>/stat fields after the name, None otherwise."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()
-    return None if fields[0] == "Z" else fields
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (children, their children, ...)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
-            parents[int(entry.name)] = int(fields[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {p for p, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _holder(port: int) -> int:
-    pids = socket_holders(listening_sockets("127.0.0.1", port))
-    assert len(pids) == 1, pids
-    return pids[0]
 
 
 def _group(port: int, sig: int) -> None:
