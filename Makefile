@@ -84,7 +84,7 @@ lint: $(VENV)/.installed proto-check
 test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env lint
 	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs -m "not chaos"
 
-# The issue-13 chaos run on its own (tests/router/test_chaos.py, ~4 min): out of `make test` while
+# The issue-13 chaos run on its own (tests/router/dispatch/test_chaos.py, ~4 min): out of `make test` while
 # its timing bounds fail on the 2-core CI VM (docs/resilience.md).
 chaos: $(VENV)/.installed $(VLLM_VENV)/.installed
 	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs -s -m chaos

@@ -108,7 +108,7 @@ async def start_router(env: dict[str, str]) -> Process:
     port = free_port()
     full = {**os.environ, "ROADWORK__SERVER__METRICS_PORT": "0", **env, "ROADWORK__SERVER__PORT": str(port)}
     log = Path(env.get("ROADWORK__STORAGE__PATH", "/tmp/x")).with_suffix(".router.log")
-    server = ManagedServer([sys.executable, "-m", "router.cli", "serve"], full, f"http://127.0.0.1:{port}", log)
+    server = ManagedServer([sys.executable, "-m", "router.cli.main", "serve"], full, f"http://127.0.0.1:{port}", log)
     server.healthy = _grpc_serving(f"127.0.0.1:{port}")  # type: ignore[method-assign]
     await server.start(600)
     workers = int(env.get("ROADWORK__SERVER__WORKERS", "1"))

@@ -27,7 +27,7 @@ import grpc
 from bench._servers import scene_jpegs
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
-from router.app import RouterApp
+from router.api.app import RouterApp
 from router.config import load_config
 
 

@@ -54,14 +54,14 @@ Request = Callable[[int, int], Awaitable[tuple[float, float, int]]]  # (max_toke
 async def _exact_payload(config_env: dict[str, str], tokens: int, model: str = "tiny") -> dict[str, Any]:
     """The chat request the router sends for (sample image, QUESTION), built with the router's own code."""
     from router.config import load_config
-    from router.detection import build_ensemble
-    from router.prompting import build_messages
+    from router.flow.detection import build_ensemble
+    from router.flow.prompting import build_messages
 
     config = load_config(env=config_env)
     ensemble = build_ensemble(config)
     try:
         data = SAMPLE.read_bytes()
-        from router.images import decode_image
+        from router.flow.images import decode_image
 
         image = decode_image(data, max_bytes=1 << 30, max_pixels=1 << 30)
         assert image.pixels is not None

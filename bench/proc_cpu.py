@@ -26,7 +26,7 @@ def role(pid: str) -> str | None:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return None
-    if "router.cli serve" in cmd or "roadwork-router serve" in cmd:
+    if "router.cli.main serve" in cmd or "roadwork-router serve" in cmd:
         try:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:

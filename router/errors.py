@@ -32,7 +32,7 @@ RouterError (INTERNAL)                       INTERNAL_ERROR            a bug in 
 └── ConfigError (INTERNAL)                   INTERNAL_ERROR            invalid configuration, raised at start-up
 
 The four groups (InvalidRequest, NotFound, FailedPrecondition, LimitExceeded) carry a code but no
-reason of their own: code raises the leaves (tests/router/test_error_details.py checks it). `field`
+reason of their own: code raises the leaves (tests/router/api/test_error_details.py checks it). `field`
 is the request field at fault as the proto spells it (e.g. "options.temperature"), `metadata` the
 ErrorInfo metadata. Engines raise `engines.errors.EngineError`s (they never import the router);
 `from_engine_error` maps them here at the dispatch boundary.

@@ -7,8 +7,8 @@ from enum import Enum
 
 from detectors.base import Detection
 from engines.base import Usage
-from router.verdict import Verdict
-from router.vision import ImageSent
+from router.flow.verdict import Verdict
+from router.flow.vision import ImageSent
 
 
 class RequestKind(Enum):
@@ -20,7 +20,7 @@ class RequestKind(Enum):
 
 
 class AnswerFormat(Enum):
-    """What a client asks for: free text, or a structured verdict (router/verdict.py)."""
+    """What a client asks for: free text, or a structured verdict (router/flow/verdict.py)."""
 
     TEXT = "text"
     VERDICT = "verdict"

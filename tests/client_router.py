@@ -71,7 +71,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def serve(tmp: Path, **overrides: str) -> Iterator[tuple[str, Path]]:
-    """Runs `python -m router.cli serve` on a free port (plus ROADWORK__ overrides); yields (address, log file)."""
+    """Runs `python -m router.cli.main serve` on a free port (plus ROADWORK__ overrides); yields (address, log file)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -86,7 +86,7 @@ def serve(tmp: Path, **overrides: str) -> Iterator[tuple[str, Path]]:
     log_path = tmp / "router.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "router.cli", "serve"],
+            [sys.executable, "-m", "router.cli.main", "serve"],
             cwd=REPO,
             env=env,
             stdout=log,

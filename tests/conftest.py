@@ -25,7 +25,7 @@ from grpc_status import rpc_status
 from engines import vllm
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
-from router.app import RouterApp
+from router.api.app import RouterApp
 from router.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent

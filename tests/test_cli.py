@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE, RunningRouter, free_port
 
-CLI = [sys.executable, "-m", "router.cli"]
+CLI = [sys.executable, "-m", "router.cli.main"]
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:

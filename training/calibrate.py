@@ -26,7 +26,7 @@ from training.evaluate import mcc
 
 async def _scores(config_path: Path | None, images: list[Any]) -> tuple[list[float], tuple[str, ...]]:
     from router.config import load_config
-    from router.detection import build_ensemble
+    from router.flow.detection import build_ensemble
 
     config = load_config(config_path)
     config = config.model_copy(update={"detection": config.detection.model_copy(update={"calibration": ""})})

@@ -31,9 +31,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from router.verdict import OBJECT_TYPES
+from router.flow.verdict import OBJECT_TYPES
 
-CLASSES: tuple[str, ...] = OBJECT_TYPES  # the verdict schema's object types (router/verdict.py)
+CLASSES: tuple[str, ...] = OBJECT_TYPES  # the verdict schema's object types (router/flow/verdict.py)
 CONE, DRUM, BARRICADE, BARRIER, PANEL, ARROW_BOARD, WORK_SIGN, WORKER, WORK_VEHICLE = range(len(CLASSES))
 
 Label = tuple[int, float, float, float, float]

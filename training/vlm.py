@@ -28,8 +28,8 @@ import numpy as np
 
 from detectors.base import Detection, VoteStatus
 from engines.tiny_vlm import VLMShape, build_processor, build_vlm, engine_config_aliases
-from router.prompting import detection_summary
-from router.vision import PixelBudget
+from router.flow.prompting import detection_summary
+from router.flow.vision import PixelBudget
 from training.vlm_data import (
     CONFIDENCE,
     QUESTION_STREAM,
@@ -361,7 +361,7 @@ street images, for the router's quick-start demo.
   detection ensemble's summary, as the router
   sends it. It has seen **only synthetic scenes**, never a real photo: expect it to fail on real images.
 - **Questions:** roadwork yes/no, which objects, counts per class, lane closed / how many, work active, and the
-  structured verdict (JSON after `router.verdict.INSTRUCTION`); 0-2 earlier turns replayed as history.
+  structured verdict (JSON after `router.flow.verdict.INSTRUCTION`); 0-2 earlier turns replayed as history.
 - **Verdict confidence is fixed at {CONFIDENCE}**: it is a constant the model learned to print, not a calibrated
   probability.
 - **Training:** {tr["steps"]:,} steps, {tr["samples"]:,} conversations, {tr["seconds"]:.0f} s on {report["device"]}

@@ -3,7 +3,7 @@
 Each scene's facts (visible objects per class, roadwork, closed lanes, active work) come from the renderer
 (training/synth.py), so every answer is checkable against the picture. Questions have several paraphrases;
 answers are short, templated and deterministic, and each answer type has a parser (used by evaluation).
-Prompts are exactly what the router sends: `router.prompting.build_messages` with the real detection
+Prompts are exactly what the router sends: `router.flow.prompting.build_messages` with the real detection
 ensemble's summary in the system message, the image on the first user turn, earlier turns replayed.
 """
 
@@ -24,9 +24,9 @@ from PIL import Image
 from detectors.base import Detection
 from engines.base import ImagePart, Message
 from engines.embedded import processor_chat
-from router.prompting import build_messages
-from router.verdict import INSTRUCTION, OBJECT_TYPES, ModelVerdict, VerdictError, parse_verdict
-from router.vision import PixelBudget, fit_image
+from router.flow.prompting import build_messages
+from router.flow.verdict import INSTRUCTION, OBJECT_TYPES, ModelVerdict, VerdictError, parse_verdict
+from router.flow.vision import PixelBudget, fit_image
 from training.synth import CLASSES, augment_streetvision, render_scene_facts
 
 assert OBJECT_TYPES == CLASSES, "the verdict's object types are the renderer's classes"
@@ -336,7 +336,7 @@ class SceneImage:
         return Image.open(io.BytesIO(self.jpeg)).convert("RGB")
 
     def sent(self, budget: PixelBudget) -> tuple[Image.Image, ImagePart]:
-        """The image as the router sends it to a pool with `budget` (router.vision.fit_image: resized
+        """The image as the router sends it to a pool with `budget` (router.flow.vision.fit_image: resized
         to the processor's size as a JPEG when outside it), decoded for the processor, and its part."""
         part, _ = fit_image(self.part(), budget)
         return Image.open(io.BytesIO(part.data)).convert("RGB"), part
@@ -382,7 +382,7 @@ def render_images(
 
 async def _detect_all(config_path: Path | None, images: Sequence[SceneImage], concurrency: int) -> list[Detection]:
     from router.config import load_config
-    from router.detection import build_ensemble
+    from router.flow.detection import build_ensemble
 
     ensemble = build_ensemble(load_config(config_path))
     sem = asyncio.Semaphore(concurrency)

@@ -144,7 +144,7 @@ def spawn_l(work: Path, model: str) -> int:
         env |= pool_env(engine, launch=[launch_entry(engine, p, model) for p in PORTS[engine]])
     (work / "L").mkdir(parents=True, exist_ok=True)
     with open(work / "L" / "router.log", "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "router.cli", "serve"], env={**os.environ, **env},
+        proc = subprocess.Popen([sys.executable, "-m", "router.cli.main", "serve"], env={**os.environ, **env},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     return proc.pid
 
@@ -200,7 +200,7 @@ class InProcessRouter:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     async def start(self, env: dict[str, str], timeout_s: float) -> int:
-        from router.app import RouterApp
+        from router.api.app import RouterApp
         from router.config import load_config
 
         async def make() -> RouterApp:

@@ -130,7 +130,7 @@ def spawn_router(name: str, env: dict[str, str], work: Path) -> int:
             "ROADWORK__DETECTORS__0__DEVICE": DETECT_DEVICE,
             "ROADWORK__DETECTORS__1__DEVICE": DETECT_DEVICE}  # fmt: skip
     with open(d / "router.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "router.cli", "serve"], env=full, stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "router.cli.main", "serve"], env=full, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     return proc.pid
 

@@ -92,7 +92,7 @@ def _sample(width: int = 448, height: int = 336) -> ImagePart:
     return ImagePart(out.getvalue(), "image/jpeg", width, height)
 
 
-SUMMARY = (  # what the router's prompt says of the sample (router.prompting: the demo detectors' votes on it)
+SUMMARY = (  # what the router's prompt says of the sample (router.flow.prompting: the demo detectors' votes on it)
     "You answer questions about street images for roadwork (construction zones). Use the detection summary; "
     "say when you are unsure.\nDetection: roadwork likely (P(roadwork) = 1.00, image 640x480). Objects found: "
     "5 worker (max conf 0.79), 2 cone (max conf 0.94), 2 work_vehicle (max conf 0.69). Detector votes: "

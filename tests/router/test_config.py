@@ -86,7 +86,7 @@ def test_env_overrides_step_into_lists() -> None:
 def test_launched_vllm_schedules_by_priority_when_the_pool_sends_it() -> None:
     import json
 
-    from router.launcher import Launcher
+    from router.dispatch.launcher import Launcher
 
     launch = [
         {"model": "/m", "port": 8001},

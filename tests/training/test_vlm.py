@@ -13,7 +13,7 @@ import pytest
 
 from detectors.base import Detection
 from engines.tiny_vlm import build_vlm
-from router.verdict import INSTRUCTION, parse_verdict
+from router.flow.verdict import INSTRUCTION, parse_verdict
 from training import evaluate_vlm, vlm
 from training.synth import CLASSES, render_scene, render_scene_facts
 from training.vlm_data import (

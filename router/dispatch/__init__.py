@@ -1,0 +1,1 @@
+"""Dispatch to engine pools: placement policies, breakers, retries, admission, stalls, migration, launched servers."""

@@ -1,0 +1,1 @@
+"""The request flow: validate, decode and fit images, detect, prompt, classify, assemble the answer."""

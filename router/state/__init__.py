@@ -1,0 +1,1 @@
+"""Durable state: the store, sessions, bulk jobs and their leases, and the storage mapping."""
