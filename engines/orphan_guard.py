@@ -1,7 +1,7 @@
 """Runs one engine server and takes its whole process group down when the router (its parent) dies.
 
 Usage: `python orphan_guard.py PARENT_PID GRACE_S -- ARGV...`, started in a new process group (the
-launcher's `start_new_session`). The guard asks the kernel for a signal when its parent dies
+launcher's `process_group=0`). The guard asks the kernel for a signal when its parent dies
 (`PR_SET_PDEATHSIG`), starts ARGV in its own group, and exits with the server's exit code. When the
 parent dies, even by SIGKILL, it sends SIGTERM to the group (the API server, vLLM's EngineCore and
 workers), then after GRACE_S SIGKILL to the group, itself included: nothing of the group outlives the

@@ -244,7 +244,11 @@ class ManagedServer:
                 stdout=self._log,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.env,
-                start_new_session=True,  # own process group: stop() reaches the engine's worker processes too
+                # Own process group (stop() reaches the engine's worker processes too), but the router's
+                # session: with the kernel's autogroup scheduling (sched_autogroup_enabled, on in most
+                # distributions) a new session is a new scheduling group, which gets as much CPU as the
+                # router's whole group whatever its nice value, so a busy-polling engine starves the router.
+                process_group=0,
             )
             self._stopped = False
             self.starts += 1

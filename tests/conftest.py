@@ -177,8 +177,9 @@ class VLLMServer:
             [self.python, "-m", vllm.ENTRYPOINT, "--model", str(self.model), "--host", "127.0.0.1",
              "--port", str(self.port), "--enable-prompt-tokens-details", *vllm.CPU_ARGS, "--served-model-name", "tiny",
              *self.extra_args],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            # vLLM's CPU engine busy-polls; niced, it cannot starve the router under test (2 cores).
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env, process_group=0,
+            # vLLM's CPU engine busy-polls; niced, it cannot starve the router under test (2 cores). Its own
+            # process group but this session: a new session is a new autogroup, where nice means nothing.
             preexec_fn=lambda: os.nice(10),
         )  # fmt: skip
 
