@@ -284,7 +284,7 @@ async def watch_health(
     replica: Replica,
     on_recovered: Callable[[Replica], None],
     interval_s: float = 5.0,
-    recovery_s: float = 0.25,
+    recovery_s: float = 0.1,
 ) -> None:
     """Check one replica's health forever, updating `healthy`: every `interval_s` while it is healthy
     and its breaker closed, every `recovery_s` otherwise, so a recovery is seen at the engine's speed;
