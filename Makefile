@@ -82,10 +82,9 @@ lint: $(VENV)/.installed proto-check
 	$(VENV)/bin/python scripts/gen_proto.py --check
 
 test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env lint
-	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs -m "not chaos"
+	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs --durations=15
 
-# The issue-13 chaos run on its own (tests/router/dispatch/test_chaos.py, ~4 min): out of `make test` while
-# its timing bounds fail on the 2-core CI VM (docs/resilience.md).
+# The issue-13 chaos run on its own (tests/router/dispatch/test_chaos.py, ~4 min; also part of `make test`).
 chaos: $(VENV)/.installed $(VLLM_VENV)/.installed
 	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs -s -m chaos
 

@@ -31,7 +31,7 @@ from tests.router.dispatch.test_orphans import _holder, _stat, descendants
 from tests.router.state.test_batch import _images, _submit
 from tests.router.state.test_durability import RouterProcess, routers  # noqa: F401 (a fixture)
 
-pytestmark = [pytest.mark.slow, pytest.mark.chaos]  # `make chaos`; not in `make test` (see pyproject)
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]  # in `make test`; `make chaos` runs it alone
 
 STALL_S = 3.0
 DEADLINE_S = 20.0
