@@ -150,6 +150,20 @@ def _phase(name: str) -> float:
     return time.monotonic()
 
 
+def _explain(bad: list[Result], log: Path) -> str:
+    """What a failed or degraded request looked like, with the router's warnings."""
+    wall = time.time() - time.monotonic()
+    rows = [
+        f"{time.strftime('%H:%M:%S', time.localtime(wall + r.start))} +{r.end - r.start:.1f} s {r.code}"
+        f" {r.detail!r} done={r.done is not None}"
+        f" degraded={bool(r.done and r.done.degraded)} notices={list(r.done.notices) if r.done else []}"
+        for r in bad[:5]
+    ]
+    lines = log.read_text(errors="replace").splitlines()
+    warnings = [line for line in lines if " WARNING " in line or " ERROR " in line]
+    return "\n".join([*rows, "router warnings (last 40):", *warnings[-40:]])
+
+
 def _served_by(results: list[Result], url: str, after: float) -> Result:
     """The first request that started after `after` and was answered by replica `url`."""
     mine = [r for r in results if r.start > after and r.done is not None and r.done.route.replica == url]
@@ -268,8 +282,8 @@ def test_chaos_kill_stop_and_router_crash_under_load(
 
     # Every request before the router's death: none failed, none degraded, none past its deadline.
     before = [r for r in load.results if r.end < router_killed]
-    bad = [(r.code, r.detail) for r in before if r.code != "OK" or r.done is None or r.done.degraded]
-    assert not bad, bad[:5]
+    bad = [r for r in before if r.code != "OK" or r.done is None or r.done.degraded]
+    assert not bad, _explain(bad, first.log)
     assert max(r.end - r.start for r in before) < DEADLINE_S + 1
     after_stop = [r for r in before if stopped < r.start < b_healthy - 1.0]
     waits = sorted(r.first - r.start for r in after_stop)
