@@ -84,7 +84,7 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
     try:
         r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
         long = r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Describe it all.",
-                                        options=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
+                                        generation=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
         next(long)  # the detection event: the generation is about to hold the only slot
         next(long)  # a delta: it does
         with pytest.raises(grpc.RpcError) as exc:
@@ -100,7 +100,7 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
         long.cancel()
         time.sleep(0.5)
         events = list(r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Now?",
-                                               options=pb.GenerationOptions(max_tokens=2)), timeout=60))  # fmt: skip
+                                               generation=pb.GenerationOptions(max_tokens=2)), timeout=60))  # fmt: skip
         assert events[-1].done.usage.completion_tokens > 0
     finally:
         r.stop()
@@ -116,7 +116,7 @@ def test_max_concurrent_streams_bounds_calls_per_connection(
     try:
         r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
         long = r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Describe it all.",
-                                        options=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
+                                        generation=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
         next(long)
         with pytest.raises(grpc.RpcError) as exc:
             r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=1.0)
