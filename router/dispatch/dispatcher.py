@@ -68,7 +68,11 @@ class _TooLarge(Exception):
 
 
 class _QueueFull(Exception):
-    """The pool's admission queue for interactive requests is full."""
+    """The pool's admission queue for interactive requests is full; room may come in `retry_after_s`."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"queue full (room expected in {retry_after_s:.2g} s)")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -143,7 +147,7 @@ class Dispatcher:
         call = _Call(kind, request, key, deadline, on_commit)
         tried: list[str] = []
         failures: list[str] = []
-        full: list[Pool] = []
+        full: dict[str, float] = {}  # pool -> when its queue may have room
         too_large: list[str] = []
         order = self._routing.pools_for(kind.value)
         for i, name in enumerate(order):
@@ -173,9 +177,9 @@ class Dispatcher:
                 tried.append(name)
                 failures.append(f"{name}: {exc}")
                 continue
-            except _QueueFull:
+            except _QueueFull as exc:
                 pool.breaker.release()
-                full.append(pool)
+                full[name] = exc.retry_after_s
                 tried.append(name)
                 failures.append(f"{name}: queue full")
                 continue
@@ -206,12 +210,11 @@ class Dispatcher:
                 metadata={"pools": ",".join(too_large)},
             )
         if full and len(full) == len(tried):
-            wait = min(p.config.timeout_s for p in full) / 10
             raise Overloaded(
                 "every engine pool for this request is at its queue limit (pools.<name>.max_queue): "
                 + "; ".join(failures),
-                retry_after_s=round(max(0.1, wait), 1),
-                metadata={"pools": ",".join(p.name for p in full)},
+                retry_after_s=round(min(full.values()), 3),  # the soonest, at the queues' measured drain rate
+                metadata={"pools": ",".join(full)},
             )
         raise Unavailable("no engine pool could answer: " + "; ".join(failures), metadata={"pools": ",".join(tried)})
 
@@ -386,7 +389,7 @@ class Dispatcher:
         slots = replica.slots
         if not slots.try_acquire(interactive):
             if interactive and slots.queued(True) >= pool.config.max_queue:
-                raise _QueueFull
+                raise _QueueFull(slots.retry_after_s())
             yield Queued(pool.name, replica.name, slots.queued(interactive) + 1)
             await slots.acquire(interactive)
         if not replica.breaker.allow():  # it opened while this request waited for the slot

@@ -13,7 +13,7 @@ import pytest
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message, Usage
 from engines.errors import EngineBadRequest, EngineUnavailable, EngineUnsupported
 from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
-from router.dispatch.admission import PrioritySlots
+from router.dispatch.admission import DrainRate, PrioritySlots
 from router.dispatch.breaker import CircuitBreaker, State
 from router.dispatch.dispatcher import Dispatcher, Served, first_token_limit
 from router.dispatch.pools import Pool, Replica, recovered, watch_health
@@ -353,3 +353,16 @@ async def test_a_hang_fails_over_inside_the_deadline_even_with_a_long_first_toke
     waited = loop.time() - t0
     assert text == "b" and served.route.replica == "b" and a.calls == 1
     assert 0.9 <= waited < 2.0, f"failed over after half the 2 s left, not at the deadline: {waited:.2f} s"
+
+
+async def test_a_full_queue_hints_a_retry_at_its_measured_drain_rate() -> None:
+    p = pool("p", Scripted("a", "ok"), max_in_flight=1, max_queue=0)
+    slots = p.replicas[0].slots
+    assert slots.try_acquire(True)  # another request holds the only slot, and none may wait
+    with pytest.raises(Overloaded) as fresh:
+        await run(dispatcher(p))
+    assert fresh.value.retry_after_s == DrainRate.DEFAULT_S  # no release seen yet
+    slots.drain.interval_s = 0.25  # as measured: a slot frees every 0.25 s
+    with pytest.raises(Overloaded) as measured:
+        await run(dispatcher(p))
+    assert measured.value.retry_after_s == 0.25 and measured.value.metadata["pools"] == "p"

@@ -141,7 +141,9 @@ const (
 	// RESOURCE_EXHAUSTED: the job is over `limits.max_batch_items`; split it. Metadata: limit.
 	ErrorReason_ERROR_REASON_BATCH_TOO_LARGE ErrorReason = 20
 	// RESOURCE_EXHAUSTED: every eligible pool's admission queue is full (`pools.<name>.max_queue`);
-	// retry after google.rpc.RetryInfo.retry_delay. Metadata: pools.
+	// retry after google.rpc.RetryInfo.retry_delay: the time the queue ahead is expected to take to
+	// drain, at the rate the replica's slots were freed lately (a moving average; 1 s before any was
+	// freed; at most 60 s). Metadata: pools.
 	ErrorReason_ERROR_REASON_QUEUE_FULL ErrorReason = 21
 	// UNAVAILABLE: no engine could answer: every pool failed (with strict, or when the server's
 	// `routing.degrade_to_detections` is off), or the engine failed after part of the answer was
