@@ -1,4 +1,4 @@
-"""Protobuf <-> domain objects; with server.py and error_details.py, the only code that touches generated stubs."""
+"""Protobuf <-> domain objects; with server.py, error_details.py and reflection.py, all that touches the stubs."""
 
 from __future__ import annotations
 

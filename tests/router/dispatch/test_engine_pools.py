@@ -100,7 +100,10 @@ def test_no_engine_degrades_to_detections_or_fails_in_strict_mode(
             and done.route.engine == pb.ENGINE_DETECTIONS_ONLY
         )
         assert done.answer.startswith("No language engine could answer") and "P(roadwork)" in done.answer
-        assert [e.WhichOneof("event") for e in events] == ["detected", "progress", "delta", "done"]
+        assert [e.WhichOneof("event") for e in events] == ["detected", "progress", "progress", "delta", "done"]
+        falls = [(e.progress.falling_back.from_pool, e.progress.falling_back.to_pool) for e in events[1:3]]
+        assert falls == [("vllm", "sglang"), ("sglang", "lmdeploy")]  # each pool's one replica is down
+        assert "no healthy replica" in events[1].progress.falling_back.reason
         with pytest.raises(grpc.RpcError) as exc:
             ask(r.stub, image=sample_jpeg, question="Roadwork?", strict=True)
         assert exc.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]

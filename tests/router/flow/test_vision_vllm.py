@@ -85,8 +85,18 @@ def vlm_router(vlm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory)
 
 
 def _done(events: list[pb.AskResponse]) -> pb.AskDoneEvent:
+    """The done event; on the way, the progress events before the first token end with the replica
+    that started the answer (dispatched to the real vLLM server's URL)."""
     assert events[-1].WhichOneof("event") == "done"
-    return events[-1].done
+    done = events[-1].done
+    kinds = [e.WhichOneof("event") for e in events]
+    first_delta = kinds.index("delta") if "delta" in kinds else len(kinds) - 1  # 2 tokens may stream no text
+    assert kinds[0] == "detected" and set(kinds[1:first_delta]) == {"progress"}
+    last = events[first_delta - 1].progress.dispatched
+    moves = done.route.migrations
+    first_replica = moves[0].from_replica if moves else done.route.replica  # a migrated answer started there
+    assert last.replica == first_replica and last.replica.startswith("http") and last.pool
+    return done
 
 
 def test_the_image_reaches_the_model_and_its_tokens_follow_the_budget(vlm_router: RunningRouter) -> None:
