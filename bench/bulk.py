@@ -38,7 +38,7 @@ async def _interactive(stub: pb_grpc.RouterServiceStub, image: bytes, stop: asyn
     opts = pb.GenerationOptions(max_tokens=TOKENS, temperature=0.0)
     while not stop.is_set():
         t0 = time.perf_counter()
-        async for _ in stub.Ask(pb.AskRequest(image=image, question=QUESTION, options=opts), timeout=120):
+        async for _ in stub.Ask(pb.AskRequest(image=image, question=QUESTION, generation=opts), timeout=120):
             pass
         out.append((time.perf_counter() - t0) * 1e3)
         await asyncio.sleep(0.25)

@@ -37,7 +37,7 @@ async def _turn(stub: pb_grpc.RouterServiceStub, **kw: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     ttft = None
     done: Any = None
-    async for event in stub.Ask(pb.AskRequest(options=pb.GenerationOptions(max_tokens=8), **kw), timeout=300):
+    async for event in stub.Ask(pb.AskRequest(generation=pb.GenerationOptions(max_tokens=8), **kw), timeout=300):
         if event.HasField("delta") and ttft is None:
             ttft = (time.perf_counter() - t0) * 1e3
         elif event.HasField("done"):

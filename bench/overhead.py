@@ -107,7 +107,7 @@ def _router_target(stub: pb_grpc.RouterServiceStub, image: bytes) -> Request:
         t0 = time.perf_counter()
         ttft, chunks, prompt = 0.0, 0, 0
         opts = pb.GenerationOptions(max_tokens=max_tokens, temperature=0.0)
-        call = stub.Ask(pb.AskRequest(image=image, question=QUESTION, options=opts), timeout=120)
+        call = stub.Ask(pb.AskRequest(image=image, question=QUESTION, generation=opts), timeout=120)
         async for event in call:
             if event.HasField("delta"):
                 chunks += 1

@@ -72,7 +72,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["kind"] == "grpc":
         image = SAMPLE.read_bytes()
         request = pb.AskRequest(image=image, question=QUESTION,
-                                options=pb.GenerationOptions(max_tokens=tokens, temperature=0.0))  # fmt: skip
+                                generation=pb.GenerationOptions(max_tokens=tokens, temperature=0.0))  # fmt: skip
         channels = [grpc.aio.insecure_channel(spec["addr"], options=[("grpc.use_local_subchannel_pool", 1)])
                     for _ in range(conc)]  # fmt: skip
 

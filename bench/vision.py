@@ -56,7 +56,7 @@ async def _ask(stub: pb_grpc.RouterServiceStub, image: bytes) -> dict[str, Any]:
     first token may decode to no text, which would leave a streamed TTFT unmeasured)."""
     t0 = time.perf_counter()
     done = pb.AskDoneEvent()
-    request = pb.AskRequest(image=image, question="Is there roadwork here?", options={"max_tokens": 1})
+    request = pb.AskRequest(image=image, question="Is there roadwork here?", generation={"max_tokens": 1})
     async for event in stub.Ask(request, timeout=600):
         if event.HasField("done"):
             done = event.done
@@ -64,7 +64,7 @@ async def _ask(stub: pb_grpc.RouterServiceStub, image: bytes) -> dict[str, Any]:
         raise RuntimeError(f"degraded answer: {list(done.notices)}")
     return {
         "ttft_ms": (time.perf_counter() - t0) * 1e3,
-        "detection_ms": done.detection_ms,
+        "detection_ms": done.detection_time.ToNanoseconds() / 1e6,
         "prompt": done.usage.prompt_tokens,
         "cached": done.usage.cached_tokens,
         "image_tokens": done.image.image_tokens,

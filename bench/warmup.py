@@ -29,7 +29,9 @@ from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 async def _ask(stub: pb_grpc.RouterServiceStub, image: bytes) -> float:
     t0 = time.perf_counter()
     opts = pb.GenerationOptions(max_tokens=16, temperature=0.0)
-    async for _event in stub.Ask(pb.AskRequest(image=image, question="Is there roadwork?", options=opts), timeout=120):
+    async for _event in stub.Ask(
+        pb.AskRequest(image=image, question="Is there roadwork?", generation=opts), timeout=120
+    ):
         pass
     return (time.perf_counter() - t0) * 1e3
 

@@ -106,7 +106,45 @@ class DoneEvent:
     verdict: Verdict | None = None  # AnswerFormat.VERDICT, when the answer parsed
 
 
-AskEvent = DetectionEvent | DeltaEvent | DoneEvent
+@dataclass(frozen=True)
+class Queued:
+    """Progress: the chosen replica had no free slot; the request is `position` in its queue (1 = next)."""
+
+    pool: str
+    replica: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """Progress: the request was sent to `replica`; its first token is awaited."""
+
+    pool: str
+    replica: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """Progress: an attempt on `replica` failed before its first token (`reason`); the pool is tried again."""
+
+    pool: str
+    replica: str
+    reason: str
+    next_attempt: int
+
+
+@dataclass(frozen=True)
+class FallingBack:
+    """Progress: `from_pool` could not answer (`reason`); `to_pool` is tried next."""
+
+    from_pool: str
+    to_pool: str
+    reason: str
+
+
+ProgressEvent = Queued | Dispatched | Retrying | FallingBack
+AskEvent = DetectionEvent | ProgressEvent | DeltaEvent | DoneEvent
 
 
 class BatchState(Enum):

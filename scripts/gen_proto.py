@@ -33,6 +33,17 @@ def generate(out: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    # The same files as descriptors with their comments (source_code_info), which the Python modules
+    # leave out: server reflection serves these, so `grpcurl describe` shows the comments.
+    for proto in protos:
+        described = out / proto.replace(".proto", "_descriptor.binpb")
+        if (
+            protoc.main(
+                ["protoc", f"-I{ROOT / 'protos'}", f"-I{include}", "--include_source_info", f"-o{described}", proto]
+            )
+            != 0
+        ):
+            raise SystemExit("protoc failed")
     for path in out.rglob("*.py"):  # generated imports are absolute (roadwork.v1); make them relative
         text = re.sub(r"^from roadwork\.v1 import", "from . import", path.read_text(), flags=re.M)
         path.write_text(text)
@@ -46,7 +57,7 @@ def main() -> None:
             generate(Path(tmp))
             stale = [
                 str(p.relative_to(tmp))
-                for p in Path(tmp).rglob("*.py*")
+                for p in [*Path(tmp).rglob("*.py*"), *Path(tmp).rglob("*.binpb")]
                 if not (OUT / p.relative_to(tmp)).exists()
                 or not filecmp.cmp(p, OUT / p.relative_to(tmp), shallow=False)
             ]

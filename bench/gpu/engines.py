@@ -57,10 +57,10 @@ async def conversations(stub: pb_grpc.RouterServiceStub, image: bytes, opts: pb.
     firsts, follow = [], []
     for c in range(6):
         first = await _ask(stub, image=image, question=f"Conversation {c}: is the zone active?",
-                           open_session=True, options=opts)  # fmt: skip
+                           open_session=True, generation=opts)  # fmt: skip
         firsts.append(first)
         for q in ("How many lanes?", "Any workers?", "Is it safe?"):
-            follow.append(await _ask(stub, question=q, session_id=first["session_id"], options=opts))
+            follow.append(await _ask(stub, question=q, session_id=first["session_id"], generation=opts))
     return {
         "engines": sorted({r["engine"] for r in firsts + follow}),
         "first_ttft_p50_ms": statistics.median(r["ttft_ms"] for r in firsts),
@@ -111,7 +111,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
         image = SAMPLE.read_bytes()
         opts = pb.GenerationOptions(max_tokens=64, temperature=0.0)
-        single = [await _ask(stub, image=image, question=f"Single question {i}", options=opts) for i in range(20)]
+        single = [await _ask(stub, image=image, question=f"Single question {i}", generation=opts) for i in range(20)]
         out["single_shot"] = {
             "engine": single[-1]["engine"],
             "replica": single[-1]["replica"],
@@ -149,7 +149,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             while time.perf_counter() - t1 < 420:
                 await asyncio.sleep(2)
                 try:
-                    r = await _ask(stub, image=image, question="Back?", options=opts, strict=True)
+                    r = await _ask(stub, image=image, question="Back?", generation=opts, strict=True)
                 except grpc.aio.AioRpcError:
                     continue
                 if not r["degraded"]:

@@ -331,7 +331,7 @@ async def cancel_trials(stub: Any, rec: Recorder, image: bytes, trials: int, aft
         # Through the router: the client cancels its Ask after `after` deltas.
         before = await metric(ports, gen)
         n0, a0 = len(rec.bodies), len(rec.aborts)
-        call = stub.Ask(pb.AskRequest(image=image, question="Describe the scene.", options=opts), timeout=120)
+        call = stub.Ask(pb.AskRequest(image=image, question="Describe the scene.", generation=opts), timeout=120)
         deltas = 0
         async for event in call:
             deltas += event.HasField("delta")
@@ -400,7 +400,7 @@ async def migrate_trial(
     """The uninterrupted answer, then the same Ask with its replica SIGKILLed after `kill_after` deltas."""
     opts = pb.GenerationOptions(max_tokens=max_tokens, temperature=0.0)
     # Multi-turn (a new session) reaches the lmdeploy pool, single-shot the sglang one.
-    req = pb.AskRequest(image=image, question=QUESTION, options=opts, open_session=engine == "lmdeploy")
+    req = pb.AskRequest(image=image, question=QUESTION, generation=opts, open_session=engine == "lmdeploy")
     out: dict[str, Any] = {"engine": engine, "max_tokens": max_tokens, "kill_after_deltas": kill_after}
     n0 = len(rec.bodies)
     t0 = time.perf_counter()

@@ -145,7 +145,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
         image = SAMPLE.read_bytes()
         opts = pb.GenerationOptions(max_tokens=64, temperature=0.0)
-        single = [await _ask(stub, image=image, question=f"Single question {i}", options=opts) for i in range(12)]
+        single = [await _ask(stub, image=image, question=f"Single question {i}", generation=opts) for i in range(12)]
         out["single_shot"] = {"engines": sorted({r["engine"] for r in single}),
                               "ttft_p50_ms": statistics.median(r["ttft_ms"] for r in single[2:]),
                               "total_p50_ms": statistics.median(r["total_ms"] for r in single[2:])}  # fmt: skip
@@ -169,7 +169,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             during = []
             for i in range(10):
                 try:
-                    r = await _ask(stub, image=image, question=f"During the outage {i}", options=opts, strict=True)
+                    r = await _ask(stub, image=image, question=f"During the outage {i}", generation=opts, strict=True)
                     at = round(time.perf_counter() - t1, 2)
                     ms = {"ttft_ms": round(r["ttft_ms"] or 0, 1), "total_ms": round(r["total_ms"], 1)}
                     during.append({"at_s": at, "engine": r["engine"], "fallback_from": r["fallback_from"], **ms})
@@ -182,7 +182,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             while time.perf_counter() - t1 < 360:
                 await asyncio.sleep(3)
                 try:
-                    r = await _ask(stub, image=image, question="Back yet?", options=opts, strict=True)
+                    r = await _ask(stub, image=image, question="Back yet?", generation=opts, strict=True)
                 except grpc.aio.AioRpcError:
                     continue
                 if r["engine"] == "sglang":

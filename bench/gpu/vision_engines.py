@@ -274,7 +274,7 @@ async def cancel(stub: pb_grpc.RouterServiceStub, engine: str, image: bytes, aft
     port = PORTS[engine, "bf16"]
     before = await metric_sum(port, GEN_TOKENS[engine])
     opts = pb.GenerationOptions(max_tokens=2000, temperature=0.0)
-    call = stub.Ask(pb.AskRequest(image=image, question="Describe the scene.", options=opts), timeout=120)
+    call = stub.Ask(pb.AskRequest(image=image, question="Describe the scene.", generation=opts), timeout=120)
     deltas = 0
     async for event in call:
         deltas += event.HasField("delta")
@@ -303,19 +303,19 @@ async def per_engine(engine: str, image: bytes) -> dict[str, Any]:
         out: dict[str, Any] = {}
         # Through the multi-turn pool (a session), which stops at EOS; single-shot is the EOS-ignoring one.
         session = {"image": image, "open_session": True}
-        out["answer"] = await ask(stub, question="Is there roadwork here?", options=opts, **session)
+        out["answer"] = await ask(stub, question="Is there roadwork here?", generation=opts, **session)
         verdict = pb.GenerationOptions(max_tokens=160)
         out["verdict"] = await ask(
-            stub, question="Give the verdict.", format=pb.ANSWER_FORMAT_VERDICT, options=verdict, **session
+            stub, question="Give the verdict.", format=pb.ANSWER_FORMAT_VERDICT, generation=verdict, **session
         )
         firsts, follows = [], []
         cached_before = await metric_sum(PORTS[engine, "bf16"], CACHED[engine])
         for c in range(4):
             first = await ask(stub, image=image, question=f"Conversation {c}: is there roadwork here?",
-                              open_session=True, options=opts)  # fmt: skip
+                              open_session=True, generation=opts)  # fmt: skip
             firsts.append(first)
             for q in ("How many cones are there?", "Is a lane closed?", "Is work active?"):
-                follows.append(await ask(stub, question=q, session_id=first["session_id"], options=opts))
+                follows.append(await ask(stub, question=q, session_id=first["session_id"], generation=opts))
         out["follow_ups"] = {
             "pools": sorted({r["pool"] for r in firsts + follows}),
             "degraded": sum(r["degraded"] for r in firsts + follows),
@@ -352,10 +352,10 @@ async def step_kinds(args: argparse.Namespace) -> dict[str, Any]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{ROUTER_PORTS['A']}") as channel:
         stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
         opts = pb.GenerationOptions(max_tokens=48, temperature=0.0)
-        out["A_single_shot"] = await ask(stub, image=image, question="Is there roadwork here?", options=opts)
-        first = await ask(stub, image=image, question="Is there roadwork here?", open_session=True, options=opts)
+        out["A_single_shot"] = await ask(stub, image=image, question="Is there roadwork here?", generation=opts)
+        first = await ask(stub, image=image, question="Is there roadwork here?", open_session=True, generation=opts)
         out["A_multi_turn"] = [first, await ask(stub, question="Is a lane closed?", session_id=first["session_id"],
-                                                options=opts)]  # fmt: skip
+                                                generation=opts)]  # fmt: skip
         out["A_bulk"] = await bulk(stub, await asyncio.to_thread(scenes, 64, 77))
     ready = await wait_routers(list(pids), 240)
     out["C_routers_serving_after_s"] = ready

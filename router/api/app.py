@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from engines.servers import port_held
 from router._proto.roadwork.v1 import router_pb2 as pb
+from router.api.reflection import DocumentedPool
 from router.api.server import RouterServicer, register
 from router.config import Config
 from router.dispatch.dispatcher import Dispatcher
@@ -128,7 +129,9 @@ class RouterApp:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+            pool=DocumentedPool(),  # the pool's interface, its files with their comments
         )
         if not self.ready.is_set():
             for name in ("", SERVICE):

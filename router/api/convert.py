@@ -1,7 +1,10 @@
-"""Protobuf <-> domain objects; with server.py and error_details.py, the only code that touches generated stubs."""
+"""Protobuf <-> domain objects; with server.py, error_details.py and reflection.py, all that touches the stubs."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import TypeVar
 
 from google.protobuf import duration_pb2
@@ -14,7 +17,7 @@ from router.api.error_details import item_status_pb
 from router.config import RoutingConfig
 from router.dispatch.breaker import CircuitBreaker, State
 from router.dispatch.pools import Pool, Replica
-from router.errors import OptionOutOfRange
+from router.errors import MalformedRequest, OptionOutOfRange
 from router.flow.verdict import Verdict
 from router.flow.vision import ImageSent
 from router.types import (
@@ -27,11 +30,16 @@ from router.types import (
     Cost,
     DeltaEvent,
     DetectionEvent,
+    Dispatched,
     DoneEvent,
+    FallingBack,
     ItemResult,
     ItemStatus,
     JobView,
+    ProgressEvent,
+    Queued,
     RequestKind,
+    Retrying,
     Route,
 )
 
@@ -50,6 +58,22 @@ _VOTE = {
     VoteStatus.TIMED_OUT: pb.VOTE_STATUS_TIMED_OUT,
     VoteStatus.FAILED: pb.VOTE_STATUS_FAILED,
 }
+_ENGINE = {
+    "embedded": pb.ENGINE_EMBEDDED,
+    "openai_http": pb.ENGINE_OPENAI_HTTP,
+    "vllm": pb.ENGINE_VLLM,
+    "sglang": pb.ENGINE_SGLANG,
+    "lmdeploy": pb.ENGINE_LMDEPLOY,
+    "detections_only": pb.ENGINE_DETECTIONS_ONLY,
+}
+_POLICY = {
+    "round_robin": pb.ROUTING_POLICY_ROUND_ROBIN,
+    "least_loaded": pb.ROUTING_POLICY_LEAST_LOADED,
+    "power_of_two": pb.ROUTING_POLICY_POWER_OF_TWO,
+    "session_affinity": pb.ROUTING_POLICY_SESSION_AFFINITY,
+    "image_affinity": pb.ROUTING_POLICY_IMAGE_AFFINITY,
+}
+_FINISH = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH, "degraded": pb.FINISH_REASON_DEGRADED}
 _STATE = {
     BatchState.QUEUED: pb.BATCH_STATE_QUEUED,
     BatchState.RUNNING: pb.BATCH_STATE_RUNNING,
@@ -71,6 +95,16 @@ def timestamp(seconds: float) -> Timestamp:
     return ts
 
 
+def duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(round(seconds * 1e9))
+    return d
+
+
+def _ms(milliseconds: float) -> duration_pb2.Duration:
+    return duration(milliseconds / 1e3)
+
+
 def detection_pb(d: Detection) -> pb.Detection:
     return pb.Detection(
         roadwork_probability=d.probability,
@@ -83,7 +117,7 @@ def detection_pb(d: Detection) -> pb.Detection:
                 weight=v.weight,
                 status=_VOTE[v.status],
                 error=v.error,
-                latency_ms=v.latency_ms,
+                latency=_ms(v.latency_ms),
                 boxes=[
                     pb.Box(
                         class_name=b.class_name,
@@ -103,7 +137,7 @@ def detection_pb(d: Detection) -> pb.Detection:
         image_width=d.width,
         image_height=d.height,
         cached=d.cached,
-        latency_ms=d.latency_ms,
+        latency=_ms(d.latency_ms),
         notices=list(d.notices),
         roadwork_vote_share=d.yes_share,
         vote_confidence=d.vote_confidence,
@@ -116,7 +150,7 @@ def route_pb(r: Route) -> pb.Route:
     return pb.Route(
         kind=_KIND[r.kind],
         pool=r.pool,
-        engine=r.engine,
+        engine=_ENGINE.get(r.engine, pb.ENGINE_UNSPECIFIED),
         replica=r.replica,
         model=r.model,
         fallback_from=list(r.fallback_from),
@@ -181,18 +215,38 @@ def ask_input(req: pb.AskRequest, request_id: str) -> AskInput:
         image=req.image,
         session_id=req.session_id,
         open_session=req.open_session,
-        max_tokens=req.options.max_tokens,
-        temperature=req.options.temperature if req.options.HasField("temperature") else None,
+        max_tokens=req.generation.max_tokens,
+        temperature=req.generation.temperature if req.generation.HasField("temperature") else None,
         strict=req.strict,
         request_id=request_id,
         format=answer_format(req.format),
     )
 
 
+def progress_pb(event: ProgressEvent) -> pb.AskProgressEvent:
+    if isinstance(event, Queued):
+        return pb.AskProgressEvent(
+            queued=pb.QueuedProgress(pool=event.pool, replica=event.replica, position=event.position)
+        )
+    if isinstance(event, Dispatched):
+        return pb.AskProgressEvent(
+            dispatched=pb.DispatchedProgress(pool=event.pool, replica=event.replica, attempt=event.attempt)
+        )
+    if isinstance(event, Retrying):
+        retry = pb.RetryingProgress(
+            pool=event.pool, replica=event.replica, reason=event.reason, next_attempt=event.next_attempt
+        )
+        return pb.AskProgressEvent(retrying=retry)
+    back = pb.FallingBackProgress(from_pool=event.from_pool, to_pool=event.to_pool, reason=event.reason)
+    return pb.AskProgressEvent(falling_back=back)
+
+
 def ask_event_pb(event: AskEvent) -> pb.AskResponse:
+    if isinstance(event, (Queued, Dispatched, Retrying, FallingBack)):
+        return pb.AskResponse(progress=progress_pb(event))
     if isinstance(event, DetectionEvent):
         return pb.AskResponse(
-            detection=pb.AskDetectionEvent(detection=detection_pb(event.detection), session_id=event.session_id)
+            detected=pb.AskDetectionEvent(detection=detection_pb(event.detection), session_id=event.session_id)
         )
     if isinstance(event, DeltaEvent):
         return pb.AskResponse(delta=pb.AskDeltaEvent(text=event.text))
@@ -205,13 +259,13 @@ def done_pb(e: DoneEvent) -> pb.AskDoneEvent:
         route=route_pb(e.route),
         usage=usage_pb(e.usage),
         cost=cost_pb(e.cost),
-        finish_reason=e.finish_reason,
+        finish_reason=_FINISH.get(e.finish_reason, pb.FINISH_REASON_UNSPECIFIED),
         degraded=e.degraded,
         notices=list(e.notices),
         session_id=e.session_id,
-        detection_ms=e.detection_ms,
-        ttft_ms=e.ttft_ms,
-        total_ms=e.total_ms,
+        detection_time=_ms(e.detection_ms),
+        time_to_first_token=_ms(e.ttft_ms),
+        total_time=_ms(e.total_ms),
     )
     if e.image is not None:
         msg.image.CopyFrom(image_sent_pb(e.image))
@@ -230,6 +284,14 @@ def batch_options(o: pb.BatchOptions) -> BatchOptions:
         format=answer_format(o.format, "options.format"),
         item_timeout_s=_seconds(o.item_timeout, "options.item_timeout") if o.HasField("item_timeout") else 0.0,
     )
+
+
+def session_ttl(req: pb.CreateSessionRequest) -> int:
+    """CreateSessionRequest.ttl in whole seconds (0 = the server's default); negative is the client's error."""
+    seconds = _seconds(req.ttl, "ttl") if req.HasField("ttl") else 0.0
+    if seconds < 0:
+        raise OptionOutOfRange(f"ttl {seconds} s is negative", field="ttl", metadata={"min": "0s"})
+    return int(seconds)
 
 
 def _seconds(d: duration_pb2.Duration, name: str) -> float:
@@ -258,6 +320,45 @@ def job_pb(j: JobView) -> pb.BatchJob:
         updated_at=timestamp(j.updated),
         detect_only=j.detect_only,
     )
+
+
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 50, 1000
+_STATE_IN = {v: k for k, v in _STATE.items()}
+
+
+def list_batches(req: pb.ListBatchesRequest) -> tuple[int, tuple[float, str] | None, BatchState | None]:
+    """ListBatches' page size, cursor (from page_token) and state filter; bad values are the client's error."""
+    if req.page_size > PAGE_SIZE_MAX:
+        raise OptionOutOfRange(
+            f"page_size {req.page_size} is over {PAGE_SIZE_MAX}",
+            field="page_size",
+            metadata={"max": str(PAGE_SIZE_MAX)},
+        )
+    if req.state != pb.BATCH_STATE_UNSPECIFIED and req.state not in _STATE_IN:
+        raise OptionOutOfRange(f"state {req.state} is not a BatchState value this server knows", field="state")
+    state = _STATE_IN.get(req.state)
+    cursor = _cursor(req.page_token, req.state) if req.page_token else None
+    return req.page_size or PAGE_SIZE_DEFAULT, cursor, state
+
+
+def page_token(cursor: tuple[float, str] | None, state: int) -> str:
+    """The opaque next_page_token for a cursor ("" when there is no next page); it carries the state filter."""
+    if cursor is None:
+        return ""
+    raw = json.dumps({"created": cursor[0], "job_id": cursor[1], "state": state}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _cursor(token: str, state: int) -> tuple[float, str]:
+    bad = "page_token is not a next_page_token from ListBatches with the same state filter"
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        created, job_id, token_state = float(data["created"]), str(data["job_id"]), int(data["state"])
+    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+        raise MalformedRequest(bad, field="page_token") from exc
+    if token_state != state:
+        raise MalformedRequest(bad, field="page_token")
+    return created, job_id
 
 
 def item_result_pb(r: ItemResult) -> pb.BatchItemResult:
@@ -293,11 +394,11 @@ _BREAKER = {
 
 def _with_breaker(msg: _M, b: CircuitBreaker) -> _M:
     msg.breaker = _BREAKER[b.state]
-    msg.breaker_retry_in_seconds = round(b.retry_in_s(), 3)
+    msg.breaker_retry_in.CopyFrom(duration(round(b.retry_in_s(), 3)))
     return msg
 
 
-def _replica_pb(r: Replica) -> pb.ReplicaStatus:
+def _replica_pb(r: Replica, pools: list[str]) -> pb.ReplicaStatus:
     msg = pb.ReplicaStatus(
         name=r.name,
         healthy=r.healthy,
@@ -307,21 +408,26 @@ def _replica_pb(r: Replica) -> pb.ReplicaStatus:
         load=r.load,
         bulk_in_flight=r.slots.batch_in_flight,
         bulk_window=r.slots.batch_window(),
+        pools=pools,
     )
     return _with_breaker(msg, r.breaker)
 
 
 def status_pb(pools: dict[str, Pool], routing: RoutingConfig, serving: bool) -> pb.GetStatusResponse:
-    """The pools, their replicas and breakers, and the routing table, as a GetStatusResponse."""
+    """The pools, their replicas (each once, however many pools share it) and breakers, and the routing table."""
     out = pb.GetStatusResponse(serving=serving)
+    users: dict[int, tuple[Replica, list[str]]] = {}
     for pool in pools.values():
         msg = pb.PoolStatus(
             name=pool.name,
-            engine=pool.config.engine,
-            policy=pool.config.policy,
-            replicas=[_replica_pb(r) for r in pool.replicas],
+            engine=_ENGINE[pool.config.engine],
+            policy=_POLICY[pool.config.policy],
+            replicas=[r.name for r in pool.replicas],
         )
         out.pools.append(_with_breaker(msg, pool.breaker))
-    for kind in ("multi_turn", "batch", "single_shot"):
-        out.routing[kind] = ",".join(routing.pools_for(kind))
+        for r in pool.replicas:
+            users.setdefault(id(r), (r, []))[1].append(pool.name)
+    out.replicas.extend(_replica_pb(r, names) for r, names in users.values())
+    for kind, kind_pb in _KIND.items():
+        out.routing.append(pb.RoutingRule(kind=kind_pb, pools=routing.pools_for(kind.value)))
     return out

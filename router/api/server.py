@@ -267,7 +267,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             if request.image:
                 image = await self._pipeline.decode(request.image)
                 detection = await self._pipeline.detect_image(image)
-            s = await self._sessions.create(ttl_s=request.ttl_seconds, image=image, detection=detection)
+            s = await self._sessions.create(ttl_s=convert.session_ttl(request), image=image, detection=detection)
             return pb.CreateSessionResponse(
                 session=pb.Session(
                     session_id=s.id,
@@ -330,6 +330,18 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             return pb.GetBatchResponse(job=convert.job_pb(await self._jobs.get(request.job_id)))
 
         return await self._unary("GetBatch", context, call)
+
+    async def ListBatches(
+        self, request: pb.ListBatchesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListBatchesResponse:
+        async def call() -> pb.ListBatchesResponse:
+            page_size, after, state = convert.list_batches(request)
+            views, cursor = await self._jobs.list_jobs(page_size, after, state)
+            return pb.ListBatchesResponse(
+                jobs=[convert.job_pb(v) for v in views], next_page_token=convert.page_token(cursor, request.state)
+            )
+
+        return await self._unary("ListBatches", context, call)
 
     async def WatchBatch(self, request: pb.WatchBatchRequest, context: grpc.aio.ServicerContext) -> None:
         async def events(_rid: str) -> AsyncGenerator[pb.WatchBatchResponse, None]:

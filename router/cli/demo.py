@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.json_format import MessageToDict
 
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -23,8 +25,34 @@ def _detection_line(d: pb.Detection) -> str:
     )
     return (
         f"[detection] P(roadwork)={d.roadwork_probability:.3f} verdict={pb.Verdict.Name(d.verdict)[8:]} "
-        f"cached={str(d.cached).lower()} {d.latency_ms:.0f} ms; votes: {votes}"
+        f"cached={str(d.cached).lower()} {_ms(d.latency):.0f} ms; votes: {votes}"
     )
+
+
+def enum_name(enum: EnumTypeWrapper, value: int) -> str:
+    """An enum value's name, lower case, without its type's prefix (ENGINE_VLLM -> vllm)."""
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return enum.Name(value).removeprefix(prefix).lower()
+
+
+def _ms(d: Duration) -> float:
+    return d.ToNanoseconds() / 1e6
+
+
+def _progress_line(p: pb.AskProgressEvent) -> str:
+    """One line for a progress event, e.g. `[queued] vllm http://a:8000, position 2`."""
+    which = p.WhichOneof("stage")
+    if which == "queued":
+        return f"[queued] {p.queued.pool} {p.queued.replica}, position {p.queued.position}"
+    if which == "dispatched":
+        return f"[dispatched] {p.dispatched.pool} {p.dispatched.replica}, attempt {p.dispatched.attempt}"
+    if which == "retrying":
+        r = p.retrying
+        return f"[retrying] {r.pool} {r.replica} failed ({r.reason}); attempt {r.next_attempt}"
+    if which == "falling_back":
+        f = p.falling_back
+        return f"[falling back] {f.from_pool} -> {f.to_pool}: {f.reason}"
+    return f"[progress] {which}"
 
 
 def print_ask_stream(
@@ -33,19 +61,24 @@ def print_ask_stream(
     """Print each event as it arrives; returns the final event."""
     w = out or sys.stdout
     done = pb.AskDoneEvent()
+    answering = False
     for msg in stream:
         which = msg.WhichOneof("event")
         if as_json:
             print(json.dumps(MessageToDict(msg)), file=w, flush=True)
-        elif which == "detection":
-            d = msg.detection.detection
+        elif which == "detected":
+            d = msg.detected.detection
             print(_detection_line(d), file=w, flush=True)
-            if msg.detection.session_id:
-                print(f"  session: {msg.detection.session_id}", file=w)
+            if msg.detected.session_id:
+                print(f"  session: {msg.detected.session_id}", file=w)
             for n in d.notices:
                 print(f"  notice: {n}", file=w)
-            print("[answer] ", end="", file=w, flush=True)
+        elif which == "progress":
+            print(f"  {_progress_line(msg.progress)}", file=w, flush=True)
         elif which == "delta":
+            if not answering:
+                print("[answer] ", end="", file=w, flush=True)
+                answering = True
             print(msg.delta.text, end="", file=w, flush=True)
         if which == "done":
             done = msg.done
@@ -53,12 +86,13 @@ def print_ask_stream(
                 r, u, c = done.route, done.usage, done.cost
                 print(file=w)
                 print(
-                    f"[done] kind={pb.RequestKind.Name(r.kind)[13:]} pool={r.pool} engine={r.engine} "
-                    f"replica={r.replica} model={r.model} finish={done.finish_reason} "
+                    f"[done] kind={pb.RequestKind.Name(r.kind)[13:]} pool={r.pool} "
+                    f"engine={enum_name(pb.Engine, r.engine)} "
+                    f"replica={r.replica} model={r.model} finish={enum_name(pb.FinishReason, done.finish_reason)} "
                     f"degraded={str(done.degraded).lower()}\n"
                     f"       tokens prompt={u.prompt_tokens} completion={u.completion_tokens} cached={u.cached_tokens} "
-                    f"cost=${c.total_usd:.6f} detection={done.detection_ms:.0f} ms ttft={done.ttft_ms:.0f} ms "
-                    f"total={done.total_ms:.0f} ms",
+                    f"cost=${c.total_usd:.6f} detection={_ms(done.detection_time):.0f} ms "
+                    f"ttft={_ms(done.time_to_first_token):.0f} ms total={_ms(done.total_time):.0f} ms",
                     file=w,
                     flush=True,
                 )
@@ -99,12 +133,14 @@ def run_demo(address: str) -> None:
         image=SAMPLE_IMAGE.read_bytes(),
         question="Is there roadwork here?",
         open_session=True,
-        options=pb.GenerationOptions(max_tokens=32),
+        generation=pb.GenerationOptions(max_tokens=32),
     )
     done = print_ask_stream(client.ask(first, timeout=120))
     print("\n=== demo: follow-up in the same session (no image: the session's detections are reused) ===", flush=True)
     follow = pb.AskRequest(
-        question="How many lanes are closed?", session_id=done.session_id, options=pb.GenerationOptions(max_tokens=32)
+        question="How many lanes are closed?",
+        session_id=done.session_id,
+        generation=pb.GenerationOptions(max_tokens=32),
     )
     print_ask_stream(client.ask(follow, timeout=120))
     print("\n=== demo: the same image, asking for a structured verdict (ANSWER_FORMAT_VERDICT) ===", flush=True)
@@ -112,7 +148,7 @@ def run_demo(address: str) -> None:
         image=SAMPLE_IMAGE.read_bytes(),
         question="Is there roadwork here?",
         format=pb.ANSWER_FORMAT_VERDICT,
-        options=pb.GenerationOptions(max_tokens=128),
+        generation=pb.GenerationOptions(max_tokens=128),
     )
     print_ask_stream(client.ask(verdict, timeout=120))
     client.close()

@@ -130,7 +130,7 @@ def cmd_ask(args: argparse.Namespace) -> None:
         session_id=args.session or "",
         open_session=args.open_session,
         strict=args.strict,
-        options=pb.GenerationOptions(max_tokens=args.max_tokens),
+        generation=pb.GenerationOptions(max_tokens=args.max_tokens),
         format=pb.ANSWER_FORMAT_VERDICT if args.verdict else pb.ANSWER_FORMAT_TEXT,
     )
     try:
@@ -236,6 +236,7 @@ def cmd_batch_cancel(args: argparse.Namespace) -> None:
 def cmd_status(args: argparse.Namespace) -> None:
     from router._proto.roadwork.v1 import router_pb2 as pb
     from router.cli.client import RouterClient
+    from router.cli.demo import enum_name
 
     try:
         status = RouterClient(args.addr).stub.GetStatus(pb.GetStatusRequest(), timeout=args.timeout)
@@ -243,15 +244,19 @@ def cmd_status(args: argparse.Namespace) -> None:
         _rpc_error(exc)
 
     def state(value: int) -> str:
-        return pb.BreakerState.Name(value).removeprefix("BREAKER_STATE_")
+        return enum_name(pb.BreakerState, value).upper()
 
     print(f"serving: {'yes' if status.serving else 'no (warming up)'}")
-    for kind, pools in sorted(status.routing.items()):
-        print(f"route {kind}: {pools.replace(',', ' -> ')}")
+    replicas = {r.name: r for r in status.replicas}
+    for rule in status.routing:
+        print(f"route {enum_name(pb.RequestKind, rule.kind)}: {' -> '.join(rule.pools)}")
     for p in status.pools:
-        wait = f", probe in {p.breaker_retry_in_seconds:.1f} s" if p.breaker == pb.BREAKER_STATE_OPEN else ""
-        print(f"pool {p.name} ({p.engine}, {p.policy}): breaker {state(p.breaker)}{wait}")
-        for r in p.replicas:
+        wait = (
+            f", probe in {p.breaker_retry_in.ToNanoseconds() / 1e9:.1f} s" if p.breaker == pb.BREAKER_STATE_OPEN else ""
+        )
+        engine, policy = enum_name(pb.Engine, p.engine), enum_name(pb.RoutingPolicy, p.policy)
+        print(f"pool {p.name} ({engine}, {policy}): breaker {state(p.breaker)}{wait}")
+        for r in (replicas[name] for name in p.replicas):
             health = "healthy" if r.healthy else "UNHEALTHY"
             queued = f"{r.queued_interactive}+{r.queued_batch}"
             print(f"  {r.name}: {health}, breaker {state(r.breaker)}, in flight {r.in_flight}, queued {queued}, "

@@ -12,6 +12,33 @@ from collections.abc import Callable
 from router.dispatch.bulk_window import AdaptiveWindow
 
 
+class DrainRate:
+    """How fast a replica's slots free up: an exponentially weighted mean of the time between slot
+    releases, measured only while the replica stays busy (an idle gap is no evidence of speed). The
+    retry hint of a full queue comes from it (google.rpc.RetryInfo on QUEUE_FULL)."""
+
+    DEFAULT_S = 1.0  # the hint before any release was seen (a fresh server)
+    MIN_S, MAX_S = 0.05, 60.0  # bounds of the hint
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.alpha = alpha
+        self.interval_s: float | None = None  # the mean time between releases; None before two
+        self._last: float | None = None  # the last release that left the replica busy
+
+    def released(self, now: float, busy: bool) -> None:
+        """A slot was freed at `now`; `busy`: other requests still hold slots."""
+        if self._last is not None:
+            gap = now - self._last
+            self.interval_s = gap if self.interval_s is None else self.alpha * gap + (1 - self.alpha) * self.interval_s
+        self._last = now if busy else None
+
+    def wait_s(self, position: int) -> float:
+        """The expected wait of the request `position` places from a slot (1 = the next freed one)."""
+        if self.interval_s is None:
+            return self.DEFAULT_S
+        return min(self.MAX_S, max(self.MIN_S, position * self.interval_s))
+
+
 class PrioritySlots:
     """At most `capacity` requests in flight; bulk items use at most `batch_capacity` of them and
     never take a slot while an interactive request is waiting for one. While interactive requests
@@ -41,6 +68,7 @@ class PrioritySlots:
         self.batch_in_flight = 0
         self._last_interactive = float("-inf")
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+        self.drain = DrainRate()
 
     def batch_window(self) -> int:
         """Bulk items allowed in flight now: `busy_capacity` (or the adaptive window's size) while
@@ -102,11 +130,18 @@ class PrioritySlots:
 
     def release(self, interactive: bool) -> None:
         self.in_flight -= 1
+        now = self._clock()
         if interactive:
-            self._last_interactive = self._clock()
+            self._last_interactive = now
         else:
             self.batch_in_flight -= 1
+        self.drain.released(now, busy=self.in_flight > 0)
         self._grant()
+
+    def retry_after_s(self) -> float:
+        """When an interactive request turned away now might find room: the queue ahead of it drained
+        at the measured release rate (DrainRate)."""
+        return self.drain.wait_s(self.queued(True) + 1)
 
     def _grant(self) -> None:
         """Hand free slots to waiters: interactive ones first, then bulk within its share."""

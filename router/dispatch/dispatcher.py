@@ -28,7 +28,7 @@ from router.dispatch.pools import Pool, Replica
 from router.dispatch.retry import retrying
 from router.errors import ImageOverContext, Overloaded, Unavailable, from_engine_error
 from router.flow.vision import ImagePreparer, ImageSent, image_of, with_image
-from router.types import RequestKind, Route
+from router.types import Dispatched, FallingBack, ProgressEvent, Queued, RequestKind, Retrying, Route
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,11 @@ class _TooLarge(Exception):
 
 
 class _QueueFull(Exception):
-    """The pool's admission queue for interactive requests is full."""
+    """The pool's admission queue for interactive requests is full; room may come in `retry_after_s`."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"queue full (room expected in {retry_after_s:.2g} s)")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -126,11 +130,13 @@ class Dispatcher:
         key: RouteKey = NO_KEY,
         deadline: float | None = None,
         on_commit: Callable[[str], None] = lambda pool: None,
-    ) -> AsyncGenerator[Delta | Served, None]:
+    ) -> AsyncGenerator[ProgressEvent | Delta | Served, None]:
         """Try each pool in order; engine failures before any text move on to the next pool.
 
         `deadline` (a `time.monotonic()` value) bounds the retries. `on_commit(pool)` hears which
         pool the answer is committed to (its first event arrived), before that event is yielded.
+        Before the first Delta, progress events say where the request is: Queued, Dispatched,
+        Retrying (the same pool again), FallingBack (the next pool).
 
         Raises `Unavailable` when every pool failed, `Overloaded` when every pool that could take it
         has a full queue, `ImageOverContext` when the image fits no pool's context, or the mapped error
@@ -141,9 +147,12 @@ class Dispatcher:
         call = _Call(kind, request, key, deadline, on_commit)
         tried: list[str] = []
         failures: list[str] = []
-        full: list[Pool] = []
+        full: dict[str, float] = {}  # pool -> when its queue may have room
         too_large: list[str] = []
-        for name in self._routing.pools_for(kind.value):
+        order = self._routing.pools_for(kind.value)
+        for i, name in enumerate(order):
+            if i > 0 and tried and tried[-1] == order[i - 1]:  # the pool before this one could not answer
+                yield FallingBack(order[i - 1], name, failures[-1].removeprefix(f"{order[i - 1]}: "))
             pool = self._pools[name]
             if not pool.breaker.allow():
                 tried.append(name)
@@ -151,7 +160,12 @@ class Dispatcher:
                 continue
             try:
                 pool_request, image = await self._for_pool(pool, request)
-                opened = await self._open(pool, pool_request, interactive, key, deadline)
+                async with aclosing(self._open(pool, pool_request, interactive, key, deadline)) as steps:
+                    async for step in steps:
+                        if isinstance(step, _Opened):
+                            opened = step
+                        else:
+                            yield step
             except _NoReplica:
                 pool.settle(False)  # counts only if every replica failed: down at this instant is no failure
                 tried.append(name)
@@ -163,9 +177,9 @@ class Dispatcher:
                 tried.append(name)
                 failures.append(f"{name}: {exc}")
                 continue
-            except _QueueFull:
+            except _QueueFull as exc:
                 pool.breaker.release()
-                full.append(pool)
+                full[name] = exc.retry_after_s
                 tried.append(name)
                 failures.append(f"{name}: queue full")
                 continue
@@ -196,12 +210,11 @@ class Dispatcher:
                 metadata={"pools": ",".join(too_large)},
             )
         if full and len(full) == len(tried):
-            wait = min(p.config.timeout_s for p in full) / 10
             raise Overloaded(
                 "every engine pool for this request is at its queue limit (pools.<name>.max_queue): "
                 + "; ".join(failures),
-                retry_after_s=round(max(0.1, wait), 1),
-                metadata={"pools": ",".join(p.name for p in full)},
+                retry_after_s=round(min(full.values()), 3),  # the soonest, at the queues' measured drain rate
+                metadata={"pools": ",".join(full)},
             )
         raise Unavailable("no engine pool could answer: " + "; ".join(failures), metadata={"pools": ",".join(tried)})
 
@@ -220,7 +233,7 @@ class Dispatcher:
             raise _TooLarge(
                 f"the image needs {sent.tokens} tokens at {sent.width}x{sent.height} and the answer up to "
                 f"{request.max_tokens}: over the {context}-token context of pool '{pool.name}'s model "
-                f"(lower pools.{pool.name}.max_pixels, now {budget.max_pixels}, or options.max_tokens)"
+                f"(lower pools.{pool.name}.max_pixels, now {budget.max_pixels}, or generation.max_tokens)"
             )
         return with_image(request, part, budget if pool.config.per_request_pixels else None), sent
 
@@ -261,7 +274,8 @@ class Dispatcher:
             unable = avoid | {id(r) for r in pool.replicas if not can_continue(r)}
             try:
                 pool_request, image = await self._for_pool(pool, request)
-                opened = await self._open(pool, pool_request, call.interactive, call.key, call.deadline, unable)
+                steps = self._open(pool, pool_request, call.interactive, call.key, call.deadline, unable)
+                opened = await _last(steps)  # mid-answer: no progress events after the first token
             except EngineError as exc:
                 pool.settle(_engine_outcome(exc))
                 continue
@@ -334,39 +348,57 @@ class Dispatcher:
         key: RouteKey,
         deadline: float | None,
         avoid: set[int] | frozenset[int] = frozenset(),
-    ) -> _Opened:
-        """Tries (with retries) until a replica yields its first event."""
+    ) -> AsyncGenerator[ProgressEvent | _Opened, None]:
+        """Tries (with retries) until a replica yields its first event: progress events, then the
+        opened stream, last."""
         failed: set[int] = set()
         attempt_no = 0
+        last: tuple[str, str] = ("", "")  # the failed attempt's replica and reason
         async for attempt in retrying(self._retry, deadline):
             with attempt:
                 attempt_no += 1
-                if attempt_no > 1 and self._on_retry is not None:
-                    self._on_retry(pool.name)
+                if attempt_no > 1:
+                    if self._on_retry is not None:
+                        self._on_retry(pool.name)
+                    yield Retrying(pool.name, last[0], last[1], attempt_no)
                 replica = self._pick(pool, key, failed, frozenset(avoid))
                 try:
-                    return await self._first_event(pool, replica, request, interactive, deadline)
-                except EngineError:
+                    steps = self._first_event(pool, replica, request, interactive, deadline, attempt_no)
+                    async with aclosing(steps):
+                        async for step in steps:
+                            yield step
+                    return
+                except EngineError as exc:
                     failed.add(id(replica))
+                    last = (replica.name, str(exc))
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _first_event(
-        self, pool: Pool, replica: Replica, request: GenerationRequest, interactive: bool, deadline: float | None
-    ) -> _Opened:
+        self,
+        pool: Pool,
+        replica: Replica,
+        request: GenerationRequest,
+        interactive: bool,
+        deadline: float | None,
+        attempt: int = 1,
+    ) -> AsyncGenerator[ProgressEvent | _Opened, None]:
         """One try on one replica: a slot (or a place in the bounded queue), the breaker's leave,
-        then the engine's first event within `first_token_timeout_s` (capped by the deadline)."""
+        then the engine's first event within `first_token_timeout_s` (capped by the deadline).
+        Yields Queued when it must wait for the slot, Dispatched once it has one, then the opened stream."""
         slots = replica.slots
         if not slots.try_acquire(interactive):
             if interactive and slots.queued(True) >= pool.config.max_queue:
-                raise _QueueFull
+                raise _QueueFull(slots.retry_after_s())
+            yield Queued(pool.name, replica.name, slots.queued(interactive) + 1)
             await slots.acquire(interactive)
         if not replica.breaker.allow():  # it opened while this request waited for the slot
             slots.release(interactive)
             raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
         events = replica.engine.generate(request)
-        limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
         try:
+            yield Dispatched(pool.name, replica.name, attempt)  # a close here is handled below, like a failure
+            limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
             try:
                 async with asyncio.timeout(limit):
                     first = await replica.progress.read(events)
@@ -382,4 +414,15 @@ class Dispatcher:
             slots.release(interactive)
             await events.aclose()
             raise
-        return _Opened(replica, events, first)
+        yield _Opened(replica, events, first)
+
+
+async def _last(steps: AsyncGenerator[ProgressEvent | _Opened, None]) -> _Opened:
+    """The opened stream at the end of `_open`'s steps (run to their end), its progress events dropped."""
+    opened = None
+    async with aclosing(steps):
+        async for step in steps:
+            if isinstance(step, _Opened):
+                opened = step
+    assert opened is not None, "_open yields the opened stream or raises"
+    return opened

@@ -18,7 +18,7 @@ from weakref import WeakValueDictionary
 
 from detectors.base import Detection
 from detectors.ensemble import Ensemble
-from engines.base import GenerationRequest, ImagePart, ResponseSchema, Usage
+from engines.base import Delta, GenerationRequest, ImagePart, ResponseSchema, Usage
 from router.config import Config
 from router.dispatch.dispatcher import Dispatcher, Served
 from router.dispatch.policies.base import RouteKey
@@ -40,6 +40,7 @@ from router.types import (
     DeltaEvent,
     DetectionEvent,
     DoneEvent,
+    ProgressEvent,
     RequestKind,
     Route,
 )
@@ -125,7 +126,7 @@ class Pipeline:
         return q
 
     def generation_options(
-        self, max_tokens: int, temperature: float | None, field: str = "options"
+        self, max_tokens: int, temperature: float | None, field: str = "generation"
     ) -> tuple[int, float]:
         """(max_tokens, temperature) with defaults filled in; out of range names `field` (their message's path)."""
         gen = self.config.generation
@@ -217,7 +218,7 @@ class Pipeline:
         )
 
     async def ask(self, inp: AskInput, trace: Trace | None = None) -> AsyncGenerator[AskEvent, None]:
-        """Stream one Ask: a DetectionEvent, DeltaEvents, then a DoneEvent."""
+        """Stream one Ask: a DetectionEvent, progress events, DeltaEvents, then a DoneEvent."""
         trace = trace or Trace()
         start = time.perf_counter()
         if inp.open_session and inp.session_id:
@@ -284,8 +285,9 @@ class Pipeline:
         start: float,
         trace: Trace,
         deadline: float | None = None,
-    ) -> AsyncGenerator[DeltaEvent | Answer, None]:
-        """Dispatch and stream; degrade to a detections-only answer when no engine can answer.
+    ) -> AsyncGenerator[ProgressEvent | DeltaEvent | Answer, None]:
+        """Dispatch and stream (progress events, then deltas); degrade to a detections-only answer when
+        no engine can answer.
         `start` (a perf_counter value) is when the request began: TTFT counts from it."""
         parts: list[str] = []
         ttft_ms = 0.0
@@ -296,6 +298,9 @@ class Pipeline:
                     if isinstance(event, Served):
                         served = event
                         break
+                    if not isinstance(event, Delta):
+                        yield event  # progress, before the first token
+                        continue
                     if not parts:
                         ttft_ms = (time.perf_counter() - start) * 1e3
                     parts.append(event.text)

@@ -293,6 +293,35 @@ class JobStore:
         assert view2 is not None
         return view2
 
+    async def list_jobs(
+        self, page_size: int, after: tuple[float, str] | None = None, state: BatchState | None = None
+    ) -> tuple[list[JobView], tuple[float, str] | None]:
+        """Up to `page_size` jobs, newest first (created, then id, descending), only those in `state` when
+        given, starting after the cursor `after`; and the cursor of the next page (None on the last)."""
+
+        def select(c: sqlite3.Connection) -> list[JobView]:
+            args: tuple[Any, ...]
+            sql, args = "SELECT id FROM jobs WHERE staging = 0", ()
+            if after is not None:  # keyset paging: jobs submitted meanwhile never shift a later page
+                sql, args = sql + " AND (created < ? OR (created = ? AND id < ?))", (after[0], after[0], after[1])
+            sql += " ORDER BY created DESC, id DESC"
+            if state is None:
+                sql, args = sql + " LIMIT ?", (*args, page_size + 1)
+            views: list[JobView] = []
+            for (job_id,) in c.execute(sql, args).fetchall():
+                view = _view(c, job_id)  # the state is derived from the item counts, so filtered here
+                if view is not None and (state is None or view.state is state):
+                    views.append(view)
+                    if len(views) > page_size:
+                        break
+            return views
+
+        views = await self._store.run(select)
+        if len(views) <= page_size:
+            return views, None
+        last = views[page_size - 1]
+        return views[:page_size], (last.created, last.job_id)
+
     async def results(self, job_id: str, offset: int, limit: int, finished_only: bool) -> list[ItemResult]:
         await self.get(job_id)
 

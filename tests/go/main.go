@@ -127,12 +127,13 @@ func checkDetection(d *roadworkv1.Detection, where string) {
 // askResult is one Ask stream, split into its events.
 type askResult struct {
 	detection *roadworkv1.AskDetectionEvent
+	progress  []string // the progress events' stages, in order
 	deltas    []string
 	done      *roadworkv1.AskDoneEvent
 	events    int
 }
 
-// readAsk reads an Ask stream to its end and checks the event order: detection, deltas, done.
+// readAsk reads an Ask stream to its end and checks the event order: detected, progress, deltas, done.
 func readAsk(stream roadworkv1.RouterService_AskClient, where string) (askResult, error) {
 	var r askResult
 	for {
@@ -146,9 +147,23 @@ func readAsk(stream roadworkv1.RouterService_AskClient, where string) (askResult
 		r.events++
 		check(r.done == nil, "%s: an event after done", where)
 		switch e := ev.GetEvent().(type) {
-		case *roadworkv1.AskResponse_Detection:
+		case *roadworkv1.AskResponse_Detected:
 			check(r.events == 1, "%s: detection is event %d, expected the first", where, r.events)
-			r.detection = e.Detection
+			r.detection = e.Detected
+		case *roadworkv1.AskResponse_Progress:
+			check(r.detection != nil && len(r.deltas) == 0, "%s: progress %v outside detection..first delta", where, e.Progress)
+			switch st := e.Progress.GetStage().(type) {
+			case *roadworkv1.AskProgressEvent_Dispatched:
+				check(st.Dispatched.GetPool() != "" && st.Dispatched.GetReplica() != "", "%s: dispatched %v", where, st.Dispatched)
+				r.progress = append(r.progress, "dispatched")
+			case *roadworkv1.AskProgressEvent_Queued:
+				check(st.Queued.GetPosition() >= 1, "%s: queued %v", where, st.Queued)
+				r.progress = append(r.progress, "queued")
+			case *roadworkv1.AskProgressEvent_Retrying:
+				r.progress = append(r.progress, "retrying")
+			case *roadworkv1.AskProgressEvent_FallingBack:
+				r.progress = append(r.progress, "falling_back")
+			}
 		case *roadworkv1.AskResponse_Delta:
 			check(r.detection != nil, "%s: a delta before the detection", where)
 			r.deltas = append(r.deltas, e.Delta.GetText())
@@ -204,7 +219,7 @@ func askError(client roadworkv1.RouterServiceClient, req *roadworkv1.AskRequest)
 func startLong(client roadworkv1.RouterServiceClient, image []byte, ctx context.Context) roadworkv1.RouterService_AskClient {
 	for attempt := 1; ; attempt++ {
 		stream, err := client.Ask(ctx, &roadworkv1.AskRequest{
-			Image: image, Question: "Describe it all.", Options: longAnswer(),
+			Image: image, Question: "Describe it all.", Generation: longAnswer(),
 		})
 		check(err == nil, "long Ask: %v", err)
 		for seen := 0; seen < 2 && err == nil; seen++ { // detection, then a delta
@@ -248,16 +263,17 @@ func run(addr string, image []byte) {
 	// 3. Ask, opening a session
 	a1 := ask(client, &roadworkv1.AskRequest{
 		Image: image, Question: "Is there roadwork in this image?", OpenSession: true,
-		Options: &roadworkv1.GenerationOptions{MaxTokens: 8},
+		Generation: &roadworkv1.GenerationOptions{MaxTokens: 8},
 	}, "Ask#1")
 	checkDetection(a1.detection.GetDetection(), "Ask#1 detection")
 	sid := a1.done.GetSessionId()
 	check(sid != "" && a1.detection.GetSessionId() == sid, "Ask#1: session ids %q / %q", a1.detection.GetSessionId(), sid)
 	check(a1.done.GetRoute().GetKind() == roadworkv1.RequestKind_REQUEST_KIND_MULTI_TURN, "Ask#1: kind %v", a1.done.GetRoute().GetKind())
 	check(a1.done.GetUsage().GetCompletionTokens() > 0, "Ask#1: no completion tokens")
+	check(len(a1.progress) > 0 && a1.progress[len(a1.progress)-1] == "dispatched", "Ask#1: progress %v, expected to end dispatched", a1.progress)
 	emit("ask", map[string]interface{}{
 		"events": a1.events, "session_id": sid, "pool": a1.done.GetRoute().GetPool(),
-		"finish_reason": a1.done.GetFinishReason(),
+		"finish_reason": a1.done.GetFinishReason().String(), "progress": a1.progress,
 	})
 
 	// 4. follow-up in the session, no image
@@ -316,6 +332,15 @@ func run(addr string, image []byte) {
 	}
 	emit("batch", map[string]interface{}{"job_id": jobID, "states": states, "succeeded": last.GetSucceeded()})
 
+	// 5b. ListBatches: the job just run is the newest COMPLETED one, with its display_name
+	listed, err := client.ListBatches(ctx, &roadworkv1.ListBatchesRequest{PageSize: 1, State: roadworkv1.BatchState_BATCH_STATE_COMPLETED})
+	check(err == nil, "ListBatches: %v", err)
+	check(len(listed.GetJobs()) == 1 && listed.GetJobs()[0].GetJobId() == jobID && listed.GetJobs()[0].GetDisplayName() == "go", "ListBatches: %v", listed.GetJobs())
+	_, err = client.ListBatches(ctx, &roadworkv1.ListBatchesRequest{PageToken: "not-a-token"})
+	_, d := richError("ListBatches(bad token)", err, codes.InvalidArgument)
+	checkReason("ListBatches(bad token)", d, "REQUEST_MALFORMED", "page_token")
+	emit("list_batches", map[string]interface{}{"jobs": len(listed.GetJobs()), "more": listed.GetNextPageToken() != ""})
+
 	// 6. a cancelled stream: Recv after cancel() ends Canceled
 	longCtx, cancelLong := context.WithCancel(context.Background())
 	long := startLong(client, image, longCtx)
@@ -330,7 +355,7 @@ func run(addr string, image []byte) {
 	for attempt := 1; ; attempt++ {
 		deadlineCtx, cancelDeadline := context.WithTimeout(context.Background(), deadlineMs*time.Millisecond)
 		stream, err := client.Ask(deadlineCtx, &roadworkv1.AskRequest{
-			Image: image, Question: "Describe it all.", Options: longAnswer(),
+			Image: image, Question: "Describe it all.", Generation: longAnswer(),
 		})
 		check(err == nil, "deadline Ask: %v", err)
 		r, err := readAsk(stream, "deadline Ask")
@@ -348,7 +373,7 @@ func run(addr string, image []byte) {
 
 	// 8. errors, with their google.rpc.Status details
 	_, err = client.GetBatch(ctx, &roadworkv1.GetBatchRequest{JobId: "nope"})
-	_, d := richError("GetBatch(nope)", err, codes.NotFound)
+	_, d = richError("GetBatch(nope)", err, codes.NotFound)
 	checkReason("GetBatch(nope)", d, "JOB_NOT_FOUND", "")
 	check(d.info.GetMetadata()["job_id"] == "nope", "GetBatch(nope): metadata %v", d.info.GetMetadata())
 
@@ -357,9 +382,9 @@ func run(addr string, image []byte) {
 	checkReason("Ask(empty question)", d, "FIELD_MISSING", "question")
 	check(rid != "" && d.info.GetMetadata()["request_id"] == rid, "Ask(empty question): request_id %q, x-request-id %q", d.info.GetMetadata()["request_id"], rid)
 
-	err, _ = askError(client, &roadworkv1.AskRequest{Image: image, Question: "q?", Options: &roadworkv1.GenerationOptions{Temperature: proto.Float32(9)}})
+	err, _ = askError(client, &roadworkv1.AskRequest{Image: image, Question: "q?", Generation: &roadworkv1.GenerationOptions{Temperature: proto.Float32(9)}})
 	_, d = richError("Ask(temperature 9)", err, codes.InvalidArgument)
-	checkReason("Ask(temperature 9)", d, "OPTION_OUT_OF_RANGE", "options.temperature")
+	checkReason("Ask(temperature 9)", d, "OPTION_OUT_OF_RANGE", "generation.temperature")
 
 	// 9. a full queue (the router runs with max_queue = 0): QUEUE_FULL with a RetryInfo
 	holdCtx, release := context.WithCancel(context.Background())

@@ -168,12 +168,18 @@ function checkDetection(d, where) {
 function checkAskEvents(events, where) {
   check(events.length >= 2, `${where}: expected at least detection + done events, got ${events.length}`);
   const kinds = events.map((e) => e.event);
-  check(kinds[0] === 'detection', `${where}: first event is ${kinds[0]}, expected detection (events: ${kinds.join(',')})`);
+  check(kinds[0] === 'detected', `${where}: first event is ${kinds[0]}, expected detected (events: ${kinds.join(',')})`);
   check(kinds[kinds.length - 1] === 'done', `${where}: last event is ${kinds[kinds.length - 1]}, expected done (events: ${kinds.join(',')})`);
   const middle = kinds.slice(1, -1);
-  check(middle.every((k) => k === 'delta'), `${where}: expected only delta events between detection and done, got ${kinds.join(',')}`);
-  const detection = events[0].detection;
-  const deltas = events.slice(1, -1).map((e) => e.delta.text);
+  const firstDelta = middle.indexOf('delta') === -1 ? middle.length : middle.indexOf('delta');
+  check(
+    middle.slice(0, firstDelta).every((k) => k === 'progress') && middle.slice(firstDelta).every((k) => k === 'delta'),
+    `${where}: expected progress events, then only deltas, between detected and done; got ${kinds.join(',')}`,
+  );
+  const progress = events.slice(1, 1 + firstDelta).map((e) => e.progress);
+  check(progress.length > 0 && progress[progress.length - 1].stage === 'dispatched', `${where}: progress ${JSON.stringify(progress)}, expected to end dispatched`);
+  const detection = events[0].detected;
+  const deltas = events.slice(1 + firstDelta, -1).map((e) => e.delta.text);
   const done = events[events.length - 1].done;
   check(done && typeof done === 'object', `${where}: done event has no payload`);
   check(
@@ -220,7 +226,7 @@ async function main() {
     // 3. Ask, opening a session
     const question = 'Is there roadwork in this image?';
     const ask1 = await collect(
-      client.Ask({ image, question, open_session: true, options: { max_tokens: 8 } }, new grpc.Metadata(), callOptions()),
+      client.Ask({ image, question, open_session: true, generation: { max_tokens: 8 } }, new grpc.Metadata(), callOptions()),
     );
     const a1 = checkAskEvents(ask1, 'Ask#1');
     checkDetection(a1.detection.detection, 'Ask#1 detection');
@@ -315,13 +321,13 @@ async function main() {
     );
     checkReason('Ask(empty question)', e2, 'FIELD_MISSING', 'question');
     const e3 = await expectStatus('Ask(temperature 9)', grpc.status.INVALID_ARGUMENT, () =>
-      collect(client.Ask({ image, question: 'q?', options: { temperature: 9 } }, new grpc.Metadata(), callOptions())),
+      collect(client.Ask({ image, question: 'q?', generation: { temperature: 9 } }, new grpc.Metadata(), callOptions())),
     );
-    checkReason('Ask(temperature 9)', e3, 'OPTION_OUT_OF_RANGE', 'options.temperature');
+    checkReason('Ask(temperature 9)', e3, 'OPTION_OUT_OF_RANGE', 'generation.temperature');
 
     // 7. a full queue (the router runs with max_queue = 0): QUEUE_FULL with a RetryInfo
     const long = client.Ask(
-      { image, question: 'Describe it all.', options: { max_tokens: 256 } },
+      { image, question: 'Describe it all.', generation: { max_tokens: 256 } },
       new grpc.Metadata(),
       callOptions(),
     );
@@ -342,7 +348,7 @@ async function main() {
     emit('errors', {
       get_batch: { code: e1.code, reason: d1.ErrorInfo.reason },
       ask_empty_question: { code: e2.code, reason: 'FIELD_MISSING', field: 'question' },
-      ask_hot: { code: e3.code, field: 'options.temperature' },
+      ask_hot: { code: e3.code, field: 'generation.temperature' },
       queue_full: { code: e4.code, retry_delay_ms: delayMs },
     });
 

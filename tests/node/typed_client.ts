@@ -17,7 +17,7 @@ export function askOnce(addr: string, image: Buffer, token: string): Promise<str
   const md = new grpc.Metadata();
   md.add('authorization', `Bearer ${token}`);
   const call = client.Ask(
-    { image, question: 'Is there roadwork?', open_session: true, options: { max_tokens: 64 } },
+    { image, question: 'Is there roadwork?', open_session: true, generation: { max_tokens: 64 } },
     md,
     { deadline: new Date(Date.now() + 30_000) },
   );
@@ -29,5 +29,14 @@ export function askOnce(addr: string, image: Buffer, token: string): Promise<str
     });
     call.on('error', (err: grpc.ServiceError) => reject(err)); // err.code: grpc.status.DEADLINE_EXCEEDED, ...
     call.on('end', () => resolve(answer));
+  });
+}
+
+export function newestJobNames(addr: string): Promise<string[]> {
+  const client = new proto.roadwork.v1.RouterService(addr, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) => {
+    client.ListBatches({ page_size: 10, state: 'BATCH_STATE_COMPLETED' }, (err, reply) =>
+      err || !reply ? reject(err) : resolve(reply.jobs.map((j) => j.display_name)),
+    );
   });
 }

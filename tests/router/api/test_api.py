@@ -8,6 +8,8 @@ from collections.abc import AsyncGenerator
 import grpc
 import httpx
 import pytest
+from google.protobuf import descriptor_pb2
+from google.protobuf.duration_pb2 import Duration
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
@@ -123,20 +125,21 @@ def test_image_over_pixel_limit(tmp_path_factory: pytest.TempPathFactory) -> Non
 
 def test_ask_streams_detection_deltas_then_done(router: RunningRouter, sample_jpeg: bytes) -> None:
     events = ask(
-        router.stub, image=sample_jpeg, question="Is there roadwork?", options=pb.GenerationOptions(max_tokens=12)
+        router.stub, image=sample_jpeg, question="Is there roadwork?", generation=pb.GenerationOptions(max_tokens=12)
     )
     kinds = [e.WhichOneof("event") for e in events]
-    assert kinds[0] == "detection" and kinds[-1] == "done"
-    assert set(kinds[1:-1]) <= {"delta"} and kinds.count("done") == 1
+    assert kinds[:2] == ["detected", "progress"] and kinds[-1] == "done"
+    assert set(kinds[2:-1]) <= {"delta"} and kinds.count("done") == 1
+    assert events[1].progress.dispatched == pb.DispatchedProgress(pool="vllm", replica="embedded", attempt=1)
     done = events[-1].done
     assert done.answer == "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
     assert done.route.kind == pb.REQUEST_KIND_SINGLE_SHOT
-    assert done.route.pool == "vllm" and done.route.engine == "embedded" and done.route.replica == "embedded"
+    assert done.route.pool == "vllm" and done.route.engine == pb.ENGINE_EMBEDDED and done.route.replica == "embedded"
     assert done.usage.prompt_tokens > 0 and 0 < done.usage.completion_tokens <= 12
     assert done.cost.total_usd == pytest.approx(done.cost.prompt_usd + done.cost.completion_usd)
     assert done.cost.total_usd > 0  # the quick-start price table has example prices
     assert done.session_id == "" and not done.degraded
-    assert done.total_ms >= done.ttft_ms > 0
+    assert done.total_time.ToNanoseconds() >= done.time_to_first_token.ToNanoseconds() > 0
     assert any("demo vision-language model" in n for n in done.notices)
     assert (done.image.width, done.image.height, done.image.image_tokens) == (448, 336, 192)  # the image reached it
     assert done.answer.startswith("Yes, there is roadwork")  # the sample shows a work zone
@@ -144,7 +147,7 @@ def test_ask_streams_detection_deltas_then_done(router: RunningRouter, sample_jp
 
 def test_ask_echoes_request_id(router: RunningRouter, sample_jpeg: bytes) -> None:
     call = router.stub.Ask(
-        pb.AskRequest(image=sample_jpeg, question="cones?", options=pb.GenerationOptions(max_tokens=2)),
+        pb.AskRequest(image=sample_jpeg, question="cones?", generation=pb.GenerationOptions(max_tokens=2)),
         metadata=(("x-request-id", "abc-123"),),
         timeout=60,
     )
@@ -173,14 +176,14 @@ def test_one_request_id_per_call_reaches_the_reply_the_engine_and_the_error(
 
 def test_session_follow_up_reuses_image_and_detections(router: RunningRouter, sample_jpeg: bytes) -> None:
     opts = pb.GenerationOptions(max_tokens=6)
-    first = ask(router.stub, image=sample_jpeg, question="Is it active?", open_session=True, options=opts)
-    sid = first[0].detection.session_id
+    first = ask(router.stub, image=sample_jpeg, question="Is it active?", open_session=True, generation=opts)
+    sid = first[0].detected.session_id
     assert sid and first[-1].done.session_id == sid
     assert first[-1].done.route.kind == pb.REQUEST_KIND_MULTI_TURN and first[-1].done.route.pool == "sglang"
-    follow = ask(router.stub, question="How many lanes?", session_id=sid, options=opts)
-    det = follow[0].detection
+    follow = ask(router.stub, question="How many lanes?", session_id=sid, generation=opts)
+    det = follow[0].detected
     assert det.session_id == sid and det.detection.cached
-    assert det.detection.image_sha256 == first[0].detection.detection.image_sha256
+    assert det.detection.image_sha256 == first[0].detected.detection.image_sha256
     done = follow[-1].done
     assert done.route.kind == pb.REQUEST_KIND_MULTI_TURN
     # The follow-up's prompt carries the first turn: it is longer than the first prompt.
@@ -188,13 +191,15 @@ def test_session_follow_up_reuses_image_and_detections(router: RunningRouter, sa
 
 
 def test_create_and_close_session(router: RunningRouter, sample_jpeg: bytes) -> None:
-    s = router.stub.CreateSession(pb.CreateSessionRequest(image=sample_jpeg, ttl_seconds=60), timeout=60).session
+    s = router.stub.CreateSession(
+        pb.CreateSessionRequest(image=sample_jpeg, ttl=Duration(seconds=60)), timeout=60
+    ).session
     assert s.session_id and len(s.image_sha256) == 64 and s.turns == 0
     assert 59 <= s.expires_at.seconds - s.created_at.seconds <= 61
     events = ask(
-        router.stub, question="Any workers?", session_id=s.session_id, options=pb.GenerationOptions(max_tokens=3)
+        router.stub, question="Any workers?", session_id=s.session_id, generation=pb.GenerationOptions(max_tokens=3)
     )
-    assert events[0].detection.detection.cached
+    assert events[0].detected.detection.cached
     router.stub.CloseSession(pb.CloseSessionRequest(session_id=s.session_id), timeout=10)
     with pytest.raises(grpc.RpcError) as exc:
         ask(router.stub, question="still there?", session_id=s.session_id)
@@ -210,7 +215,7 @@ def test_session_without_image_needs_one(router: RunningRouter, sample_jpeg: byt
         ask(router.stub, question="what is here?", session_id=s.session_id)
     assert _code(exc) == grpc.StatusCode.INVALID_ARGUMENT and "no image" in exc.value.details()  # type: ignore[attr-defined]
     events = ask(router.stub, image=sample_jpeg, question="now?", session_id=s.session_id,
-                 options=pb.GenerationOptions(max_tokens=2))  # fmt: skip
+                 generation=pb.GenerationOptions(max_tokens=2))  # fmt: skip
     assert events[-1].done.session_id == s.session_id
 
 
@@ -240,12 +245,12 @@ def test_expired_session(tmp_path_factory: pytest.TempPathFactory, sample_jpeg: 
         ({"question": "q", "session_id": "s_nope"}, grpc.StatusCode.NOT_FOUND, "does not exist"),
         ({"image": b"garbage", "question": "q"}, grpc.StatusCode.INVALID_ARGUMENT, "could not be decoded"),
         (
-            {"image": b"x", "question": "q", "options": pb.GenerationOptions(max_tokens=100000)},
+            {"image": b"x", "question": "q", "generation": pb.GenerationOptions(max_tokens=100000)},
             grpc.StatusCode.INVALID_ARGUMENT,
             "max_tokens",
         ),
         (
-            {"image": b"x", "question": "q", "options": pb.GenerationOptions(temperature=9)},
+            {"image": b"x", "question": "q", "generation": pb.GenerationOptions(temperature=9)},
             grpc.StatusCode.INVALID_ARGUMENT,
             "temperature",
         ),
@@ -298,13 +303,30 @@ def test_reflection_lists_services(router: RunningRouter) -> None:
     assert {"roadwork.v1.RouterService", "grpc.health.v1.Health"} <= names
 
 
+def test_reflection_serves_the_proto_comments(router: RunningRouter) -> None:
+    """What `grpcurl describe` reads: router.proto's descriptor with its comments (source_code_info)."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(router.channel)
+    ask = reflection_pb2.ServerReflectionRequest(file_containing_symbol="roadwork.v1.BatchJob")
+    (reply,) = stub.ServerReflectionInfo(iter([ask]), timeout=10)
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(b) for b in reply.file_descriptor_response.file_descriptor_proto
+    ]
+    proto = next(f for f in files if f.name == "roadwork/v1/router.proto")
+    assert {"google/protobuf/duration.proto", "google/rpc/status.proto"} <= {f.name for f in files}
+    job = next(i for i, m in enumerate(proto.message_type) if m.name == "BatchJob")
+    pending = next(i for i, f in enumerate(proto.message_type[job].field) if f.name == "pending")
+    comments = {tuple(loc.path): loc.leading_comments for loc in proto.source_code_info.location}
+    assert "waiting and running ones both" in comments[(4, job, 2, pending)]
+    assert comments[(6, 0)].startswith(" The router.")  # the service's own comment
+
+
 def test_metrics_endpoint(tmp_path_factory: pytest.TempPathFactory, sample_jpeg: bytes) -> None:
     from tests.conftest import free_port, make_config
 
     port = free_port()
     r = RunningRouter(make_config(tmp_path_factory.mktemp("m"), ROADWORK__SERVER__METRICS_PORT=str(port))).wait_ready()
     try:
-        ask(r.stub, image=sample_jpeg, question="metrics?", options=pb.GenerationOptions(max_tokens=3))
+        ask(r.stub, image=sample_jpeg, question="metrics?", generation=pb.GenerationOptions(max_tokens=3))
         with pytest.raises(grpc.RpcError):
             r.stub.Detect(pb.DetectRequest(image=b""), timeout=10)
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -315,3 +337,18 @@ def test_metrics_endpoint(tmp_path_factory: pytest.TempPathFactory, sample_jpeg:
         assert 'roadwork_cost_usd_total{pool="vllm"}' in text
     finally:
         r.stop()
+
+
+def test_status_lists_a_shared_replica_once_and_routing_as_typed_rules(router: RunningRouter) -> None:
+    status = router.stub.GetStatus(pb.GetStatusRequest(), timeout=10)
+    pools = [p.name for p in status.pools]
+    # The quick-start config: every pool runs on the one embedded engine, so it is one replica.
+    assert [(r.name, list(r.pools)) for r in status.replicas] == [("embedded", pools)]
+    assert all(list(p.replicas) == ["embedded"] and p.engine == pb.ENGINE_EMBEDDED for p in status.pools)
+    assert all(p.policy != pb.ROUTING_POLICY_UNSPECIFIED for p in status.pools)
+    assert [r.kind for r in status.routing] == [
+        pb.REQUEST_KIND_MULTI_TURN,
+        pb.REQUEST_KIND_BATCH,
+        pb.REQUEST_KIND_SINGLE_SHOT,
+    ]
+    assert list(status.routing[2].pools) == ["vllm", "sglang", "lmdeploy"]

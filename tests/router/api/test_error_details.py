@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 from PIL import Image
 
@@ -112,10 +113,10 @@ def _unpacked(status: object, kind: type) -> list[object]:
 
 
 def test_invalid_argument_names_its_field_in_bad_request_other_codes_in_metadata() -> None:
-    invalid = status_pb(errors.OptionOutOfRange("too hot", field="options.temperature"), "rid")
+    invalid = status_pb(errors.OptionOutOfRange("too hot", field="generation.temperature"), "rid")
     (bad,) = _unpacked(invalid, error_details_pb2.BadRequest)
     assert [(v.field, v.description, v.reason) for v in bad.field_violations] == [  # type: ignore[attr-defined]
-        ("options.temperature", "too hot", "OPTION_OUT_OF_RANGE")
+        ("generation.temperature", "too hot", "OPTION_OUT_OF_RANGE")
     ]
     (info,) = _unpacked(invalid, error_details_pb2.ErrorInfo)
     assert (info.reason, info.domain, dict(info.metadata)) == ("OPTION_OUT_OF_RANGE", DOMAIN, {"request_id": "rid"})  # type: ignore[attr-defined]
@@ -233,12 +234,12 @@ def test_ask_validation_errors(limited: RunningRouter, sample_jpeg: bytes) -> No
     long = _fails(ask(**img, question="q" * 4001), IA, "QUESTION_TOO_LONG", "question")
     assert (long.info.metadata["limit"], long.info.metadata["size"]) == ("4000", "4001")
     hot = pb.GenerationOptions(temperature=9)
-    _fails(ask(**img, question="q", options=hot), IA, "OPTION_OUT_OF_RANGE", "options.temperature")
+    _fails(ask(**img, question="q", generation=hot), IA, "OPTION_OUT_OF_RANGE", "generation.temperature")
     many = pb.GenerationOptions(max_tokens=100_000)
     assert (
-        _fails(ask(**img, question="q", options=many), IA, "OPTION_OUT_OF_RANGE", "options.max_tokens").info.metadata[
-            "max"
-        ]
+        _fails(
+            ask(**img, question="q", generation=many), IA, "OPTION_OUT_OF_RANGE", "generation.max_tokens"
+        ).info.metadata["max"]
         == "2048"
     )
     _fails(ask(**img, question="q", format=99), IA, "OPTION_OUT_OF_RANGE", "format")
@@ -256,10 +257,10 @@ def test_ask_errors_after_the_detection(limited: RunningRouter, sample_jpeg: byt
     stub = limited.stub
     thin = lambda: list(stub.Ask(pb.AskRequest(image=_png(1000, 4), question="q?"), timeout=60))  # noqa: E731
     _fails(thin, IA, "IMAGE_ASPECT_RATIO", "image")
-    over = pb.AskRequest(image=sample_jpeg, question="q?", options=pb.GenerationOptions(max_tokens=100))
+    over = pb.AskRequest(image=sample_jpeg, question="q?", generation=pb.GenerationOptions(max_tokens=100))
     got = _fails(lambda: list(stub.Ask(over, timeout=60)), IA, "IMAGE_OVER_CONTEXT", "image")
     assert got.info.metadata["pools"] == "vllm,sglang,lmdeploy" and f"{CONTEXT_TOKENS}-token" in got.status.message
-    fits = pb.AskRequest(image=sample_jpeg, question="q?", options=pb.GenerationOptions(max_tokens=1))
+    fits = pb.AskRequest(image=sample_jpeg, question="q?", generation=pb.GenerationOptions(max_tokens=1))
     assert list(stub.Ask(fits, timeout=60))[-1].done.usage.completion_tokens == 1
 
 
@@ -274,7 +275,7 @@ def test_session_errors(limited: RunningRouter) -> None:
     assert closed.info.metadata["session_id"] == sid
     again = pb.AskRequest(question="still there?", session_id=sid)
     _fails(lambda: list(stub.Ask(again, timeout=30)), FP, "SESSION_CLOSED")
-    brief = stub.CreateSession(pb.CreateSessionRequest(ttl_seconds=1), timeout=30).session.session_id
+    brief = stub.CreateSession(pb.CreateSessionRequest(ttl=Duration(seconds=1)), timeout=30).session.session_id
     time.sleep(1.3)
     assert _fails(close(brief), FP, "SESSION_EXPIRED").info.metadata["session_id"] == brief
 

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
@@ -342,7 +343,7 @@ def invalid_asks(draw: st.DrawFn) -> tuple[str, pb.AskRequest, set[grpc.StatusCo
         question=question,
         session_id=session_id,
         open_session=open_session,
-        options=options,
+        generation=options,
         strict=draw(st.booleans()),
     )
     return defect, request, allowed
@@ -378,9 +379,9 @@ def test_ask_valid_odd_unicode(
     options = pb.GenerationOptions(max_tokens=max_tokens)
     if temperature is not None:
         options.temperature = temperature
-    request = pb.AskRequest(image=image, question=question, open_session=open_session, options=options)
+    request = pb.AskRequest(image=image, question=question, open_session=open_session, generation=options)
     events = expect(call(lambda: list(fuzz_router.stub.Ask(request, timeout=TIMEOUT))), {OK}, "valid Ask")
-    assert events[0].WhichOneof("event") == "detection" and events[-1].WhichOneof("event") == "done"
+    assert events[0].WhichOneof("event") == "detected" and events[-1].WhichOneof("event") == "done"
     done = events[-1].done
     assert done.answer == "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
     assert bool(done.session_id) == open_session and not done.degraded
@@ -430,7 +431,9 @@ def test_sessions(
         expect(outcome, {IA} if not session_id else {NF}, "CloseSession(unknown)")
         return
     kind, data = image
-    outcome = call(lambda: stub.CreateSession(pb.CreateSessionRequest(image=data, ttl_seconds=ttl), timeout=TIMEOUT))
+    outcome = call(
+        lambda: stub.CreateSession(pb.CreateSessionRequest(image=data, ttl=Duration(seconds=ttl)), timeout=TIMEOUT)
+    )
     created = expect(outcome, {OK} if kind == "empty" else DETECT_EXPECT[kind], f"CreateSession({kind})")
     if created is None:
         return
@@ -453,7 +456,7 @@ def test_sessions(
     expect(got, allowed - {NF}, f"Ask(follow-up, {defect})")
     expect(call(lambda: stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=TIMEOUT)), {OK}, "Close")
     expect(call(lambda: stub.CloseSession(pb.CloseSessionRequest(session_id=sid), timeout=TIMEOUT)), {FP}, "Close 2")
-    closed = pb.AskRequest(question="still there?", session_id=sid, options=pb.GenerationOptions(max_tokens=1))
+    closed = pb.AskRequest(question="still there?", session_id=sid, generation=pb.GenerationOptions(max_tokens=1))
     expect(call(lambda: list(stub.Ask(closed, timeout=TIMEOUT))), {FP}, "Ask(closed session)")
 
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from router._proto.roadwork.v1 import router_pb2 as pb
-from router.dispatch.admission import PrioritySlots
+from router.dispatch.admission import DrainRate, PrioritySlots
 from tests.conftest import ErrorDetails, RunningRouter, make_config
 
 
@@ -84,7 +84,7 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
     try:
         r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
         long = r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Describe it all.",
-                                        options=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
+                                        generation=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
         next(long)  # the detection event: the generation is about to hold the only slot
         next(long)  # a delta: it does
         with pytest.raises(grpc.RpcError) as exc:
@@ -100,7 +100,7 @@ def test_a_full_queue_answers_resource_exhausted_with_a_retry_hint(
         long.cancel()
         time.sleep(0.5)
         events = list(r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Now?",
-                                               options=pb.GenerationOptions(max_tokens=2)), timeout=60))  # fmt: skip
+                                               generation=pb.GenerationOptions(max_tokens=2)), timeout=60))  # fmt: skip
         assert events[-1].done.usage.completion_tokens > 0
     finally:
         r.stop()
@@ -116,7 +116,7 @@ def test_max_concurrent_streams_bounds_calls_per_connection(
     try:
         r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)
         long = r.stub.Ask(pb.AskRequest(image=sample_jpeg, question="Describe it all.",
-                                        options=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
+                                        generation=pb.GenerationOptions(max_tokens=256)), timeout=120)  # fmt: skip
         next(long)
         with pytest.raises(grpc.RpcError) as exc:
             r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=1.0)
@@ -147,3 +147,30 @@ async def test_the_bulk_window_shrinks_while_interactive_traffic_is_present() ->
     slots.release(False)  # the hold is over: the window reopens, the waiter runs
     await waiter
     assert slots.batch_window() == 6 and slots.batch_in_flight == 2
+
+
+def test_the_drain_rate_is_the_mean_time_between_releases_while_busy() -> None:
+    d = DrainRate(alpha=0.5)
+    assert d.wait_s(3) == DrainRate.DEFAULT_S  # nothing measured yet
+    for t in (10.0, 10.4, 10.8):  # a busy replica frees a slot every 0.4 s
+        d.released(t, busy=True)
+    assert d.interval_s == pytest.approx(0.4)
+    assert d.wait_s(1) == pytest.approx(0.4) and d.wait_s(3) == pytest.approx(1.2)
+    d.released(11.0, busy=False)  # the last request left: the replica goes idle
+    d.released(500.0, busy=True)  # the idle gap is not counted as a slow release
+    assert d.interval_s == pytest.approx(0.5 * 0.2 + 0.5 * 0.4)
+    d.released(500.1, busy=True)  # it speeds up: the mean follows (EWMA, alpha 0.5)
+    assert d.interval_s == pytest.approx(0.5 * 0.1 + 0.5 * 0.3)
+    assert d.wait_s(10_000) == DrainRate.MAX_S and DrainRate(0.5).wait_s(1) == DrainRate.DEFAULT_S
+
+
+def test_slots_feed_the_drain_rate_and_hint_by_queue_position() -> None:
+    now = [0.0]
+    slots = PrioritySlots(2, 1, clock=lambda: now[0])
+    assert slots.try_acquire(True) and slots.try_acquire(True)
+    for t in (1.0, 1.5, 2.0):
+        now[0] = t
+        slots.release(True)
+        assert slots.try_acquire(True)  # the slot is taken again at once: still busy
+    assert slots.drain.interval_s == pytest.approx(0.5)
+    assert slots.retry_after_s() == pytest.approx(0.5)  # nobody queued: the next release

@@ -74,7 +74,7 @@ def _ask(stub: object, question: str, max_tokens: int, started: threading.Event 
     """One streamed Ask with a 20 s deadline; `started` is set at its first delta."""
     r = Result(time.monotonic())
     request = pb.AskRequest(
-        image=SAMPLE.read_bytes(), question=question, options=pb.GenerationOptions(max_tokens=max_tokens)
+        image=SAMPLE.read_bytes(), question=question, generation=pb.GenerationOptions(max_tokens=max_tokens)
     )
     try:
         for event in stub.Ask(request, timeout=DEADLINE_S):  # type: ignore[attr-defined]
@@ -240,7 +240,7 @@ def test_chaos_kill_stop_and_router_crash_under_load(
         same = 0
         for q, r in long.items():
             assert r.code == "OK" and r.done is not None and r.done.answer == r.text, (r.code, r.detail)
-            assert r.done.usage.completion_tokens == LONG_TOKENS and r.done.finish_reason == "length"
+            assert r.done.usage.completion_tokens == LONG_TOKENS and r.done.finish_reason == pb.FINISH_REASON_LENGTH
             if any(r is m for m in moved):
                 (move,) = r.done.route.migrations
                 assert (move.from_replica, move.to_replica, r.done.route.replica) == (a, b, b)

@@ -13,12 +13,12 @@ import pytest
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, Message, Usage
 from engines.errors import EngineBadRequest, EngineUnavailable, EngineUnsupported
 from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
-from router.dispatch.admission import PrioritySlots
+from router.dispatch.admission import DrainRate, PrioritySlots
 from router.dispatch.breaker import CircuitBreaker, State
 from router.dispatch.dispatcher import Dispatcher, Served, first_token_limit
 from router.dispatch.pools import Pool, Replica, recovered, watch_health
 from router.errors import EngineRejected, InvalidRequest, Overloaded, Unavailable
-from router.types import RequestKind
+from router.types import Dispatched, FallingBack, ProgressEvent, Queued, RequestKind, Retrying
 
 REQ = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0)
 BREAKER = BreakerConfig(consecutive_failures=2, cooldown_s=60, probe_successes=1)
@@ -76,15 +76,61 @@ def dispatcher(*pools: Pool, attempts: int = 3) -> Dispatcher:
     return Dispatcher({p.name: p for p in pools}, routing, retry)
 
 
-async def run(d: Dispatcher, deadline: float | None = None) -> tuple[str, Served]:
+async def run(
+    d: Dispatcher, deadline: float | None = None, progress: list[ProgressEvent] | None = None
+) -> tuple[str, Served]:
+    """The answer's text and its Served event; progress events go to `progress`, and come before any text."""
     text, served = "", None
     async for event in d.stream(RequestKind.SINGLE_SHOT, REQ, deadline=deadline):
         if isinstance(event, Served):
             served = event
-        else:
+        elif isinstance(event, Delta):
             text += event.text
+        else:
+            assert not text, f"progress after the first token: {event}"
+            if progress is not None:
+                progress.append(event)
     assert served is not None
     return text, served
+
+
+async def test_progress_tells_each_try_retry_and_fallback_before_the_first_token() -> None:
+    p = pool("p", Scripted("a", "refuse"))
+    q = pool("q", Scripted("c", "ok"))
+    progress: list[ProgressEvent] = []
+    text, _ = await run(dispatcher(p, q, attempts=2), progress=progress)
+    assert text == "c"
+    assert progress == [
+        Dispatched("p", "a", 1),
+        Retrying("p", "a", "a: connection refused", 2),
+        Dispatched("p", "a", 2),
+        FallingBack("p", "q", "a: connection refused"),
+        Dispatched("q", "c", 1),
+    ]
+
+
+async def test_progress_tells_the_queue_position_while_waiting_for_a_slot() -> None:
+    p = pool("p", Scripted("a", "ok"), max_in_flight=1)
+    slots = p.replicas[0].slots
+    assert slots.try_acquire(True)  # another request holds the only slot
+    stream = dispatcher(p).stream(RequestKind.SINGLE_SHOT, REQ)
+    assert await anext(stream) == Queued("p", "a", 1)
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)
+    assert not waiting.done() and slots.queued(True) == 1
+    slots.release(True)
+    assert await waiting == Dispatched("p", "a", 1)
+    assert [type(e) async for e in stream] == [Delta, Served]
+    assert slots.in_flight == 0
+
+
+async def test_a_request_closed_while_dispatched_frees_its_slot() -> None:
+    p = pool("p", Scripted("a", "hang"))
+    stream = dispatcher(p).stream(RequestKind.SINGLE_SHOT, REQ)
+    assert await anext(stream) == Dispatched("p", "a", 1)
+    assert p.replicas[0].slots.in_flight == 1
+    await stream.aclose()  # the client went away before the first token
+    assert p.replicas[0].slots.in_flight == 0 and p.breaker.state is State.CLOSED
 
 
 async def test_a_refused_try_is_retried_on_the_other_replica() -> None:
@@ -307,3 +353,16 @@ async def test_a_hang_fails_over_inside_the_deadline_even_with_a_long_first_toke
     waited = loop.time() - t0
     assert text == "b" and served.route.replica == "b" and a.calls == 1
     assert 0.9 <= waited < 2.0, f"failed over after half the 2 s left, not at the deadline: {waited:.2f} s"
+
+
+async def test_a_full_queue_hints_a_retry_at_its_measured_drain_rate() -> None:
+    p = pool("p", Scripted("a", "ok"), max_in_flight=1, max_queue=0)
+    slots = p.replicas[0].slots
+    assert slots.try_acquire(True)  # another request holds the only slot, and none may wait
+    with pytest.raises(Overloaded) as fresh:
+        await run(dispatcher(p))
+    assert fresh.value.retry_after_s == DrainRate.DEFAULT_S  # no release seen yet
+    slots.drain.interval_s = 0.25  # as measured: a slot frees every 0.25 s
+    with pytest.raises(Overloaded) as measured:
+        await run(dispatcher(p))
+    assert measured.value.retry_after_s == 0.25 and measured.value.metadata["pools"] == "p"

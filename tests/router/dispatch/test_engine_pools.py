@@ -41,7 +41,7 @@ def test_single_shot_falls_back_to_vllm(
     vllm_router: RunningRouter, vllm_server: VLLMServer, sample_jpeg: bytes
 ) -> None:
     events = ask(vllm_router.stub, image=sample_jpeg, question="Is there roadwork?",
-                 options=pb.GenerationOptions(max_tokens=8))  # fmt: skip
+                 generation=pb.GenerationOptions(max_tokens=8))  # fmt: skip
     done = events[-1].done
     assert done.route.kind == pb.REQUEST_KIND_SINGLE_SHOT
     assert (done.route.pool, done.route.engine, done.route.replica) == ("vllm", "openai_http", vllm_server.url)
@@ -54,12 +54,12 @@ def test_single_shot_falls_back_to_vllm(
 def test_multi_turn_follow_ups_hit_the_prefix_cache(vllm_router: RunningRouter, sample_jpeg: bytes) -> None:
     opts = pb.GenerationOptions(max_tokens=4)
     first = ask(vllm_router.stub, image=sample_jpeg, question="Is the work zone active?", open_session=True,
-                options=opts)[-1].done  # fmt: skip
+                generation=opts)[-1].done  # fmt: skip
     assert first.route.pool == "sglang" and first.route.kind == pb.REQUEST_KIND_MULTI_TURN
-    second = ask(vllm_router.stub, question="How many lanes are closed?", session_id=first.session_id, options=opts)[
+    second = ask(vllm_router.stub, question="How many lanes are closed?", session_id=first.session_id, generation=opts)[
         -1
     ].done
-    third = ask(vllm_router.stub, question="Are there workers?", session_id=first.session_id, options=opts)[-1].done
+    third = ask(vllm_router.stub, question="Are there workers?", session_id=first.session_id, generation=opts)[-1].done
     # The conversation so far is a prefix of each follow-up's prompt: vLLM serves it from cache.
     for d in (second, third):
         assert d.usage.cached_tokens >= 0.5 * d.usage.prompt_tokens, d.usage
@@ -94,9 +94,16 @@ def test_no_engine_degrades_to_detections_or_fails_in_strict_mode(
     try:
         events = ask(r.stub, image=sample_jpeg, question="Roadwork?")
         done = events[-1].done
-        assert done.degraded and done.finish_reason == "degraded" and done.route.engine == "detections_only"
+        assert (
+            done.degraded
+            and done.finish_reason == pb.FINISH_REASON_DEGRADED
+            and done.route.engine == pb.ENGINE_DETECTIONS_ONLY
+        )
         assert done.answer.startswith("No language engine could answer") and "P(roadwork)" in done.answer
-        assert [e.WhichOneof("event") for e in events] == ["detection", "delta", "done"]
+        assert [e.WhichOneof("event") for e in events] == ["detected", "progress", "progress", "delta", "done"]
+        falls = [(e.progress.falling_back.from_pool, e.progress.falling_back.to_pool) for e in events[1:3]]
+        assert falls == [("vllm", "sglang"), ("sglang", "lmdeploy")]  # each pool's one replica is down
+        assert "no healthy replica" in events[1].progress.falling_back.reason
         with pytest.raises(grpc.RpcError) as exc:
             ask(r.stub, image=sample_jpeg, question="Roadwork?", strict=True)
         assert exc.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
@@ -127,7 +134,9 @@ def proxied_router(
 
 
 def _long_ask(image: bytes) -> pb.AskRequest:
-    return pb.AskRequest(image=image, question="Describe everything.", options=pb.GenerationOptions(max_tokens=10000))
+    return pb.AskRequest(
+        image=image, question="Describe everything.", generation=pb.GenerationOptions(max_tokens=10000)
+    )
 
 
 def _closed_after(proxy: TCPProxy, n_closed: int, since: float, timeout: float = 30.0) -> float:

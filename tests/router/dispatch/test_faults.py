@@ -56,7 +56,7 @@ def two_replica_router(tmp: Path, a: VLLMServer, b: VLLMServer, **env: str) -> R
 
 def replica_status(r: RunningRouter, url: str) -> pb.ReplicaStatus:
     status = r.stub.GetStatus(pb.GetStatusRequest(), timeout=10)
-    return next(rep for p in status.pools if p.name == "vllm" for rep in p.replicas if rep.name == url)
+    return next(rep for rep in status.replicas if rep.name == url and "vllm" in rep.pools)
 
 
 def transitions(r: RunningRouter, url: str) -> dict[str, float]:
@@ -118,17 +118,17 @@ def test_sigkill_mid_stream_then_failover_breaker_opens_and_closes_after_restart
     try:
         r.stub.Detect(pb.DetectRequest(image=sample_jpeg), timeout=60)  # detection cached from here on
         greedy = pb.GenerationOptions(max_tokens=MIGRATED_TOKENS, temperature=0.0)
-        question = pb.AskRequest(image=sample_jpeg, question="Describe the roadwork.", options=greedy)
+        question = pb.AskRequest(image=sample_jpeg, question="Describe the roadwork.", generation=greedy)
         # Round robin starts at the first replica: the uninterrupted answer comes from a, a short one
         # from b, then the one to migrate runs on a again.
         t0 = time.monotonic()
         whole = list(m.stub.Ask(question, timeout=120))[-1].done.answer
         uninterrupted_s = time.monotonic() - t0
-        assert ask(m.stub, image=sample_jpeg, question="Short.", options=SHORT)[-1].done.route.replica == b.url
+        assert ask(m.stub, image=sample_jpeg, question="Short.", generation=SHORT)[-1].done.route.replica == b.url
         to_b = recording_bodies(m, b.url)
         migrating = m.stub.Ask(question, timeout=120)
         long_ask = pb.AskRequest(
-            image=sample_jpeg, question="Describe it.", options=pb.GenerationOptions(max_tokens=10000)
+            image=sample_jpeg, question="Describe it.", generation=pb.GenerationOptions(max_tokens=10000)
         )
         call = r.stub.Ask(long_ask, timeout=120)  # on replica a too
         before = deltas_then(migrating, 3)
@@ -171,7 +171,9 @@ def test_sigkill_mid_stream_then_failover_breaker_opens_and_closes_after_restart
         assert requests("roadwork_requests_total", {**failed, "pool": ""}) is None
         # Requests after the crash fail over before their first token: every one is answered by b.
         for i in range(4):
-            done = ask(r.stub, image=sample_jpeg, question=f"After the crash {i}?", options=SHORT, strict=True)[-1].done
+            done = ask(r.stub, image=sample_jpeg, question=f"After the crash {i}?", generation=SHORT, strict=True)[
+                -1
+            ].done
             assert done.route.replica == b.url and not done.degraded
         rep = replica_status(r, a.url)
         assert rep.breaker == pb.BREAKER_STATE_OPEN or not rep.healthy
@@ -187,7 +189,7 @@ def test_sigkill_mid_stream_then_failover_breaker_opens_and_closes_after_restart
         restarted_at = time.monotonic()
         served_by_a = False
         while time.monotonic() - restarted_at < 60 and not served_by_a:
-            done = ask(r.stub, image=sample_jpeg, question="Back?", options=SHORT, strict=True)[-1].done
+            done = ask(r.stub, image=sample_jpeg, question="Back?", generation=SHORT, strict=True)[-1].done
             served_by_a = done.route.replica == a.url
             time.sleep(0.3)
         assert served_by_a, "replica a never served again after its restart"
@@ -218,7 +220,7 @@ def test_a_hung_replica_never_holds_a_request_past_its_deadline(
         # deadline bounds the wait (strict mode: no degraded answer).
         t0 = time.monotonic()
         with pytest.raises(grpc.RpcError) as exc:
-            ask(only_a.stub, timeout=2.0, image=sample_jpeg, question="Anyone?", options=SHORT, strict=True)
+            ask(only_a.stub, timeout=2.0, image=sample_jpeg, question="Anyone?", generation=SHORT, strict=True)
         waited = time.monotonic() - t0
         assert exc.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)  # type: ignore[attr-defined]
         assert waited < 3.0, waited
@@ -226,7 +228,7 @@ def test_a_hung_replica_never_holds_a_request_past_its_deadline(
         latencies = []
         for i in range(6):
             t0 = time.monotonic()
-            done = ask(r.stub, timeout=10, image=sample_jpeg, question=f"Hung {i}?", options=SHORT, strict=True)[
+            done = ask(r.stub, timeout=10, image=sample_jpeg, question=f"Hung {i}?", generation=SHORT, strict=True)[
                 -1
             ].done
             latencies.append(time.monotonic() - t0)
@@ -256,7 +258,7 @@ def test_a_replica_back_from_sigstop_serves_as_soon_as_it_is_healthy(
         ROADWORK__BREAKER__PROBE_SUCCESSES="2", ROADWORK__POOLS__VLLM__FIRST_TOKEN_TIMEOUT_S="1",
         ROADWORK__RETRY__MAX_ATTEMPTS="1",
     )  # fmt: skip
-    quick = {"image": sample_jpeg, "question": "Back?", "options": SHORT}
+    quick = {"image": sample_jpeg, "question": "Back?", "generation": SHORT}
     try:
         assert not ask(r.stub, **quick)[-1].done.degraded
         a.signal(signal.SIGSTOP)

@@ -71,9 +71,9 @@ def _conversations(router: RunningRouter, image: bytes, tag: str, n: int = 3) ->
     opts = pb.GenerationOptions(max_tokens=96)  # answers long enough to matter in the history
     for c in range(n):
         first = ask(router.stub, image=image, question=f"{tag} conversation {c}: {QUESTIONS[0]}", open_session=True,
-                    options=opts)[-1].done  # fmt: skip
+                    generation=opts)[-1].done  # fmt: skip
         for q in QUESTIONS[1:]:
-            done = ask(router.stub, question=q, session_id=first.session_id, options=opts)[-1].done
+            done = ask(router.stub, question=q, session_id=first.session_id, generation=opts)[-1].done
             cached += done.usage.cached_tokens
             prompt += done.usage.prompt_tokens
             follow_ups += 1
@@ -147,7 +147,7 @@ def test_a_killed_server_is_restarted_and_serves_again(launched: RunningRouter, 
     while not replica.healthy and time.monotonic() < deadline:  # the health watcher's next round
         time.sleep(0.5)
     assert replica.healthy
-    done = ask(launched.stub, image=sample_jpeg, question="Still there?", options=pb.GenerationOptions(max_tokens=4))
+    done = ask(launched.stub, image=sample_jpeg, question="Still there?", generation=pb.GenerationOptions(max_tokens=4))
     assert done[-1].done.route.engine == "vllm" and done[-1].done.usage.completion_tokens == 4
 
 

@@ -52,7 +52,7 @@ def _holder(port: int) -> int:
 def _engine_answer(r: RouterProcess) -> pb.DoneEvent:
     """A short strict Ask (no degraded answer) on the sample image."""
     ask = pb.AskRequest(
-        image=SAMPLE.read_bytes(), question="Cones?", strict=True, options=pb.GenerationOptions(max_tokens=4)
+        image=SAMPLE.read_bytes(), question="Cones?", strict=True, generation=pb.GenerationOptions(max_tokens=4)
     )
     return list(r.stub.Ask(ask, timeout=120))[-1].done
 
@@ -83,7 +83,7 @@ def test_router_sigkill_leaves_no_engine_and_a_restart_launches_its_own(
     routers.append(rival)
     assert rival.proc.wait(300) != 0
     assert f"port {port} is already held by PID {api_server} (" in rival.tail(), rival.tail()
-    assert _engine_answer(first).route.engine == "vllm"
+    assert _engine_answer(first).route.engine == pb.ENGINE_VLLM
 
     first.proc.kill()
     first.proc.wait()
@@ -101,7 +101,7 @@ def test_router_sigkill_leaves_no_engine_and_a_restart_launches_its_own(
     relaunched = descendants(second.proc.pid)
     assert _holder(port) in relaunched and not relaunched & engine
     done = _engine_answer(second)
-    assert done.route.engine == "vllm" and done.usage.completion_tokens == 4 and not done.degraded
+    assert done.route.engine == pb.ENGINE_VLLM and done.usage.completion_tokens == 4 and not done.degraded
     rc, exit_s = second.signal(signal.SIGTERM)
     assert rc == 0 and not any(_stat(p) for p in relaunched), "a clean shutdown left engine processes"
     print(f"\nengine processes ({len(engine)}) gone {gone_after:.1f} s after the router's SIGKILL; restart SERVING"

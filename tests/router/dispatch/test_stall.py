@@ -153,7 +153,7 @@ async def _ask(d: Dispatcher, started: float) -> tuple[float, str, Served]:
     async for event in d.stream(RequestKind.SINGLE_SHOT, REQ, deadline=time.monotonic() + 20):
         if isinstance(event, Served):
             served = event
-        else:
+        elif isinstance(event, Delta):
             first = first or time.monotonic() - started
             text += event.text
     assert served is not None

@@ -85,17 +85,29 @@ def vlm_router(vlm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory)
 
 
 def _done(events: list[pb.AskResponse]) -> pb.AskDoneEvent:
+    """The done event; on the way, the progress events before the first token end with the replica
+    that started the answer (dispatched to the real vLLM server's URL)."""
     assert events[-1].WhichOneof("event") == "done"
-    return events[-1].done
+    done = events[-1].done
+    kinds = [e.WhichOneof("event") for e in events]
+    first_delta = kinds.index("delta") if "delta" in kinds else len(kinds) - 1  # 2 tokens may stream no text
+    assert kinds[0] == "detected" and set(kinds[1:first_delta]) == {"progress"}
+    last = events[first_delta - 1].progress.dispatched
+    moves = done.route.migrations
+    first_replica = moves[0].from_replica if moves else done.route.replica  # a migrated answer started there
+    assert last.replica == first_replica and last.replica.startswith("http") and last.pool
+    return done
 
 
 def test_the_image_reaches_the_model_and_its_tokens_follow_the_budget(vlm_router: RunningRouter) -> None:
     budget = PixelBudget(MIN_PIXELS, MAX_PIXELS)
     seen = []
     for w, h in [(160, 120), (448, 448), (640, 480), (3840, 2160)]:
-        done = _done(ask(vlm_router.stub, image=jpeg(w, h), question="Is there roadwork?", options={"max_tokens": 2}))
+        done = _done(
+            ask(vlm_router.stub, image=jpeg(w, h), question="Is there roadwork?", generation={"max_tokens": 2})
+        )
         img = done.image
-        assert not done.degraded and done.route.engine == "vllm"
+        assert not done.degraded and done.route.engine == pb.ENGINE_VLLM
         assert (img.source_width, img.source_height) == (w, h)
         assert (img.width, img.height) == fit(w, h, budget)
         assert img.image_tokens_reported, "vLLM reports prompt_tokens_details.multimodal_tokens"
@@ -121,7 +133,7 @@ def test_bulk_items_carry_their_image_and_verdict(vlm_router: RunningRouter) -> 
     results = [m.result for m in vlm_router.stub.ListBatchResults(listing, timeout=120)]
     assert [r.status for r in results] == [pb.ITEM_STATUS_SUCCEEDED] * 2
     for r in results:
-        assert r.route.kind == pb.REQUEST_KIND_BATCH and r.route.engine == "vllm"
+        assert r.route.kind == pb.REQUEST_KIND_BATCH and r.route.engine == pb.ENGINE_VLLM
         assert r.image.image_tokens == tokens_for(*fit(640, 480, PixelBudget(MIN_PIXELS, MAX_PIXELS)), 28)
         assert r.HasField("verdict") and r.verdict.lanes_affected == json.loads(r.answer)["lanes_affected"]
 
@@ -141,9 +153,9 @@ def text_pool_router(vlm_server: VLLMServer, tmp_path_factory: pytest.TempPathFa
 
 def test_the_text_path_still_works_without_vision(text_pool_router: RunningRouter) -> None:
     done = _done(
-        ask(text_pool_router.stub, image=jpeg(640, 480), question="Is there roadwork?", options={"max_tokens": 2})
+        ask(text_pool_router.stub, image=jpeg(640, 480), question="Is there roadwork?", generation={"max_tokens": 2})
     )
-    assert not done.degraded and done.route.engine == "vllm"
+    assert not done.degraded and done.route.engine == pb.ENGINE_VLLM
     image_tokens = tokens_for(*fit(640, 480, PixelBudget(MIN_PIXELS, MAX_PIXELS)), 28)  # 391, had it been sent
     assert not done.HasField("image") and 20 < done.usage.prompt_tokens < image_tokens  # the summary alone
 
@@ -151,10 +163,10 @@ def test_the_text_path_still_works_without_vision(text_pool_router: RunningRoute
 def test_a_follow_up_replays_the_image_from_the_prefix_cache(vlm_router: RunningRouter) -> None:
     image = jpeg(1280, 720, seed=3)
     first = ask(
-        vlm_router.stub, image=image, question="Is there roadwork?", open_session=True, options={"max_tokens": 4}
+        vlm_router.stub, image=image, question="Is there roadwork?", open_session=True, generation={"max_tokens": 4}
     )
-    session = first[0].detection.session_id
-    follow = _done(ask(vlm_router.stub, session_id=session, question="How many cones?", options={"max_tokens": 4}))
+    session = first[0].detected.session_id
+    follow = _done(ask(vlm_router.stub, session_id=session, question="How many cones?", generation={"max_tokens": 4}))
     u = follow.usage
     share = u.cached_tokens / u.prompt_tokens
     print(f"\nfollow-up: {u.cached_tokens} of {u.prompt_tokens} prompt tokens cached ({share:.1%}), "
@@ -169,13 +181,13 @@ def test_a_verdict_is_guided_to_the_schema_and_parsed(vlm_router: RunningRouter)
         image=jpeg(640, 480),
         question="Is there roadwork?",
         format=pb.ANSWER_FORMAT_VERDICT,
-        options={"max_tokens": 200},
+        generation={"max_tokens": 200},
     )
     done = _done(events)
     text = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
     assert text == done.answer and json.loads(text)["lanes_affected"] == done.verdict.lanes_affected
     assert done.HasField("verdict"), done.notices
-    v, d = done.verdict, events[0].detection.detection
+    v, d = done.verdict, events[0].detected.detection
     assert v.agrees_with_detection == (v.roadwork == (d.verdict == pb.VERDICT_ROADWORK))
     model_p = 0.5 + (0.5 if v.roadwork else -0.5) * v.confidence
     assert v.merged_probability == pytest.approx(0.5 * d.roadwork_probability + 0.5 * model_p, abs=1e-3)
@@ -189,10 +201,10 @@ def test_a_verdict_that_does_not_parse_falls_back_to_text(vlm_router: RunningRou
             image=jpeg(640, 480),
             question="Is there roadwork?",
             format=pb.ANSWER_FORMAT_VERDICT,
-            options={"max_tokens": 3},  # cut off mid-object
+            generation={"max_tokens": 3},  # cut off mid-object
         )
     )
-    assert not done.HasField("verdict") and done.answer and done.finish_reason == "length"
+    assert not done.HasField("verdict") and done.answer and done.finish_reason == pb.FINISH_REASON_LENGTH
     assert any("not a valid verdict" in n for n in done.notices)
 
 
@@ -214,7 +226,7 @@ def test_per_request_pixel_options_reach_vllm(vlm_server: VLLMServer, tmp_path: 
     env = _vision_env(vlm_server.url, ROADWORK__POOLS__VLLM__PER_REQUEST_PIXELS="true")
     r = RunningRouter(make_config(tmp_path, **env)).wait_ready()
     try:
-        done = _done(ask(r.stub, image=jpeg(448, 448), question="Is there roadwork?", options={"max_tokens": 2}))
+        done = _done(ask(r.stub, image=jpeg(448, 448), question="Is there roadwork?", generation={"max_tokens": 2}))
         assert not done.degraded and done.image.image_tokens == 256
     finally:
         r.stop()
@@ -263,11 +275,11 @@ def demo_router(demo_server: VLLMServer, tmp_path_factory: pytest.TempPathFactor
 def test_vllm_serves_the_demo_model_with_the_sample_picture(demo_router: RunningRouter, sample_jpeg: bytes) -> None:
     first = ask(demo_router.stub, image=sample_jpeg, question="Is there roadwork here?", open_session=True)
     done = _done(first)
-    assert done.route.engine == "vllm" and not done.degraded
+    assert done.route.engine == pb.ENGINE_VLLM and not done.degraded
     assert (done.image.width, done.image.height, done.image.image_tokens) == (448, 336, 192)
     assert done.image.image_tokens_reported and done.image.resized
     assert done.answer.startswith("Yes, there is roadwork"), done.answer
-    session = first[0].detection.session_id
+    session = first[0].detected.session_id
     follow = _done(ask(demo_router.stub, session_id=session, question="How many lanes are closed?"))
     assert follow.answer == "1 lane is closed."  # the sample: one lane closed by the cones beside the truck
     verdict = _done(
@@ -295,11 +307,11 @@ def test_a_migrated_answer_of_the_demo_model_equals_the_uninterrupted_one(
     try:
         question = pb.AskRequest(
             image=sample_jpeg, question="Is there roadwork here?", strict=True,
-            options=pb.GenerationOptions(max_tokens=MIGRATED, temperature=0.0),
+            generation=pb.GenerationOptions(max_tokens=MIGRATED, temperature=0.0),
         )  # fmt: skip
         whole = _done(list(r.stub.Ask(question, timeout=120)))
         if whole.route.replica == a.url:  # round robin: the next one goes to b, the one after to a
-            ask(r.stub, image=sample_jpeg, question="Cones?", options=pb.GenerationOptions(max_tokens=2))
+            ask(r.stub, image=sample_jpeg, question="Cones?", generation=pb.GenerationOptions(max_tokens=2))
         call = r.stub.Ask(question, timeout=120)
         text, deltas = "", 0
         for event in call:

@@ -248,10 +248,10 @@ def test_restart_resumes_jobs_and_sessions(tmp_path_factory: pytest.TempPathFact
         ]
         assert [x.item_id for x in results] == [str(i) for i in range(6)]  # every item, exactly once
         follow_up = pb.AskRequest(
-            question="still here?", session_id=session.session_id, options=pb.GenerationOptions(max_tokens=2)
+            question="still here?", session_id=session.session_id, generation=pb.GenerationOptions(max_tokens=2)
         )
         events = list(second.stub.Ask(follow_up, timeout=60))
-        assert events[0].detection.detection.image_sha256 == session.image_sha256
+        assert events[0].detected.detection.image_sha256 == session.image_sha256
     finally:
         second.stop()
 
@@ -262,8 +262,8 @@ def test_interactive_requests_are_not_starved_by_a_bulk_job(router: RunningRoute
     job = _submit(router.stub, items, pb.BatchOptions(default_question="Roadwork?",
                                                        generation=pb.GenerationOptions(max_tokens=48)))  # fmt: skip
     time.sleep(0.3)  # let the bulk job fill the queue
-    events = list(router.stub.Ask(pb.AskRequest(image=sample_jpeg, question="now?",
-                                                options=pb.GenerationOptions(max_tokens=4)), timeout=60))  # fmt: skip
+    now = pb.AskRequest(image=sample_jpeg, question="now?", generation=pb.GenerationOptions(max_tokens=4))
+    events = list(router.stub.Ask(now, timeout=60))
     pending = router.stub.GetBatch(pb.GetBatchRequest(job_id=job.job_id), timeout=10).job.pending
     assert events[-1].done.usage.completion_tokens > 0
     assert pending > 10, f"the Ask finished only after the bulk job drained (pending={pending})"

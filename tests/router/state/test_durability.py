@@ -181,7 +181,7 @@ def _check_attempts(before: Rows, after: Rows) -> None:
 
 
 def _ask(stub: Any, **kw: Any) -> list[pb.AskResponse]:
-    return list(stub.Ask(pb.AskRequest(options=pb.GenerationOptions(max_tokens=4), **kw), timeout=60))
+    return list(stub.Ask(pb.AskRequest(generation=pb.GenerationOptions(max_tokens=4), **kw), timeout=60))
 
 
 def test_sigkill_mid_job_resumes_every_item_once_and_keeps_the_session(
@@ -228,8 +228,8 @@ def test_sigkill_mid_job_resumes_every_item_once_and_keeps_the_session(
 
     # The session survived the crash: a follow-up without an image is about the same image.
     turn2 = _ask(second.stub, question="And now?", session_id=session.session_id)
-    assert turn2[0].detection.detection.image_sha256 == session.image_sha256
-    assert turn2[0].detection.session_id == turn2[-1].done.session_id == session.session_id
+    assert turn2[0].detected.detection.image_sha256 == session.image_sha256
+    assert turn2[0].detected.session_id == turn2[-1].done.session_id == session.session_id
     assert turn2[-1].done.route.kind == pb.REQUEST_KIND_MULTI_TURN and turn2[-1].done.usage.completion_tokens > 0
     with contextlib.closing(sqlite3.connect(db_path)) as db:
         (history,) = db.execute("SELECT history FROM sessions WHERE id = ?", (session.session_id,)).fetchone()

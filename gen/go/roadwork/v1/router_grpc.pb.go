@@ -22,22 +22,24 @@ type RouterServiceClient interface {
 	// RESOURCE_EXHAUSTED IMAGE_TOO_LARGE, IMAGE_TOO_MANY_PIXELS.
 	Detect(ctx context.Context, in *DetectRequest, opts ...grpc.CallOption) (*DetectResponse, error)
 	// Asks a question about an image and streams the answer. The stream emits, in order: one
-	// `detection` event, zero or more `delta` events (answer text as it is generated), then one
-	// `done` event with the whole answer, the routing decision, token usage and cost.
+	// `detected` event, zero or more `progress` events (queued, dispatched, retrying, falling back:
+	// before the first token only), zero or more `delta` events (answer text as it is generated),
+	// then one `done` event with the whole answer, the routing decision, token usage and cost.
 	// With `session_id` the request is a follow-up (MULTI_TURN): the image may be omitted and the
 	// session's image, detections and conversation history are reused.
 	// Errors, before any event: INVALID_ARGUMENT FIELD_MISSING (question; image without a session, or
-	// in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (options.max_tokens,
-	// options.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
+	// in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (generation.max_tokens,
+	// generation.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
 	// errors of Detect; NOT_FOUND SESSION_NOT_FOUND; FAILED_PRECONDITION SESSION_CLOSED,
-	// SESSION_EXPIRED. After the detection event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
+	// SESSION_EXPIRED. After the detected event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
 	// IMAGE_OVER_CONTEXT, ENGINE_REJECTED; FAILED_PRECONDITION ENGINE_CANNOT_SERVE;
 	// RESOURCE_EXHAUSTED QUEUE_FULL (with RetryInfo); UNAVAILABLE ENGINE_UNAVAILABLE (strict, or the
 	// engine failed after part of the answer was streamed and no replica could continue it; without
 	// strict, no engine answering gives a `degraded` answer instead).
 	Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (RouterService_AskClient, error)
 	// Opens a session for a multi-turn conversation, optionally about an image given up front.
-	// Errors: the image errors of Detect, when an image is given.
+	// Errors: the image errors of Detect, when an image is given; INVALID_ARGUMENT OPTION_OUT_OF_RANGE
+	// (ttl: negative or not a valid Duration).
 	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
 	// Closes a session and forgets its history.
 	// Errors: INVALID_ARGUMENT FIELD_MISSING (no session_id); NOT_FOUND SESSION_NOT_FOUND;
@@ -60,6 +62,12 @@ type RouterServiceClient interface {
 	// Returns a job's state and counts.
 	// Errors: INVALID_ARGUMENT FIELD_MISSING (no job_id); NOT_FOUND JOB_NOT_FOUND.
 	GetBatch(ctx context.Context, in *GetBatchRequest, opts ...grpc.CallOption) (*GetBatchResponse, error)
+	// Lists bulk jobs, newest first (by creation time, then job id), optionally only those in one
+	// state, a page at a time: pass the previous reply's next_page_token to get the next page.
+	// Errors: INVALID_ARGUMENT OPTION_OUT_OF_RANGE (page_size over 1000, or a state this server does
+	// not know), REQUEST_MALFORMED (page_token not from an earlier ListBatches reply; field
+	// page_token).
+	ListBatches(ctx context.Context, in *ListBatchesRequest, opts ...grpc.CallOption) (*ListBatchesResponse, error)
 	// Streams a job's state and counts: once at once, then on every change, ending after the job
 	// reaches a terminal state (COMPLETED or CANCELED).
 	// Errors: as GetBatch, before the first event.
@@ -74,6 +82,8 @@ type RouterServiceClient interface {
 	CancelBatch(ctx context.Context, in *CancelBatchRequest, opts ...grpc.CallOption) (*CancelBatchResponse, error)
 	// The engine pools as the router sees them now: each pool's and replica's health, circuit
 	// breaker state, and load. For dashboards and on-call; the same figures are Prometheus metrics.
+	// Each replica is listed once (GetStatusResponse.replicas), also when several pools share it, so
+	// its figures can be summed without counting it twice. No errors of its own.
 	GetStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
 }
 
@@ -187,6 +197,15 @@ func (c *routerServiceClient) GetBatch(ctx context.Context, in *GetBatchRequest,
 	return out, nil
 }
 
+func (c *routerServiceClient) ListBatches(ctx context.Context, in *ListBatchesRequest, opts ...grpc.CallOption) (*ListBatchesResponse, error) {
+	out := new(ListBatchesResponse)
+	err := c.cc.Invoke(ctx, "/roadwork.v1.RouterService/ListBatches", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *routerServiceClient) WatchBatch(ctx context.Context, in *WatchBatchRequest, opts ...grpc.CallOption) (RouterService_WatchBatchClient, error) {
 	stream, err := c.cc.NewStream(ctx, &_RouterService_serviceDesc.Streams[2], "/roadwork.v1.RouterService/WatchBatch", opts...)
 	if err != nil {
@@ -278,22 +297,24 @@ type RouterServiceServer interface {
 	// RESOURCE_EXHAUSTED IMAGE_TOO_LARGE, IMAGE_TOO_MANY_PIXELS.
 	Detect(context.Context, *DetectRequest) (*DetectResponse, error)
 	// Asks a question about an image and streams the answer. The stream emits, in order: one
-	// `detection` event, zero or more `delta` events (answer text as it is generated), then one
-	// `done` event with the whole answer, the routing decision, token usage and cost.
+	// `detected` event, zero or more `progress` events (queued, dispatched, retrying, falling back:
+	// before the first token only), zero or more `delta` events (answer text as it is generated),
+	// then one `done` event with the whole answer, the routing decision, token usage and cost.
 	// With `session_id` the request is a follow-up (MULTI_TURN): the image may be omitted and the
 	// session's image, detections and conversation history are reused.
 	// Errors, before any event: INVALID_ARGUMENT FIELD_MISSING (question; image without a session, or
-	// in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (options.max_tokens,
-	// options.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
+	// in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (generation.max_tokens,
+	// generation.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
 	// errors of Detect; NOT_FOUND SESSION_NOT_FOUND; FAILED_PRECONDITION SESSION_CLOSED,
-	// SESSION_EXPIRED. After the detection event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
+	// SESSION_EXPIRED. After the detected event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
 	// IMAGE_OVER_CONTEXT, ENGINE_REJECTED; FAILED_PRECONDITION ENGINE_CANNOT_SERVE;
 	// RESOURCE_EXHAUSTED QUEUE_FULL (with RetryInfo); UNAVAILABLE ENGINE_UNAVAILABLE (strict, or the
 	// engine failed after part of the answer was streamed and no replica could continue it; without
 	// strict, no engine answering gives a `degraded` answer instead).
 	Ask(*AskRequest, RouterService_AskServer) error
 	// Opens a session for a multi-turn conversation, optionally about an image given up front.
-	// Errors: the image errors of Detect, when an image is given.
+	// Errors: the image errors of Detect, when an image is given; INVALID_ARGUMENT OPTION_OUT_OF_RANGE
+	// (ttl: negative or not a valid Duration).
 	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
 	// Closes a session and forgets its history.
 	// Errors: INVALID_ARGUMENT FIELD_MISSING (no session_id); NOT_FOUND SESSION_NOT_FOUND;
@@ -316,6 +337,12 @@ type RouterServiceServer interface {
 	// Returns a job's state and counts.
 	// Errors: INVALID_ARGUMENT FIELD_MISSING (no job_id); NOT_FOUND JOB_NOT_FOUND.
 	GetBatch(context.Context, *GetBatchRequest) (*GetBatchResponse, error)
+	// Lists bulk jobs, newest first (by creation time, then job id), optionally only those in one
+	// state, a page at a time: pass the previous reply's next_page_token to get the next page.
+	// Errors: INVALID_ARGUMENT OPTION_OUT_OF_RANGE (page_size over 1000, or a state this server does
+	// not know), REQUEST_MALFORMED (page_token not from an earlier ListBatches reply; field
+	// page_token).
+	ListBatches(context.Context, *ListBatchesRequest) (*ListBatchesResponse, error)
 	// Streams a job's state and counts: once at once, then on every change, ending after the job
 	// reaches a terminal state (COMPLETED or CANCELED).
 	// Errors: as GetBatch, before the first event.
@@ -330,6 +357,8 @@ type RouterServiceServer interface {
 	CancelBatch(context.Context, *CancelBatchRequest) (*CancelBatchResponse, error)
 	// The engine pools as the router sees them now: each pool's and replica's health, circuit
 	// breaker state, and load. For dashboards and on-call; the same figures are Prometheus metrics.
+	// Each replica is listed once (GetStatusResponse.replicas), also when several pools share it, so
+	// its figures can be summed without counting it twice. No errors of its own.
 	GetStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
 	mustEmbedUnimplementedRouterServiceServer()
 }
@@ -355,6 +384,9 @@ func (UnimplementedRouterServiceServer) SubmitBatch(RouterService_SubmitBatchSer
 }
 func (UnimplementedRouterServiceServer) GetBatch(context.Context, *GetBatchRequest) (*GetBatchResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetBatch not implemented")
+}
+func (UnimplementedRouterServiceServer) ListBatches(context.Context, *ListBatchesRequest) (*ListBatchesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListBatches not implemented")
 }
 func (UnimplementedRouterServiceServer) WatchBatch(*WatchBatchRequest, RouterService_WatchBatchServer) error {
 	return status.Errorf(codes.Unimplemented, "method WatchBatch not implemented")
@@ -500,6 +532,24 @@ func _RouterService_GetBatch_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RouterService_ListBatches_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBatchesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RouterServiceServer).ListBatches(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/roadwork.v1.RouterService/ListBatches",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RouterServiceServer).ListBatches(ctx, req.(*ListBatchesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RouterService_WatchBatch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchBatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -597,6 +647,10 @@ var _RouterService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetBatch",
 			Handler:    _RouterService_GetBatch_Handler,
+		},
+		{
+			MethodName: "ListBatches",
+			Handler:    _RouterService_ListBatches_Handler,
 		},
 		{
 			MethodName: "CancelBatch",

@@ -8,7 +8,7 @@ export interface AskRequest {
   'question'?: (string);
   'session_id'?: (string);
   'open_session'?: (boolean);
-  'options'?: (_roadwork_v1_GenerationOptions | null);
+  'generation'?: (_roadwork_v1_GenerationOptions | null);
   'strict'?: (boolean);
   'format'?: (_roadwork_v1_AnswerFormat);
 }
@@ -18,7 +18,7 @@ export interface AskRequest__Output {
   'question': (string);
   'session_id': (string);
   'open_session': (boolean);
-  'options': (_roadwork_v1_GenerationOptions__Output | null);
+  'generation': (_roadwork_v1_GenerationOptions__Output | null);
   'strict': (boolean);
   'format': (_roadwork_v1_AnswerFormat__Output);
 }

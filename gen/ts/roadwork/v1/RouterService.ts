@@ -18,6 +18,8 @@ import type { GetStatusRequest as _roadwork_v1_GetStatusRequest, GetStatusReques
 import type { GetStatusResponse as _roadwork_v1_GetStatusResponse, GetStatusResponse__Output as _roadwork_v1_GetStatusResponse__Output } from '../../roadwork/v1/GetStatusResponse';
 import type { ListBatchResultsRequest as _roadwork_v1_ListBatchResultsRequest, ListBatchResultsRequest__Output as _roadwork_v1_ListBatchResultsRequest__Output } from '../../roadwork/v1/ListBatchResultsRequest';
 import type { ListBatchResultsResponse as _roadwork_v1_ListBatchResultsResponse, ListBatchResultsResponse__Output as _roadwork_v1_ListBatchResultsResponse__Output } from '../../roadwork/v1/ListBatchResultsResponse';
+import type { ListBatchesRequest as _roadwork_v1_ListBatchesRequest, ListBatchesRequest__Output as _roadwork_v1_ListBatchesRequest__Output } from '../../roadwork/v1/ListBatchesRequest';
+import type { ListBatchesResponse as _roadwork_v1_ListBatchesResponse, ListBatchesResponse__Output as _roadwork_v1_ListBatchesResponse__Output } from '../../roadwork/v1/ListBatchesResponse';
 import type { SubmitBatchRequest as _roadwork_v1_SubmitBatchRequest, SubmitBatchRequest__Output as _roadwork_v1_SubmitBatchRequest__Output } from '../../roadwork/v1/SubmitBatchRequest';
 import type { SubmitBatchResponse as _roadwork_v1_SubmitBatchResponse, SubmitBatchResponse__Output as _roadwork_v1_SubmitBatchResponse__Output } from '../../roadwork/v1/SubmitBatchResponse';
 import type { WatchBatchRequest as _roadwork_v1_WatchBatchRequest, WatchBatchRequest__Output as _roadwork_v1_WatchBatchRequest__Output } from '../../roadwork/v1/WatchBatchRequest';
@@ -88,6 +90,15 @@ export interface RouterServiceClient extends grpc.Client {
   listBatchResults(argument: _roadwork_v1_ListBatchResultsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_roadwork_v1_ListBatchResultsResponse__Output>;
   listBatchResults(argument: _roadwork_v1_ListBatchResultsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_roadwork_v1_ListBatchResultsResponse__Output>;
   
+  ListBatches(argument: _roadwork_v1_ListBatchesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  ListBatches(argument: _roadwork_v1_ListBatchesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  ListBatches(argument: _roadwork_v1_ListBatchesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  ListBatches(argument: _roadwork_v1_ListBatchesRequest, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  listBatches(argument: _roadwork_v1_ListBatchesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  listBatches(argument: _roadwork_v1_ListBatchesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  listBatches(argument: _roadwork_v1_ListBatchesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  listBatches(argument: _roadwork_v1_ListBatchesRequest, callback: grpc.requestCallback<_roadwork_v1_ListBatchesResponse__Output>): grpc.ClientUnaryCall;
+  
   SubmitBatch(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_roadwork_v1_SubmitBatchResponse__Output>): grpc.ClientWritableStream<_roadwork_v1_SubmitBatchRequest>;
   SubmitBatch(metadata: grpc.Metadata, callback: grpc.requestCallback<_roadwork_v1_SubmitBatchResponse__Output>): grpc.ClientWritableStream<_roadwork_v1_SubmitBatchRequest>;
   SubmitBatch(options: grpc.CallOptions, callback: grpc.requestCallback<_roadwork_v1_SubmitBatchResponse__Output>): grpc.ClientWritableStream<_roadwork_v1_SubmitBatchRequest>;
@@ -121,6 +132,8 @@ export interface RouterServiceHandlers extends grpc.UntypedServiceImplementation
   
   ListBatchResults: grpc.handleServerStreamingCall<_roadwork_v1_ListBatchResultsRequest__Output, _roadwork_v1_ListBatchResultsResponse>;
   
+  ListBatches: grpc.handleUnaryCall<_roadwork_v1_ListBatchesRequest__Output, _roadwork_v1_ListBatchesResponse>;
+  
   SubmitBatch: grpc.handleClientStreamingCall<_roadwork_v1_SubmitBatchRequest__Output, _roadwork_v1_SubmitBatchResponse>;
   
   WatchBatch: grpc.handleServerStreamingCall<_roadwork_v1_WatchBatchRequest__Output, _roadwork_v1_WatchBatchResponse>;
@@ -136,6 +149,7 @@ export interface RouterServiceDefinition extends grpc.ServiceDefinition {
   GetBatch: MethodDefinition<_roadwork_v1_GetBatchRequest, _roadwork_v1_GetBatchResponse, _roadwork_v1_GetBatchRequest__Output, _roadwork_v1_GetBatchResponse__Output>
   GetStatus: MethodDefinition<_roadwork_v1_GetStatusRequest, _roadwork_v1_GetStatusResponse, _roadwork_v1_GetStatusRequest__Output, _roadwork_v1_GetStatusResponse__Output>
   ListBatchResults: MethodDefinition<_roadwork_v1_ListBatchResultsRequest, _roadwork_v1_ListBatchResultsResponse, _roadwork_v1_ListBatchResultsRequest__Output, _roadwork_v1_ListBatchResultsResponse__Output>
+  ListBatches: MethodDefinition<_roadwork_v1_ListBatchesRequest, _roadwork_v1_ListBatchesResponse, _roadwork_v1_ListBatchesRequest__Output, _roadwork_v1_ListBatchesResponse__Output>
   SubmitBatch: MethodDefinition<_roadwork_v1_SubmitBatchRequest, _roadwork_v1_SubmitBatchResponse, _roadwork_v1_SubmitBatchRequest__Output, _roadwork_v1_SubmitBatchResponse__Output>
   WatchBatch: MethodDefinition<_roadwork_v1_WatchBatchRequest, _roadwork_v1_WatchBatchResponse, _roadwork_v1_WatchBatchRequest__Output, _roadwork_v1_WatchBatchResponse__Output>
 }

@@ -66,6 +66,23 @@ class AnswerFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ANSWER_FORMAT_TEXT: _ClassVar[AnswerFormat]
     ANSWER_FORMAT_VERDICT: _ClassVar[AnswerFormat]
 
+class FinishReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FINISH_REASON_UNSPECIFIED: _ClassVar[FinishReason]
+    FINISH_REASON_STOP: _ClassVar[FinishReason]
+    FINISH_REASON_LENGTH: _ClassVar[FinishReason]
+    FINISH_REASON_DEGRADED: _ClassVar[FinishReason]
+
+class Engine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGINE_UNSPECIFIED: _ClassVar[Engine]
+    ENGINE_EMBEDDED: _ClassVar[Engine]
+    ENGINE_OPENAI_HTTP: _ClassVar[Engine]
+    ENGINE_VLLM: _ClassVar[Engine]
+    ENGINE_SGLANG: _ClassVar[Engine]
+    ENGINE_LMDEPLOY: _ClassVar[Engine]
+    ENGINE_DETECTIONS_ONLY: _ClassVar[Engine]
+
 class BatchState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BATCH_STATE_UNSPECIFIED: _ClassVar[BatchState]
@@ -88,6 +105,15 @@ class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
     BREAKER_STATE_OPEN: _ClassVar[BreakerState]
     BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+
+class RoutingPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROUTING_POLICY_UNSPECIFIED: _ClassVar[RoutingPolicy]
+    ROUTING_POLICY_ROUND_ROBIN: _ClassVar[RoutingPolicy]
+    ROUTING_POLICY_LEAST_LOADED: _ClassVar[RoutingPolicy]
+    ROUTING_POLICY_POWER_OF_TWO: _ClassVar[RoutingPolicy]
+    ROUTING_POLICY_SESSION_AFFINITY: _ClassVar[RoutingPolicy]
+    ROUTING_POLICY_IMAGE_AFFINITY: _ClassVar[RoutingPolicy]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INTERNAL_ERROR: ErrorReason
 ERROR_REASON_FIELD_MISSING: ErrorReason
@@ -127,6 +153,17 @@ REQUEST_KIND_SINGLE_SHOT: RequestKind
 ANSWER_FORMAT_UNSPECIFIED: AnswerFormat
 ANSWER_FORMAT_TEXT: AnswerFormat
 ANSWER_FORMAT_VERDICT: AnswerFormat
+FINISH_REASON_UNSPECIFIED: FinishReason
+FINISH_REASON_STOP: FinishReason
+FINISH_REASON_LENGTH: FinishReason
+FINISH_REASON_DEGRADED: FinishReason
+ENGINE_UNSPECIFIED: Engine
+ENGINE_EMBEDDED: Engine
+ENGINE_OPENAI_HTTP: Engine
+ENGINE_VLLM: Engine
+ENGINE_SGLANG: Engine
+ENGINE_LMDEPLOY: Engine
+ENGINE_DETECTIONS_ONLY: Engine
 BATCH_STATE_UNSPECIFIED: BatchState
 BATCH_STATE_QUEUED: BatchState
 BATCH_STATE_RUNNING: BatchState
@@ -141,6 +178,12 @@ BREAKER_STATE_UNSPECIFIED: BreakerState
 BREAKER_STATE_CLOSED: BreakerState
 BREAKER_STATE_OPEN: BreakerState
 BREAKER_STATE_HALF_OPEN: BreakerState
+ROUTING_POLICY_UNSPECIFIED: RoutingPolicy
+ROUTING_POLICY_ROUND_ROBIN: RoutingPolicy
+ROUTING_POLICY_LEAST_LOADED: RoutingPolicy
+ROUTING_POLICY_POWER_OF_TWO: RoutingPolicy
+ROUTING_POLICY_SESSION_AFFINITY: RoutingPolicy
+ROUTING_POLICY_IMAGE_AFFINITY: RoutingPolicy
 
 class Box(_message.Message):
     __slots__ = ("class_name", "confidence", "x1", "y1", "x2", "y2", "roadwork_evidence")
@@ -161,7 +204,7 @@ class Box(_message.Message):
     def __init__(self, class_name: _Optional[str] = ..., confidence: _Optional[float] = ..., x1: _Optional[float] = ..., y1: _Optional[float] = ..., x2: _Optional[float] = ..., y2: _Optional[float] = ..., roadwork_evidence: _Optional[bool] = ...) -> None: ...
 
 class DetectorVote(_message.Message):
-    __slots__ = ("detector", "roadwork", "confidence", "weight", "boxes", "status", "error", "latency_ms")
+    __slots__ = ("detector", "roadwork", "confidence", "weight", "boxes", "status", "error", "latency")
     DETECTOR_FIELD_NUMBER: _ClassVar[int]
     ROADWORK_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -169,7 +212,7 @@ class DetectorVote(_message.Message):
     BOXES_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
-    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
     detector: str
     roadwork: bool
     confidence: float
@@ -177,11 +220,11 @@ class DetectorVote(_message.Message):
     boxes: _containers.RepeatedCompositeFieldContainer[Box]
     status: VoteStatus
     error: str
-    latency_ms: float
-    def __init__(self, detector: _Optional[str] = ..., roadwork: _Optional[bool] = ..., confidence: _Optional[float] = ..., weight: _Optional[float] = ..., boxes: _Optional[_Iterable[_Union[Box, _Mapping]]] = ..., status: _Optional[_Union[VoteStatus, str]] = ..., error: _Optional[str] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+    latency: _duration_pb2.Duration
+    def __init__(self, detector: _Optional[str] = ..., roadwork: _Optional[bool] = ..., confidence: _Optional[float] = ..., weight: _Optional[float] = ..., boxes: _Optional[_Iterable[_Union[Box, _Mapping]]] = ..., status: _Optional[_Union[VoteStatus, str]] = ..., error: _Optional[str] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Detection(_message.Message):
-    __slots__ = ("roadwork_probability", "verdict", "votes", "image_sha256", "image_width", "image_height", "cached", "latency_ms", "notices", "roadwork_vote_share", "vote_confidence", "raw_score", "quorum_met")
+    __slots__ = ("roadwork_probability", "verdict", "votes", "image_sha256", "image_width", "image_height", "cached", "latency", "notices", "roadwork_vote_share", "vote_confidence", "raw_score", "quorum_met")
     ROADWORK_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     VOTES_FIELD_NUMBER: _ClassVar[int]
@@ -189,7 +232,7 @@ class Detection(_message.Message):
     IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
     IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
-    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
     NOTICES_FIELD_NUMBER: _ClassVar[int]
     ROADWORK_VOTE_SHARE_FIELD_NUMBER: _ClassVar[int]
     VOTE_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -202,13 +245,13 @@ class Detection(_message.Message):
     image_width: int
     image_height: int
     cached: bool
-    latency_ms: float
+    latency: _duration_pb2.Duration
     notices: _containers.RepeatedScalarFieldContainer[str]
     roadwork_vote_share: float
     vote_confidence: float
     raw_score: float
     quorum_met: bool
-    def __init__(self, roadwork_probability: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., votes: _Optional[_Iterable[_Union[DetectorVote, _Mapping]]] = ..., image_sha256: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., cached: _Optional[bool] = ..., latency_ms: _Optional[float] = ..., notices: _Optional[_Iterable[str]] = ..., roadwork_vote_share: _Optional[float] = ..., vote_confidence: _Optional[float] = ..., raw_score: _Optional[float] = ..., quorum_met: _Optional[bool] = ...) -> None: ...
+    def __init__(self, roadwork_probability: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., votes: _Optional[_Iterable[_Union[DetectorVote, _Mapping]]] = ..., image_sha256: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., cached: _Optional[bool] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., notices: _Optional[_Iterable[str]] = ..., roadwork_vote_share: _Optional[float] = ..., vote_confidence: _Optional[float] = ..., raw_score: _Optional[float] = ..., quorum_met: _Optional[bool] = ...) -> None: ...
 
 class DetectRequest(_message.Message):
     __slots__ = ("image",)
@@ -231,22 +274,22 @@ class GenerationOptions(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class AskRequest(_message.Message):
-    __slots__ = ("image", "question", "session_id", "open_session", "options", "strict", "format")
+    __slots__ = ("image", "question", "session_id", "open_session", "generation", "strict", "format")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     OPEN_SESSION_FIELD_NUMBER: _ClassVar[int]
-    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     question: str
     session_id: str
     open_session: bool
-    options: GenerationOptions
+    generation: GenerationOptions
     strict: bool
     format: AnswerFormat
-    def __init__(self, image: _Optional[bytes] = ..., question: _Optional[str] = ..., session_id: _Optional[str] = ..., open_session: _Optional[bool] = ..., options: _Optional[_Union[GenerationOptions, _Mapping]] = ..., strict: _Optional[bool] = ..., format: _Optional[_Union[AnswerFormat, str]] = ...) -> None: ...
+    def __init__(self, image: _Optional[bytes] = ..., question: _Optional[str] = ..., session_id: _Optional[str] = ..., open_session: _Optional[bool] = ..., generation: _Optional[_Union[GenerationOptions, _Mapping]] = ..., strict: _Optional[bool] = ..., format: _Optional[_Union[AnswerFormat, str]] = ...) -> None: ...
 
 class AskDetectionEvent(_message.Message):
     __slots__ = ("detection", "session_id")
@@ -293,12 +336,12 @@ class Route(_message.Message):
     MIGRATIONS_FIELD_NUMBER: _ClassVar[int]
     kind: RequestKind
     pool: str
-    engine: str
+    engine: Engine
     replica: str
     model: str
     fallback_from: _containers.RepeatedScalarFieldContainer[str]
     migrations: _containers.RepeatedCompositeFieldContainer[Migration]
-    def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pool: _Optional[str] = ..., engine: _Optional[str] = ..., replica: _Optional[str] = ..., model: _Optional[str] = ..., fallback_from: _Optional[_Iterable[str]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ...) -> None: ...
+    def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pool: _Optional[str] = ..., engine: _Optional[_Union[Engine, str]] = ..., replica: _Optional[str] = ..., model: _Optional[str] = ..., fallback_from: _Optional[_Iterable[str]] = ..., migrations: _Optional[_Iterable[_Union[Migration, _Mapping]]] = ...) -> None: ...
 
 class Migration(_message.Message):
     __slots__ = ("from_replica", "to_pool", "to_replica", "tokens_kept", "chars_kept")
@@ -363,7 +406,7 @@ class AnswerVerdict(_message.Message):
     def __init__(self, roadwork: _Optional[bool] = ..., active: _Optional[bool] = ..., objects: _Optional[_Iterable[_Union[ObjectCount, _Mapping]]] = ..., lanes_affected: _Optional[int] = ..., confidence: _Optional[float] = ..., merged_probability: _Optional[float] = ..., merged_roadwork: _Optional[bool] = ..., agrees_with_detection: _Optional[bool] = ...) -> None: ...
 
 class AskDoneEvent(_message.Message):
-    __slots__ = ("answer", "route", "usage", "cost", "finish_reason", "degraded", "notices", "session_id", "detection_ms", "ttft_ms", "total_ms", "image", "verdict")
+    __slots__ = ("answer", "route", "usage", "cost", "finish_reason", "degraded", "notices", "session_id", "detection_time", "time_to_first_token", "total_time", "image", "verdict")
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
@@ -372,35 +415,91 @@ class AskDoneEvent(_message.Message):
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
     NOTICES_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
-    DETECTION_MS_FIELD_NUMBER: _ClassVar[int]
-    TTFT_MS_FIELD_NUMBER: _ClassVar[int]
-    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TIME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     answer: str
     route: Route
     usage: Usage
     cost: Cost
-    finish_reason: str
+    finish_reason: FinishReason
     degraded: bool
     notices: _containers.RepeatedScalarFieldContainer[str]
     session_id: str
-    detection_ms: float
-    ttft_ms: float
-    total_ms: float
+    detection_time: _duration_pb2.Duration
+    time_to_first_token: _duration_pb2.Duration
+    total_time: _duration_pb2.Duration
     image: ImageSent
     verdict: AnswerVerdict
-    def __init__(self, answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., finish_reason: _Optional[str] = ..., degraded: _Optional[bool] = ..., notices: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., detection_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., image: _Optional[_Union[ImageSent, _Mapping]] = ..., verdict: _Optional[_Union[AnswerVerdict, _Mapping]] = ...) -> None: ...
+    def __init__(self, answer: _Optional[str] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., cost: _Optional[_Union[Cost, _Mapping]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., degraded: _Optional[bool] = ..., notices: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., detection_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., total_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., image: _Optional[_Union[ImageSent, _Mapping]] = ..., verdict: _Optional[_Union[AnswerVerdict, _Mapping]] = ...) -> None: ...
 
 class AskResponse(_message.Message):
-    __slots__ = ("detection", "delta", "done")
-    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("detected", "delta", "done", "progress")
+    DETECTED_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
-    detection: AskDetectionEvent
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    detected: AskDetectionEvent
     delta: AskDeltaEvent
     done: AskDoneEvent
-    def __init__(self, detection: _Optional[_Union[AskDetectionEvent, _Mapping]] = ..., delta: _Optional[_Union[AskDeltaEvent, _Mapping]] = ..., done: _Optional[_Union[AskDoneEvent, _Mapping]] = ...) -> None: ...
+    progress: AskProgressEvent
+    def __init__(self, detected: _Optional[_Union[AskDetectionEvent, _Mapping]] = ..., delta: _Optional[_Union[AskDeltaEvent, _Mapping]] = ..., done: _Optional[_Union[AskDoneEvent, _Mapping]] = ..., progress: _Optional[_Union[AskProgressEvent, _Mapping]] = ...) -> None: ...
+
+class AskProgressEvent(_message.Message):
+    __slots__ = ("queued", "dispatched", "retrying", "falling_back")
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    DISPATCHED_FIELD_NUMBER: _ClassVar[int]
+    RETRYING_FIELD_NUMBER: _ClassVar[int]
+    FALLING_BACK_FIELD_NUMBER: _ClassVar[int]
+    queued: QueuedProgress
+    dispatched: DispatchedProgress
+    retrying: RetryingProgress
+    falling_back: FallingBackProgress
+    def __init__(self, queued: _Optional[_Union[QueuedProgress, _Mapping]] = ..., dispatched: _Optional[_Union[DispatchedProgress, _Mapping]] = ..., retrying: _Optional[_Union[RetryingProgress, _Mapping]] = ..., falling_back: _Optional[_Union[FallingBackProgress, _Mapping]] = ...) -> None: ...
+
+class QueuedProgress(_message.Message):
+    __slots__ = ("pool", "replica", "position")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    replica: str
+    position: int
+    def __init__(self, pool: _Optional[str] = ..., replica: _Optional[str] = ..., position: _Optional[int] = ...) -> None: ...
+
+class DispatchedProgress(_message.Message):
+    __slots__ = ("pool", "replica", "attempt")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    replica: str
+    attempt: int
+    def __init__(self, pool: _Optional[str] = ..., replica: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class RetryingProgress(_message.Message):
+    __slots__ = ("pool", "replica", "reason", "next_attempt")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    replica: str
+    reason: str
+    next_attempt: int
+    def __init__(self, pool: _Optional[str] = ..., replica: _Optional[str] = ..., reason: _Optional[str] = ..., next_attempt: _Optional[int] = ...) -> None: ...
+
+class FallingBackProgress(_message.Message):
+    __slots__ = ("from_pool", "reason", "to_pool")
+    FROM_POOL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TO_POOL_FIELD_NUMBER: _ClassVar[int]
+    from_pool: str
+    reason: str
+    to_pool: str
+    def __init__(self, from_pool: _Optional[str] = ..., reason: _Optional[str] = ..., to_pool: _Optional[str] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("session_id", "image_sha256", "turns", "created_at", "expires_at")
@@ -417,12 +516,12 @@ class Session(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., image_sha256: _Optional[str] = ..., turns: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("image", "ttl_seconds")
+    __slots__ = ("image", "ttl")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
-    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
     image: bytes
-    ttl_seconds: int
-    def __init__(self, image: _Optional[bytes] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+    ttl: _duration_pb2.Duration
+    def __init__(self, image: _Optional[bytes] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class CreateSessionResponse(_message.Message):
     __slots__ = ("session",)
@@ -518,6 +617,24 @@ class GetBatchResponse(_message.Message):
     job: BatchJob
     def __init__(self, job: _Optional[_Union[BatchJob, _Mapping]] = ...) -> None: ...
 
+class ListBatchesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "state")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    state: BatchState
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., state: _Optional[_Union[BatchState, str]] = ...) -> None: ...
+
+class ListBatchesResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[BatchJob]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[BatchJob, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class WatchBatchRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -593,58 +710,63 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ReplicaStatus(_message.Message):
-    __slots__ = ("name", "healthy", "breaker", "breaker_retry_in_seconds", "in_flight", "queued_interactive", "queued_batch", "load", "bulk_in_flight", "bulk_window")
+    __slots__ = ("name", "healthy", "breaker", "breaker_retry_in", "in_flight", "queued_interactive", "queued_batch", "load", "bulk_in_flight", "bulk_window", "pools")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
     BREAKER_FIELD_NUMBER: _ClassVar[int]
-    BREAKER_RETRY_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_RETRY_IN_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     QUEUED_INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
     QUEUED_BATCH_FIELD_NUMBER: _ClassVar[int]
     LOAD_FIELD_NUMBER: _ClassVar[int]
     BULK_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     BULK_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
     name: str
     healthy: bool
     breaker: BreakerState
-    breaker_retry_in_seconds: float
+    breaker_retry_in: _duration_pb2.Duration
     in_flight: int
     queued_interactive: int
     queued_batch: int
     load: int
     bulk_in_flight: int
     bulk_window: int
-    def __init__(self, name: _Optional[str] = ..., healthy: _Optional[bool] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in_seconds: _Optional[float] = ..., in_flight: _Optional[int] = ..., queued_interactive: _Optional[int] = ..., queued_batch: _Optional[int] = ..., load: _Optional[int] = ..., bulk_in_flight: _Optional[int] = ..., bulk_window: _Optional[int] = ...) -> None: ...
+    pools: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., healthy: _Optional[bool] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., in_flight: _Optional[int] = ..., queued_interactive: _Optional[int] = ..., queued_batch: _Optional[int] = ..., load: _Optional[int] = ..., bulk_in_flight: _Optional[int] = ..., bulk_window: _Optional[int] = ..., pools: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PoolStatus(_message.Message):
-    __slots__ = ("name", "engine", "policy", "breaker", "breaker_retry_in_seconds", "replicas")
+    __slots__ = ("name", "engine", "policy", "breaker", "breaker_retry_in", "replicas")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     BREAKER_FIELD_NUMBER: _ClassVar[int]
-    BREAKER_RETRY_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_RETRY_IN_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     name: str
-    engine: str
-    policy: str
+    engine: Engine
+    policy: RoutingPolicy
     breaker: BreakerState
-    breaker_retry_in_seconds: float
-    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
-    def __init__(self, name: _Optional[str] = ..., engine: _Optional[str] = ..., policy: _Optional[str] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in_seconds: _Optional[float] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ...) -> None: ...
+    breaker_retry_in: _duration_pb2.Duration
+    replicas: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., engine: _Optional[_Union[Engine, str]] = ..., policy: _Optional[_Union[RoutingPolicy, str]] = ..., breaker: _Optional[_Union[BreakerState, str]] = ..., breaker_retry_in: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., replicas: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RoutingRule(_message.Message):
+    __slots__ = ("kind", "pools")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
+    kind: RequestKind
+    pools: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[_Union[RequestKind, str]] = ..., pools: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("serving", "pools", "routing")
-    class RoutingEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("serving", "pools", "routing", "replicas")
     SERVING_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     serving: bool
     pools: _containers.RepeatedCompositeFieldContainer[PoolStatus]
-    routing: _containers.ScalarMap[str, str]
-    def __init__(self, serving: _Optional[bool] = ..., pools: _Optional[_Iterable[_Union[PoolStatus, _Mapping]]] = ..., routing: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    routing: _containers.RepeatedCompositeFieldContainer[RoutingRule]
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
+    def __init__(self, serving: _Optional[bool] = ..., pools: _Optional[_Iterable[_Union[PoolStatus, _Mapping]]] = ..., routing: _Optional[_Iterable[_Union[RoutingRule, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ...) -> None: ...

@@ -71,6 +71,11 @@ class RouterServiceStub:
                 request_serializer=roadwork_dot_v1_dot_router__pb2.GetBatchRequest.SerializeToString,
                 response_deserializer=roadwork_dot_v1_dot_router__pb2.GetBatchResponse.FromString,
                 _registered_method=True)
+        self.ListBatches = channel.unary_unary(
+                '/roadwork.v1.RouterService/ListBatches',
+                request_serializer=roadwork_dot_v1_dot_router__pb2.ListBatchesRequest.SerializeToString,
+                response_deserializer=roadwork_dot_v1_dot_router__pb2.ListBatchesResponse.FromString,
+                _registered_method=True)
         self.WatchBatch = channel.unary_stream(
                 '/roadwork.v1.RouterService/WatchBatch',
                 request_serializer=roadwork_dot_v1_dot_router__pb2.WatchBatchRequest.SerializeToString,
@@ -114,15 +119,16 @@ class RouterServiceServicer:
 
     def Ask(self, request, context):
         """Asks a question about an image and streams the answer. The stream emits, in order: one
-        `detection` event, zero or more `delta` events (answer text as it is generated), then one
-        `done` event with the whole answer, the routing decision, token usage and cost.
+        `detected` event, zero or more `progress` events (queued, dispatched, retrying, falling back:
+        before the first token only), zero or more `delta` events (answer text as it is generated),
+        then one `done` event with the whole answer, the routing decision, token usage and cost.
         With `session_id` the request is a follow-up (MULTI_TURN): the image may be omitted and the
         session's image, detections and conversation history are reused.
         Errors, before any event: INVALID_ARGUMENT FIELD_MISSING (question; image without a session, or
-        in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (options.max_tokens,
-        options.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
+        in a session that has none yet), QUESTION_TOO_LONG, OPTION_OUT_OF_RANGE (generation.max_tokens,
+        generation.temperature, format), CONFLICTING_FIELDS (open_session with session_id), the image
         errors of Detect; NOT_FOUND SESSION_NOT_FOUND; FAILED_PRECONDITION SESSION_CLOSED,
-        SESSION_EXPIRED. After the detection event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
+        SESSION_EXPIRED. After the detected event: INVALID_ARGUMENT IMAGE_ASPECT_RATIO,
         IMAGE_OVER_CONTEXT, ENGINE_REJECTED; FAILED_PRECONDITION ENGINE_CANNOT_SERVE;
         RESOURCE_EXHAUSTED QUEUE_FULL (with RetryInfo); UNAVAILABLE ENGINE_UNAVAILABLE (strict, or the
         engine failed after part of the answer was streamed and no replica could continue it; without
@@ -134,7 +140,8 @@ class RouterServiceServicer:
 
     def CreateSession(self, request, context):
         """Opens a session for a multi-turn conversation, optionally about an image given up front.
-        Errors: the image errors of Detect, when an image is given.
+        Errors: the image errors of Detect, when an image is given; INVALID_ARGUMENT OPTION_OUT_OF_RANGE
+        (ttl: negative or not a valid Duration).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,6 +183,17 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBatches(self, request, context):
+        """Lists bulk jobs, newest first (by creation time, then job id), optionally only those in one
+        state, a page at a time: pass the previous reply's next_page_token to get the next page.
+        Errors: INVALID_ARGUMENT OPTION_OUT_OF_RANGE (page_size over 1000, or a state this server does
+        not know), REQUEST_MALFORMED (page_token not from an earlier ListBatches reply; field
+        page_token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchBatch(self, request, context):
         """Streams a job's state and counts: once at once, then on every change, ending after the job
         reaches a terminal state (COMPLETED or CANCELED).
@@ -206,6 +224,8 @@ class RouterServiceServicer:
     def GetStatus(self, request, context):
         """The engine pools as the router sees them now: each pool's and replica's health, circuit
         breaker state, and load. For dashboards and on-call; the same figures are Prometheus metrics.
+        Each replica is listed once (GetStatusResponse.replicas), also when several pools share it, so
+        its figures can be summed without counting it twice. No errors of its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -243,6 +263,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.GetBatch,
                     request_deserializer=roadwork_dot_v1_dot_router__pb2.GetBatchRequest.FromString,
                     response_serializer=roadwork_dot_v1_dot_router__pb2.GetBatchResponse.SerializeToString,
+            ),
+            'ListBatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBatches,
+                    request_deserializer=roadwork_dot_v1_dot_router__pb2.ListBatchesRequest.FromString,
+                    response_serializer=roadwork_dot_v1_dot_router__pb2.ListBatchesResponse.SerializeToString,
             ),
             'WatchBatch': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchBatch,
@@ -434,6 +459,33 @@ class RouterService:
             '/roadwork.v1.RouterService/GetBatch',
             roadwork_dot_v1_dot_router__pb2.GetBatchRequest.SerializeToString,
             roadwork_dot_v1_dot_router__pb2.GetBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/roadwork.v1.RouterService/ListBatches',
+            roadwork_dot_v1_dot_router__pb2.ListBatchesRequest.SerializeToString,
+            roadwork_dot_v1_dot_router__pb2.ListBatchesResponse.FromString,
             options,
             channel_credentials,
             insecure,
