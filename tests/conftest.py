@@ -27,6 +27,7 @@ from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.api.app import RouterApp
 from router.config import Config, load_config
+from tests.pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "router" / "assets" / "sample_roadwork.jpg"
@@ -333,3 +334,21 @@ class TCPProxy:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the run (tests/pg.py); each test takes its own database."""
+    server = PostgresServer(free_port())
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store on each backend: a SQLite file path, or a new PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database()

@@ -35,7 +35,7 @@ from router.flow.pipeline import Pipeline
 from router.observe.metrics import Metrics
 from router.state.jobs import JobRunner, JobStore
 from router.state.sessions import SessionStore
-from router.state.store import Store
+from router.state.store import open_store
 
 log = logging.getLogger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -75,7 +75,10 @@ class RouterApp:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.store = Store(config.storage.resolved())
+        st = config.storage
+        self.store = open_store(
+            st.url, path=st.resolved(), pool_max=st.pool_max, connect_timeout_s=st.connect_timeout_s
+        )
         self.ensemble = build_ensemble(config)
         self.pools = build_pools(config, on_transition=self.metrics.record_breaker)
         for pool in self.pools.values():
@@ -106,6 +109,7 @@ class RouterApp:
         """Bind the port and start serving; returns the port. Warm-up continues in the background,
         except in an extra worker process (`server.workers`): it binds only once warmed up, because
         the kernel hands new connections to every socket on the port, ready or not."""
+        await self.store.open()  # a ConfigError naming storage.url when PostgreSQL cannot be reached
         s = self.config.server
         bind_late = s.worker_index > 0
         if bind_late:
@@ -162,7 +166,7 @@ class RouterApp:
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
         await asyncio.gather(self.ensemble.warmup(), self._start_engines())
-        self.runner.start()
+        await self.runner.start()
         for replica in replicas:
             watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
             self._background.append(asyncio.create_task(watch, name=f"health-{replica.name}"))
@@ -246,4 +250,4 @@ class RouterApp:
             await r.close()
         await self.launcher.stop()
         self.ensemble.close()
-        self.store.close()
+        await self.store.close()

@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import astuple
@@ -46,7 +45,7 @@ from router.state.serialize import (
     verdict_from_dict,
     verdict_to_dict,
 )
-from router.state.store import Store
+from router.state.store import Store, Tx
 from router.types import (
     BatchItemInput,
     BatchOptions,
@@ -117,15 +116,18 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
     )
 
 
-def _view(conn: sqlite3.Connection, job_id: str) -> JobView | None:
-    row = conn.execute(
-        "SELECT created, updated, canceled, display_name, options, total FROM jobs WHERE id = ? AND staging = 0",
-        (job_id,),
-    ).fetchone()
+async def _view(tx: Tx, job_id: str) -> JobView | None:
+    row = (
+        await tx.execute(
+            "SELECT created, updated, canceled, display_name, options, total FROM jobs WHERE id = ? AND staging = 0",
+            (job_id,),
+        )
+    ).one()
     if row is None:
         return None
     created, updated, canceled, name, options, total = row
-    counts = dict(conn.execute("SELECT status, COUNT(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,)))
+    counted = await tx.execute("SELECT status, COUNT(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,))
+    counts = {str(status): int(n) for status, n in counted.rows}
     pending = counts.get("pending", 0) + counts.get("running", 0)
     if canceled:
         state = BatchState.CANCELED
@@ -187,7 +189,7 @@ class JobStore:
         now = time.time()
         opts = json.dumps(options_to_dict(options))
         await self._store.run(
-            lambda c: c.execute(
+            lambda tx: tx.execute(
                 "INSERT INTO jobs (id, created, updated, display_name, options, total, owner)"
                 " VALUES (?, ?, ?, ?, ?, 0, ?)",
                 (job_id, now, now, options.display_name, opts, self.owner),
@@ -200,12 +202,12 @@ class JobStore:
             rows = list(chunk)
             chunk.clear()
 
-            def insert(c: sqlite3.Connection) -> None:
-                c.executemany("INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, x'')",
-                              [r[:4] for r in rows])  # fmt: skip
-                c.executemany("INSERT INTO item_images (job_id, idx, image) VALUES (?, ?, ?)",
-                              [(r[0], r[1], r[4]) for r in rows])  # fmt: skip
-                c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))  # still arriving
+            async def insert(tx: Tx) -> None:
+                await tx.executemany("INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, ?)",
+                                     [(*r[:4], b"") for r in rows])  # fmt: skip
+                await tx.executemany("INSERT INTO item_images (job_id, idx, image) VALUES (?, ?, ?)",
+                                     [(r[0], r[1], r[4]) for r in rows])  # fmt: skip
+                await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))  # still arriving
 
             await self._store.run(insert)
 
@@ -241,12 +243,12 @@ class JobStore:
                 raise MissingField("the job has no items: stream at least one BatchItem", field="item")
             await flush()
         except BaseException:
-            await asyncio.shield(self._store.run(lambda c: self._delete(c, job_id)))
+            await asyncio.shield(self._store.run(lambda tx: self._delete(tx, job_id)))
             raise
 
-        def accept(c: sqlite3.Connection) -> JobView | None:
-            c.execute("UPDATE jobs SET staging = 0, total = ? WHERE id = ?", (count, job_id))
-            return _view(c, job_id)
+        async def accept(tx: Tx) -> JobView | None:
+            await tx.execute("UPDATE jobs SET staging = 0, total = ? WHERE id = ?", (count, job_id))
+            return await _view(tx, job_id)
 
         view = await self._store.run(accept)
         assert view is not None
@@ -254,15 +256,15 @@ class JobStore:
         return view
 
     @staticmethod
-    def _delete(conn: sqlite3.Connection, job_id: str) -> None:
-        conn.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
-        conn.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
-        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    async def _delete(tx: Tx, job_id: str) -> None:
+        await tx.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+        await tx.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
+        await tx.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     async def get(self, job_id: str) -> JobView:
         if not job_id:
             raise MissingField("job_id is required (from SubmitBatch)", field="job_id")
-        view = await self._store.run(lambda c: _view(c, job_id))
+        view = await self._store.run(lambda tx: _view(tx, job_id))
         if view is None:
             message = f"batch job '{shown(job_id)}' does not exist"
             raise JobNotFound(message, field="job_id", metadata={"job_id": job_id})
@@ -276,15 +278,14 @@ class JobStore:
                 metadata={"job_id": job_id, "state": view.state.name},
             )
 
-        def mark(c: sqlite3.Connection) -> JobView | None:
-            c.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
-            c.execute(
-                "UPDATE items SET status = 'canceled', image = x''"
-                " WHERE job_id = ? AND status IN ('pending', 'running')",
-                (job_id,),
+        async def mark(tx: Tx) -> JobView | None:
+            await tx.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
+            await tx.execute(
+                "UPDATE items SET status = 'canceled', image = ? WHERE job_id = ? AND status IN ('pending', 'running')",
+                (b"", job_id),
             )
-            c.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
-            return _view(c, job_id)
+            await tx.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
+            return await _view(tx, job_id)
 
         view2 = await self._store.run(mark)
         for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
@@ -296,83 +297,83 @@ class JobStore:
     async def results(self, job_id: str, offset: int, limit: int, finished_only: bool) -> list[ItemResult]:
         await self.get(job_id)
 
-        def select(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        async def select(tx: Tx) -> list[tuple[Any, ...]]:
             sql = "SELECT idx, item_id, status, result FROM items WHERE job_id = ? AND idx >= ?"
             if finished_only:
                 sql += " AND status IN ('succeeded', 'failed', 'canceled')"
             sql += " ORDER BY idx" + (" LIMIT ?" if limit else "")
             args: tuple[Any, ...] = (job_id, offset, limit) if limit else (job_id, offset)
-            return c.execute(sql, args).fetchall()
+            return (await tx.execute(sql, args)).rows
 
         rows = await self._store.run(select)
         return [_result_from_row(*row) for row in rows]
 
-    def recover(self) -> int:
+    async def recover(self) -> int:
         """At start: items whose owner was a process of this host that is gone go back to pending, and
         uploads such a process (or one silent for STALE_STAGING_S) left staged go; live peers' work
         stays. Owner NULL: rows of a router from before leases. Returns the items put back."""
 
-        def reset(c: sqlite3.Connection) -> int:
+        async def reset(tx: Tx) -> int:
             now = time.time()
-            for job_id, owner, updated in c.execute("SELECT id, owner, updated FROM jobs WHERE staging = 1").fetchall():
+            staged = await tx.execute("SELECT id, owner, updated FROM jobs WHERE staging = 1")
+            for job_id, owner, updated in staged.rows:
                 if owner is None or dead_here(owner) or updated < now - STALE_STAGING_S:
-                    self._delete(c, job_id)
-            owners = [o for (o,) in c.execute("SELECT DISTINCT owner FROM items WHERE status = 'running'")]
+                    await self._delete(tx, job_id)
+            owners = [
+                o for (o,) in (await tx.execute("SELECT DISTINCT owner FROM items WHERE status = 'running'")).rows
+            ]
             back = 0
             for owner in (o for o in owners if o is None or dead_here(o)):
-                back += c.execute(
+                put_back = await tx.execute(
                     "UPDATE items SET status = 'pending', owner = NULL, lease_until = NULL"
-                    " WHERE status = 'running' AND owner IS ?",
+                    " WHERE status = 'running' AND owner IS NOT DISTINCT FROM ?",
                     (owner,),
-                ).rowcount
+                )
+                back += put_back.rowcount
             return back
 
-        return self._store.run_sync(reset)
+        return await self._store.run(reset)
 
     async def renew(self) -> int:
         """Extend the lease on every item this process runs; returns how many."""
         until = time.time() + self.lease_s
-        return await self._store.run(
-            lambda c: (
-                c.execute(
-                    "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'", (until, self.owner)
-                ).rowcount
-            )
-        )
 
-    async def claim(self) -> tuple[str, int, bytes, str, BatchOptions] | None:
+        async def extend(tx: Tx) -> int:
+            sql = "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'"
+            return (await tx.execute(sql, (until, self.owner))).rowcount
+
+        return await self._store.run(extend)
+
+    async def claim(self) -> Claimed | None:
         """Take an item whose owner's lease ran out, else the oldest pending item of a live job (FIFO
         across jobs), and mark it running under this process's lease."""
 
-        def take(c: sqlite3.Connection) -> tuple[str, int, bytes, str, BatchOptions] | None:
-            # Index lookups, no sort: the oldest live job with such items, then its lowest index.
-            # (One query ordering the joined rows sorted every pending item's image through a temp
-            # b-tree: 8 ms per claim at 1,000 pending items.)
+        async def take(tx: Tx) -> Claimed | None:
             now = time.time()
+            pick = _pick_postgresql if self._store.dialect == "postgresql" else _pick_sqlite
             for status, lapsed in (("running", " AND i.lease_until < ?"), ("pending", "")):
                 args: tuple[Any, ...] = (status, now) if lapsed else (status,)
-                job = c.execute(
-                    "SELECT j.id, j.options FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
-                    f" (SELECT 1 FROM items i WHERE i.status = ? AND i.job_id = j.id{lapsed}) ORDER BY j.created"
-                    " LIMIT 1",
-                    args,
-                ).fetchone()
-                if job is not None:
+                key = await pick(tx, lapsed, args)
+                if key is not None:
                     break
             else:
                 return None
-            row = c.execute(
-                "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
-                f" ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.status = ? AND i.job_id = ?{lapsed}"
-                " ORDER BY i.idx LIMIT 1",
-                (status, job[0], *args[1:]),
-            ).fetchone()
-            c.execute(
+            job_id, idx = key
+            await tx.execute(
                 "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
                 " WHERE job_id = ? AND idx = ?",
-                (self.owner, now + self.lease_s, job[0], row[0]),
+                (self.owner, now + self.lease_s, job_id, idx),
             )
-            return job[0], row[0], bytes(row[1]), row[2], options_from_dict(json.loads(job[1]))
+            row = (
+                await tx.execute(
+                    "SELECT COALESCE(m.image, i.image), i.question, j.options FROM items i"
+                    " JOIN jobs j ON j.id = i.job_id LEFT JOIN item_images m ON m.job_id = i.job_id AND m.idx = i.idx"
+                    " WHERE i.job_id = ? AND i.idx = ?",
+                    (job_id, idx),
+                )
+            ).one()
+            assert row is not None
+            return job_id, idx, bytes(row[0]), row[1], options_from_dict(json.loads(row[2]))
 
         return await self._store.run(take)
 
@@ -381,20 +382,55 @@ class JobStore:
         reclaimed it after this process's lease ran out (that replica stores its result)."""
         status, result = _outcome_to_json(outcome)
 
-        def write(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "UPDATE items SET status = ?, result = ?, image = x'', owner = NULL, lease_until = NULL"
+        async def write(tx: Tx) -> bool:
+            cur = await tx.execute(
+                "UPDATE items SET status = ?, result = ?, image = ?, owner = NULL, lease_until = NULL"
                 " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
-                (status, result, job_id, idx, self.owner),
+                (status, result, b"", job_id, idx, self.owner),
             )
-            c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
+            await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
             if cur.rowcount == 1:
-                c.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+                await tx.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
             return cur.rowcount == 1
 
         stored = await self._store.run(write)
         self.notify(job_id)
         return stored
+
+
+Claimed = tuple[str, int, bytes, str, BatchOptions]  # job id, index, image, question, options
+
+
+async def _pick_sqlite(tx: Tx, lapsed: str, args: tuple[Any, ...]) -> tuple[str, int] | None:
+    """The item to claim on SQLite (the transaction holds the file's write lock): index lookups, no
+    sort. The oldest live job with such items, then its lowest index. (One query ordering the joined
+    rows sorted every pending item's image through a temp b-tree: 8 ms per claim at 1,000 items.)"""
+    job = (
+        await tx.execute(
+            "SELECT j.id FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
+            f" (SELECT 1 FROM items i WHERE i.status = ? AND i.job_id = j.id{lapsed}) ORDER BY j.created LIMIT 1",
+            args,
+        )
+    ).one()
+    if job is None:
+        return None
+    sql = f"SELECT i.idx FROM items i WHERE i.status = ? AND i.job_id = ?{lapsed} ORDER BY i.idx LIMIT 1"
+    row = (await tx.execute(sql, (args[0], job[0], *args[1:]))).one()
+    return None if row is None else (str(job[0]), int(row[0]))
+
+
+async def _pick_postgresql(tx: Tx, lapsed: str, args: tuple[Any, ...]) -> tuple[str, int] | None:
+    """The item to claim on PostgreSQL: row-locked, skipping rows other replicas are claiming right
+    now (FOR UPDATE SKIP LOCKED), so concurrent claims never wait on each other or take one item twice."""
+    row = (
+        await tx.execute(
+            "SELECT i.job_id, i.idx FROM items i JOIN jobs j ON j.id = i.job_id WHERE i.status = ?"
+            f" AND j.staging = 0 AND j.canceled = 0{lapsed} ORDER BY j.created, i.job_id, i.idx LIMIT 1"
+            " FOR UPDATE OF i SKIP LOCKED",
+            args,
+        )
+    ).one()
+    return None if row is None else (str(row[0]), int(row[1]))
 
 
 class JobRunner:
@@ -412,8 +448,8 @@ class JobRunner:
         self._keeper: asyncio.Task[None] | None = None
         self._draining = False
 
-    def start(self) -> None:
-        resumed = self._jobs.recover()
+    async def start(self) -> None:
+        resumed = await self._jobs.recover()
         if resumed:
             log.info("resuming %d bulk items left running by a previous router", resumed)
         self._tasks = [asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._workers)]

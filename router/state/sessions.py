@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ from detectors.base import Detection
 from router.errors import SessionClosed, SessionExpired, SessionNotFound, shown
 from router.flow.images import DecodedImage
 from router.state.serialize import dumps_detection, loads_detection
-from router.state.store import Store
+from router.state.store import Store, Tx
 
 # Closed and expired sessions are kept this long (to answer FAILED_PRECONDITION, not NOT_FOUND).
 TOMBSTONE_S = 86400.0
@@ -75,8 +74,8 @@ class SessionStore:
         if image is not None:
             session.set_image(image, detection)
 
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def insert(tx: Tx) -> None:
+            await tx.execute(
                 "INSERT INTO sessions (id, created, last_used, ttl_s, image, image_mime, image_sha256, detection)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -97,12 +96,14 @@ class SessionStore:
     async def get(self, session_id: str) -> Session:
         """The live session, or SessionNotFound / SessionClosed / SessionExpired."""
 
-        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            return conn.execute(  # type: ignore[no-any-return]
-                "SELECT id, created, last_used, ttl_s, closed, image, image_mime, image_sha256, detection, history"
-                " FROM sessions WHERE id = ?",
-                (session_id,),
-            ).fetchone()
+        async def select(tx: Tx) -> tuple[Any, ...] | None:
+            return (
+                await tx.execute(
+                    "SELECT id, created, last_used, ttl_s, closed, image, image_mime, image_sha256, detection, history"
+                    " FROM sessions WHERE id = ?",
+                    (session_id,),
+                )
+            ).one()
 
         row = await self._store.run(select)
         meta = {"session_id": session_id}
@@ -130,8 +131,8 @@ class SessionStore:
         if image is not None:
             session.set_image(image, detection)
 
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def update(tx: Tx) -> None:
+            await tx.execute(
                 "UPDATE sessions SET last_used = ?, history = ?, image = ?, image_mime = ?, image_sha256 = ?,"
                 " detection = ? WHERE id = ?",
                 (
@@ -151,8 +152,8 @@ class SessionStore:
         """Close a live session; SessionNotFound for unknown ids, SessionClosed / SessionExpired otherwise."""
         await self.get(session_id)
 
-        def mark(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE sessions SET closed = 1, history = '[]', image = NULL WHERE id = ?", (session_id,))
+        async def mark(tx: Tx) -> None:
+            await tx.execute("UPDATE sessions SET closed = 1, history = '[]', image = NULL WHERE id = ?", (session_id,))
 
         await self._store.run(mark)
 
@@ -160,8 +161,8 @@ class SessionStore:
         """Forget sessions closed or expired more than a day ago; returns how many."""
         cutoff = time.time() - TOMBSTONE_S
 
-        def delete(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
+        async def delete(tx: Tx) -> int:
+            cur = await tx.execute(
                 "DELETE FROM sessions WHERE last_used + ttl_s < ? OR (closed = 1 AND last_used < ?)", (cutoff, cutoff)
             )
             return cur.rowcount
