@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "canceled")
 MAX_ITEM_TIMEOUT_S = 86400.0  # BatchOptions.item_timeout: a day at most
 STALE_STAGING_S = 600.0  # an upload silent this long is abandoned, whoever was receiving it
+CHANNEL = "roadwork_jobs"  # replicas tell each other "cancel:<job id>" and "change:<job id>" (PostgreSQL)
 
 
 def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
@@ -162,6 +163,45 @@ class JobStore:
         self._changed: dict[str, asyncio.Event] = {}
         self.work_available = asyncio.Event()
         self.running: dict[str, set[asyncio.Task[ItemOutcome]]] = {}
+        self._checks: set[asyncio.Task[None]] = set()
+
+    async def follow_peers(self, poll_s: float) -> None:
+        """Hear what other replicas do to jobs: a cancel stops this process's items of that job, a
+        finished item wakes its watchers here. PostgreSQL tells at once (LISTEN/NOTIFY); on SQLite
+        this polls every `poll_s` for canceled jobs with items running here (watchers re-read each second)."""
+        if await self._store.listen(CHANNEL, self._heard):
+            return
+        while True:
+            await asyncio.sleep(poll_s)
+            try:
+                await self._stop_canceled()
+            except Exception:  # a store error: the next round tries again
+                log.exception("bulk jobs: checking for canceled jobs failed")
+
+    def _heard(self, payload: str) -> None:
+        kind, _, job_id = payload.partition(":")
+        if kind == "cancel":
+            self._stop_local(job_id)
+        elif kind == "change":
+            self.notify(job_id)
+        else:  # (re)connected: a cancel may have been sent meanwhile
+            task = asyncio.create_task(self._stop_canceled())
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _stop_canceled(self) -> None:
+        """Stop this process's items of jobs canceled anywhere."""
+        ids = list(self.running)
+        if not ids:
+            return
+        sql = f"SELECT id FROM jobs WHERE canceled = 1 AND id IN ({', '.join('?' * len(ids))})"
+        for (job_id,) in (await self._store.run(lambda tx: tx.execute(sql, ids))).rows:
+            self._stop_local(job_id)
+
+    def _stop_local(self, job_id: str) -> None:
+        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
+            task.cancel()
+        self.notify(job_id)
 
     def notify(self, job_id: str) -> None:
         event = self._changed.pop(job_id, None)
@@ -285,12 +325,11 @@ class JobStore:
                 (b"", job_id),
             )
             await tx.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
+            await self._store.notify(tx, CHANNEL, "cancel:" + job_id)  # every replica stops its items
             return await _view(tx, job_id)
 
         view2 = await self._store.run(mark)
-        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
-            task.cancel()
-        self.notify(job_id)
+        self._stop_local(job_id)
         assert view2 is not None
         return view2
 
@@ -391,6 +430,7 @@ class JobStore:
             await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
             if cur.rowcount == 1:
                 await tx.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+                await self._store.notify(tx, CHANNEL, "change:" + job_id)  # watchers on other replicas
             return cur.rowcount == 1
 
         stored = await self._store.run(write)
@@ -446,6 +486,7 @@ class JobRunner:
         self._poll_s = poll_s
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._draining = False
 
     async def start(self) -> None:
@@ -454,6 +495,7 @@ class JobRunner:
             log.info("resuming %d bulk items left running by a previous router", resumed)
         self._tasks = [asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._workers)]
         self._keeper = asyncio.create_task(self._keep_leases(), name="batch-leases")
+        self._follower = asyncio.create_task(self._jobs.follow_peers(self._poll_s), name="batch-peers")
 
     async def _keep_leases(self) -> None:
         """Renew this process's item leases three times per lease, for as long as it runs."""
@@ -526,8 +568,8 @@ class JobRunner:
     async def stop(self) -> None:
         """Stop the workers; items they held stay `running` until their lease runs out (or this
         process is gone, for a router on the same host), then any replica runs them."""
-        keeper = [self._keeper] if self._keeper is not None else []
-        for t in [*self._tasks, *keeper]:
+        keepers = [t for t in (self._keeper, self._follower) if t is not None]
+        for t in [*self._tasks, *keepers]:
             t.cancel()
-        await asyncio.gather(*self._tasks, *keeper, return_exceptions=True)
-        self._tasks, self._keeper = [], None
+        await asyncio.gather(*self._tasks, *keepers, return_exceptions=True)
+        self._tasks, self._keeper, self._follower = [], None, None
