@@ -56,11 +56,16 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self.launch()
+
+    def launch(self) -> None:
+        """Run the server on the data directory (again, after `stop`)."""
+        bindir = _bindir()
         server = [str(bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.dir)]
         self.proc = subprocess.Popen(
             _as_server_user([*server, *SETTINGS]),
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "server.log", "wb"),
+            stderr=open(self.dir / "server.log", "ab"),
         )
         self.wait_ready()
 

@@ -29,6 +29,7 @@ from router.errors import (
     MissingField,
     OptionOutOfRange,
     RouterError,
+    StoreUnavailable,
     shown,
 )
 from router.flow.pipeline import ItemOutcome, Pipeline
@@ -510,6 +511,9 @@ class JobRunner:
         while not self._draining:
             try:
                 await self._step()
+            except StoreUnavailable as exc:  # PostgreSQL lost: claim again once it is back
+                log.warning("bulk worker: %s", exc)
+                await asyncio.sleep(max(self._poll_s, 1.0))
             except Exception:  # a store error, or a bug: log it and go on (a dead worker stalls every job)
                 log.exception("bulk worker: unexpected error; going on in %.1f s", self._poll_s)
                 await asyncio.sleep(self._poll_s)
@@ -553,9 +557,20 @@ class JobRunner:
             if not tasks:
                 self._jobs.running.pop(job_id, None)
         # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
-        if await self._jobs.finish(job_id, idx, outcome):
+        if await self._store_result(job_id, idx, outcome):
             status = "failed" if outcome.error_code else "succeeded"
             self._pipeline.metrics.batch_items.labels(status).inc()
+
+    async def _store_result(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
+        """`finish`, again every poll_s while the store is unreachable: the result is kept until it
+        lands (or the lease lapsed meanwhile and another replica runs the item: then it is refused)."""
+        while True:
+            try:
+                return await self._jobs.finish(job_id, idx, outcome)
+            except StoreUnavailable as exc:  # PostgreSQL lost
+                log.warning("bulk item %d of %s: storing its result failed (%s); again in %.1f s",
+                            idx, job_id, exc, self._poll_s)  # fmt: skip
+                await asyncio.sleep(self._poll_s)
 
     async def drain(self, grace_s: float) -> None:
         """Claim no more items; give the ones in flight `grace_s` to finish, then stop the rest."""

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from router.errors import ConfigError
+from router.errors import ConfigError, StoreUnavailable
 from router.state.migrations import migrate_postgresql
 from router.state.store import Result, Tx, TxFn
 
@@ -56,9 +56,14 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_max: int = 8, connect_timeout_s: float = 5.0) -> None:
         self.url = url
         self._timeout = connect_timeout_s
+        # The router recovers when PostgreSQL returns, without a restart: `check` replaces a connection
+        # the database dropped before it is used (one empty query per checkout), and a reconnection
+        # that backed off for connect_timeout_s gives up, so the next call starts a fresh one at once
+        # (psycopg_pool's backoff doubles from 1 s: after a long outage it would wait about as long).
         self._pool = AsyncConnectionPool(
-            url, min_size=1, max_size=pool_max, open=False, timeout=connect_timeout_s, name="roadwork-store"
-        )
+            url, min_size=1, max_size=pool_max, open=False, timeout=connect_timeout_s, name="roadwork-store",
+            check=AsyncConnectionPool.check_connection, reconnect_timeout=connect_timeout_s,
+        )  # fmt: skip
         self._listeners: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -76,8 +81,17 @@ class PostgresStore:
         await self._pool.open(wait=True, timeout=self._timeout)
 
     async def run(self, fn: TxFn[T]) -> T:
-        async with self._pool.connection() as conn, conn.transaction():
-            return await fn(_PgTx(conn))
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                return await fn(_PgTx(conn))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            where = shown_url(self.url)
+            raise StoreUnavailable(
+                f"the session and job store (PostgreSQL at {where}, storage.url) cannot be reached:"
+                f" {' '.join(str(exc).split()) or type(exc).__name__}; nothing stored is lost, retry shortly",
+                retry_after_s=1.0,
+                metadata={"store": where},
+            ) from exc
 
     async def listen(self, channel: str, on_message: Callable[[str], None]) -> bool:
         self._listeners.append(asyncio.create_task(self._listen(channel, on_message), name=f"listen-{channel}"))

@@ -6,19 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from pathlib import Path
 
+import grpc
 import psycopg
 import pytest
 
 from router.config import load_config
-from router.errors import ConfigError
-from router.state.jobs import JobStore
+from router.errors import ConfigError, StoreUnavailable
+from router.state.jobs import ItemOutcome, JobStore
 from router.state.migrations import MIGRATIONS, migrate_postgresql, migrate_sqlite
 from router.state.sessions import SessionStore
 from router.state.store import open_store
 from router.types import BatchOptions
 from tests.conftest import free_port
+from tests.pg import PostgresServer
 from tests.router.state.test_jobs import _items, opened, rows
 
 # The schema routers 0.2 wrote (router/state/store.py before versioning), frozen here: a store it
@@ -118,3 +121,40 @@ async def test_postgresql_unreachable_at_start_names_storage_url() -> None:
 def test_a_storage_url_that_is_not_postgresql_is_refused_naming_the_key() -> None:
     with pytest.raises(ConfigError, match=r"storage\.url: .*'mysql://x' is not a postgresql:// URL"):
         load_config(env={"ROADWORK__STORAGE__URL": "mysql://x"})
+
+
+async def test_postgresql_lost_mid_run_fails_unavailable_keeps_the_items_and_recovers() -> None:
+    """A server of its own (the shared one stays up): stopped with a claim held, then started again."""
+    server = PostgresServer(free_port())
+    await asyncio.to_thread(server.start)
+    try:
+        store = open_store(await asyncio.to_thread(server.database), connect_timeout_s=1)
+        await store.open()
+        jobs = JobStore(store)
+        view = await jobs.submit(BatchOptions(detect_only=True), _items(3), max_items=5, max_image_bytes=5000)
+        claimed = await jobs.claim()
+        assert claimed is not None
+        await asyncio.to_thread(server.stop)
+        with pytest.raises(StoreUnavailable) as caught:
+            await jobs.get(view.job_id)
+        err = caught.value
+        assert err.code == grpc.StatusCode.UNAVAILABLE and err.reason == "STORE_UNAVAILABLE"
+        assert (
+            err.message.startswith("the session and job store (PostgreSQL at postgresql://")
+            and "storage.url" in err.message
+        )
+        assert err.retry_after_s == 1.0
+        await asyncio.to_thread(server.launch)
+        # The same store goes on (its pool replaces the dropped connections); the items are all there.
+        t0 = time.monotonic()
+        while True:
+            try:
+                assert (await jobs.get(view.job_id)).pending == 3
+                break
+            except StoreUnavailable:
+                assert time.monotonic() - t0 < 10, "not recovered 10 s after PostgreSQL returned"
+        assert await jobs.finish(view.job_id, claimed[1], ItemOutcome(error_code="X", error_message="after"))
+        assert [r.error_message for r in await jobs.results(view.job_id, 0, 0, finished_only=True)] == ["after"]
+        await store.close()
+    finally:
+        await asyncio.to_thread(server.remove)
