@@ -159,7 +159,7 @@ class Pipeline:
             yield None
             return
         session = await self.sessions.get(session_id)
-        async with self.session_lock(session.id):
+        async with self.session_lock(session.id), self.sessions.turn(session.id):  # this process, then all
             yield await self.sessions.get(session.id)
 
     async def _detect_turn(self, image: DecodedImage | None, session: Session | None, open_session: bool) -> _Turn:

@@ -95,6 +95,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_LEASE_INDEX,),
         (_LEASE_INDEX,),
     ),
+    Migration(
+        3,
+        "sessions.turn_owner, turn_until: the follow-up holding a session's turn, across replicas",
+        ("ALTER TABLE sessions ADD COLUMN turn_owner TEXT", "ALTER TABLE sessions ADD COLUMN turn_until REAL"),
+        (
+            "ALTER TABLE sessions ADD COLUMN turn_owner TEXT",
+            "ALTER TABLE sessions ADD COLUMN turn_until DOUBLE PRECISION",
+        ),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
