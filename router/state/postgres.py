@@ -56,13 +56,14 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_max: int = 8, connect_timeout_s: float = 5.0) -> None:
         self.url = url
         self._timeout = connect_timeout_s
-        # The router recovers when PostgreSQL returns, without a restart: `check` replaces a connection
-        # the database dropped before it is used (one empty query per checkout), and a reconnection
-        # that backed off for connect_timeout_s gives up, so the next call starts a fresh one at once
-        # (psycopg_pool's backoff doubles from 1 s: after a long outage it would wait about as long).
+        # The router recovers when PostgreSQL returns, without a restart: after a failed call the pool
+        # drops the connections the database closed (`check`, on failure only: one empty query per
+        # checkout cost a round trip on every transaction), and a reconnection that backed off for
+        # connect_timeout_s gives up, so the next call starts a fresh one at once (psycopg_pool's
+        # backoff doubles from 1 s: after a long outage it would wait about as long).
         self._pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_max, open=False, timeout=connect_timeout_s, name="roadwork-store",
-            check=AsyncConnectionPool.check_connection, reconnect_timeout=connect_timeout_s,
+            reconnect_timeout=connect_timeout_s,
         )  # fmt: skip
         self._listeners: list[asyncio.Task[None]] = []
 
@@ -85,6 +86,8 @@ class PostgresStore:
             async with self._pool.connection() as conn, conn.transaction():
                 return await fn(_PgTx(conn))
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            with contextlib.suppress(Exception):
+                await self._pool.check()  # drop the connections the database closed
             where = shown_url(self.url)
             raise StoreUnavailable(
                 f"the session and job store (PostgreSQL at {where}, storage.url) cannot be reached:"
