@@ -177,45 +177,47 @@ async def test_items_of_a_dead_process_on_this_host_are_put_back_at_start(store_
     await store.close()
 
 
+@contextlib.asynccontextmanager
+async def _two_replicas(store_url: str, items: int, *, listening: str) -> AsyncIterator[tuple[str, JobStore, JobStore]]:
+    """Replicas a and b on one store (each its own connection), a job, and `listening`'s follow_peers."""
+    stores = [await opened(store_url), await opened(store_url)]
+    job = await _one_job(stores[0], items)
+    a, b = JobStore(stores[0]), JobStore(stores[1])
+    follower = asyncio.create_task((a if listening == "a" else b).follow_peers(poll_s=0.2))
+    await asyncio.sleep(0.3)  # it listens
+    try:
+        yield job, a, b
+    finally:
+        follower.cancel()
+        for store in stores:
+            await store.close()
+
+
 async def test_a_cancel_on_one_replica_stops_the_items_running_on_another(store_url: str) -> None:
     """LISTEN/NOTIFY on PostgreSQL, polling on SQLite: within a second or two either way."""
-    store_a, store_b = await opened(store_url), await opened(store_url)
-    job = await _one_job(store_a, 2)
-    a, b = JobStore(store_a), JobStore(store_b)
-    follower = asyncio.create_task(a.follow_peers(poll_s=0.2))
-    claimed = await a.claim()
-    assert claimed is not None
-    item = asyncio.create_task(asyncio.sleep(3600))  # an item a is running (an engine call that takes long)
-    a.running[job] = {item}  # type: ignore[assignment]
-    await asyncio.sleep(0.3)  # a listens
-    t0 = asyncio.get_running_loop().time()
-    await b.cancel(job)
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(item, 2.0)
-    assert item.cancelled() and asyncio.get_running_loop().time() - t0 < 2.0
-    assert not await a.finish(job, claimed[1], _done("late")), "the canceled item keeps its CANCELED row"
-    follower.cancel()
-    await store_a.close()
-    await store_b.close()
+    async with _two_replicas(store_url, 2, listening="a") as (job, a, b):
+        claimed = await a.claim()
+        assert claimed is not None
+        item = asyncio.create_task(asyncio.sleep(3600))  # an item a is running (an engine call that takes long)
+        a.running[job] = {item}  # type: ignore[assignment]
+        t0 = asyncio.get_running_loop().time()
+        await b.cancel(job)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(item, 2.0)
+        assert item.cancelled() and asyncio.get_running_loop().time() - t0 < 2.0
+        assert not await a.finish(job, claimed[1], _done("late")), "the canceled item keeps its CANCELED row"
 
 
 async def test_watchers_on_one_replica_wake_when_another_finishes_an_item(store_url: str) -> None:
-    store_a, store_b = await opened(store_url), await opened(store_url)
-    job = await _one_job(store_a, 1)
-    a, b = JobStore(store_a), JobStore(store_b)
-    follower = asyncio.create_task(b.follow_peers(poll_s=0.2))
-    await asyncio.sleep(0.3)
-    claimed = await a.claim()
-    assert claimed is not None
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    waiting = asyncio.create_task(b.wait_change(job, 1.0))  # WatchBatch's wait: re-read after 1 s at most
-    await asyncio.sleep(0.05)
-    await a.finish(job, claimed[1], _done("a"))
-    await waiting
-    woke = loop.time() - t0
-    assert (await b.get(job)).succeeded + (await b.get(job)).failed == 1
-    assert woke < (0.5 if store_url.startswith("postgresql://") else 1.2), woke  # told at once on PostgreSQL
-    follower.cancel()
-    await store_a.close()
-    await store_b.close()
+    async with _two_replicas(store_url, 1, listening="b") as (job, a, b):
+        claimed = await a.claim()
+        assert claimed is not None
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        waiting = asyncio.create_task(b.wait_change(job, 1.0))  # WatchBatch's wait: re-read after 1 s at most
+        await asyncio.sleep(0.05)
+        await a.finish(job, claimed[1], _done("a"))
+        await waiting
+        woke = loop.time() - t0
+        assert (await b.get(job)).succeeded + (await b.get(job)).failed == 1
+        assert woke < (0.5 if store_url.startswith("postgresql://") else 1.2), woke  # told at once on PostgreSQL
