@@ -20,8 +20,9 @@ GO_DEBS := golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-gi
 	golang-google-genproto-dev protoc-gen-go protoc-gen-go-grpc protobuf-compiler
 BUF := tests/node/node_modules/.bin/buf
 PG_DEBS := postgresql
+REDIS_DEBS := redis-server
 
-.PHONY: demo serve test chaos lint proto-check setup vllm-env node-env go-env pg-env clean
+.PHONY: demo serve test chaos lint proto-check setup vllm-env node-env go-env pg-env redis-env clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +78,10 @@ go-env:
 pg-env:
 	$(call apt_missing,$(PG_DEBS))
 
+# The redis-server the shared detection cache's tests start (detection.shared_cache).
+redis-env:
+	$(call apt_missing,$(REDIS_DEBS))
+
 # buf lint and buf breaking against protos/buf-baseline.binpb (buf.yaml; protos/README.md says how
 # to refresh the baseline), the generated Go and TypeScript code up to date, and the TypeScript
 # declarations type-checked (tests/node/tsconfig.json).
@@ -93,7 +98,7 @@ lint: $(VENV)/.installed proto-check
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python scripts/gen_proto.py --check
 
-test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env pg-env lint
+test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env pg-env redis-env lint
 	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs -m "not chaos"
 
 # The issue-13 chaos run on its own (tests/router/dispatch/test_chaos.py, ~4 min): out of `make test` while

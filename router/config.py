@@ -341,6 +341,15 @@ class DetectionConfig(_Strict):
     cuda_graphs: bool = Field(True, description="replay fused members as CUDA graphs on GPUs")
     deadline_s: float = Field(10.0, gt=0)
     cache_size: int = Field(4096, ge=0)
+    shared_cache: str = Field("", description="redis://host:6379/0: a detection cache replicas share ('' = none)")
+    shared_cache_ttl_s: int = Field(86400, gt=0, description="how long a shared detection is kept")
+
+    @field_validator("shared_cache")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{url!r} is not a redis://, rediss:// or unix:// URL ('' for no shared cache)")
+        return url
 
 
 class BatchConfig(_Strict):

@@ -32,6 +32,7 @@ from router.dispatch.pools import (
 from router.errors import ConfigError
 from router.flow.detection import build_ensemble
 from router.flow.pipeline import Pipeline
+from router.flow.shared_cache import SharedDetectionCache
 from router.observe.metrics import Metrics
 from router.state.jobs import JobRunner, JobStore
 from router.state.sessions import SessionStore
@@ -92,7 +93,9 @@ class RouterApp:
         self.sessions = SessionStore(
             self.store, default_ttl_s=config.sessions.ttl_s, max_ttl_s=config.sessions.max_ttl_s
         )
-        self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics)
+        det = config.detection
+        shared = SharedDetectionCache(det.shared_cache, ttl_s=det.shared_cache_ttl_s) if det.shared_cache else None
+        self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics, shared)
         self.jobs = JobStore(self.store, lease_s=config.batch.lease_s)
         batch = config.batch
         self.runner = JobRunner(
@@ -250,4 +253,6 @@ class RouterApp:
             await r.close()
         await self.launcher.stop()
         self.ensemble.close()
+        if self.pipeline.shared_cache is not None:
+            await self.pipeline.shared_cache.close()
         await self.store.close()
