@@ -85,7 +85,7 @@ class PostgresStore:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 return await fn(_PgTx(conn))
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:  # lost, or closed under us
             with contextlib.suppress(Exception):
                 await self._pool.check()  # drop the connections the database closed
             where = shown_url(self.url)
