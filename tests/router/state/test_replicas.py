@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 N_ITEMS = 300
 LEASE_S = 8.0  # renewed every 2.7 s: long enough for a loaded CI machine's event-loop hold-ups
-MARGIN_S = 10.0  # an item's run and the claim round-trips, on a loaded 2-core CI machine
+MARGIN_S = 15.0  # an item's run and the claim round trips on a loaded 2-core machine (8 s seen at load 35)
 
 
 @pytest.fixture
