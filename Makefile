@@ -19,8 +19,10 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 GO_DEBS := golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev \
 	golang-google-genproto-dev protoc-gen-go protoc-gen-go-grpc protobuf-compiler
 BUF := tests/node/node_modules/.bin/buf
+PG_DEBS := postgresql
+REDIS_DEBS := redis-server
 
-.PHONY: demo serve test chaos lint proto-check setup vllm-env node-env go-env clean
+.PHONY: demo serve test chaos lint proto-check setup vllm-env node-env go-env pg-env redis-env clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,14 +58,29 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 
 node-env: tests/node/node_modules/.installed
 
-# Installs only the Debian packages that are missing (apt-get as root, else through sudo).
-go-env:
-	@missing=$$(for p in $(GO_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+# Installs the Debian packages of $(1) that are missing (apt-get as root, else through sudo), the
+# package lists refreshed first; nothing when all are there.
+define apt_missing
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing $$missing"; \
-		$$([ "$$(id -u)" -eq 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q --no-install-recommends $$missing; \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update -q; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
+
+go-env:
+	$(call apt_missing,$(GO_DEBS))
+
+# The PostgreSQL server the store tests start (tests/pg.py: a throwaway server per run, as the
+# `postgres` user when run as root, since initdb refuses root).
+pg-env:
+	$(call apt_missing,$(PG_DEBS))
+
+# The redis-server the shared detection cache's tests start (detection.shared_cache).
+redis-env:
+	$(call apt_missing,$(REDIS_DEBS))
 
 # buf lint and buf breaking against protos/buf-baseline.binpb (buf.yaml; protos/README.md says how
 # to refresh the baseline), the generated Go and TypeScript code up to date, and the TypeScript
@@ -81,7 +98,7 @@ lint: $(VENV)/.installed proto-check
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python scripts/gen_proto.py --check
 
-test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env lint
+test: $(VENV)/.installed $(VLLM_VENV)/.installed tests/node/node_modules/.installed go-env pg-env redis-env lint
 	ROADWORK_VLLM_PYTHON=$(CURDIR)/$(VLLM_VENV)/bin/python $(VENV)/bin/pytest -q -rs --durations=15
 
 # The issue-13 chaos run on its own (tests/router/dispatch/test_chaos.py, ~4 min; also part of `make test`).

@@ -137,7 +137,7 @@ class Ensemble:
         pending = self._in_flight.get(digest)
         if pending is not None and all(f.done() for f in pending.futures):  # over; not yet settled
             result = self._complete(digest, pending)
-            if result is not None and _whole(result):
+            if result is not None and whole(result):
                 return replace(result, cached=True, latency_ms=0.0)
             pending = None  # a partial result is not reused: detect again
         joined = pending is not None
@@ -171,7 +171,7 @@ class Ensemble:
             for w in pending.waitables:  # read here: a runner's error reaches the vote, not the log
                 _ = w.cancelled() or w.exception()
             result = self._complete(digest, pending)
-            if result is not None and _whole(result):
+            if result is not None and whole(result):
                 self._cache.put(digest, result)  # partial results are not worth keeping
         finally:
             if self._in_flight.get(digest) is pending:
@@ -232,7 +232,7 @@ class Ensemble:
             w.close()
 
 
-def _whole(result: Detection) -> bool:
+def whole(result: Detection) -> bool:
     """Whether every member answered."""
     return all(v.status is VoteStatus.OK for v in result.votes)
 

@@ -68,6 +68,16 @@ class LimitsConfig(_Strict):
 
 class StorageConfig(_Strict):
     path: str = Field("~/.local/state/roadwork-router/router.sqlite3", description="SQLite file; ':memory:' for none")
+    url: str = Field("", description="postgresql://user:password@host:port/db for replicas on several hosts; '': path")
+    pool_max: int = Field(8, ge=1, description="PostgreSQL connections this process may hold")
+    connect_timeout_s: float = Field(5.0, gt=0, description="how long to wait for PostgreSQL at start")
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_url(cls, url: str) -> str:
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(f"{url!r} is not a postgresql:// URL (leave it empty for the SQLite file at storage.path)")
+        return url
 
     def resolved(self) -> str:
         return self.path if self.path == ":memory:" else str(Path(self.path).expanduser())
@@ -331,6 +341,15 @@ class DetectionConfig(_Strict):
     cuda_graphs: bool = Field(True, description="replay fused members as CUDA graphs on GPUs")
     deadline_s: float = Field(10.0, gt=0)
     cache_size: int = Field(4096, ge=0)
+    shared_cache: str = Field("", description="redis://host:6379/0: a detection cache replicas share ('' = none)")
+    shared_cache_ttl_s: int = Field(86400, gt=0, description="how long a shared detection is kept")
+
+    @field_validator("shared_cache")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{url!r} is not a redis://, rediss:// or unix:// URL ('' for no shared cache)")
+        return url
 
 
 class BatchConfig(_Strict):

@@ -27,6 +27,7 @@ RouterError (INTERNAL)                       INTERNAL_ERROR            a bug in 
 │   ├── JobTooLarge                          BATCH_TOO_LARGE           over limits.max_batch_items
 │   └── Overloaded                           QUEUE_FULL                every eligible queue is full (retry hint)
 ├── Unavailable (UNAVAILABLE)                ENGINE_UNAVAILABLE        no engine could answer
+│   └── StoreUnavailable                     STORE_UNAVAILABLE         PostgreSQL (storage.url) unreachable
 ├── DeadlineExceeded (DEADLINE_EXCEEDED)     DEADLINE_EXCEEDED
 ├── Unauthenticated (UNAUTHENTICATED)        TOKEN_INVALID             missing or wrong bearer token
 └── ConfigError (INTERNAL)                   INTERNAL_ERROR            invalid configuration, raised at start-up
@@ -218,6 +219,12 @@ class Unavailable(RouterError):
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "ENGINE_UNAVAILABLE"
+
+
+class StoreUnavailable(Unavailable):
+    """The session and job store cannot be reached (PostgreSQL lost); nothing stored is lost."""
+
+    reason = "STORE_UNAVAILABLE"
 
 
 class DeadlineExceeded(RouterError):

@@ -27,6 +27,7 @@ from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.api.app import RouterApp
 from router.config import Config, load_config
+from tests.pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "router" / "assets" / "sample_roadwork.jpg"
@@ -334,3 +335,44 @@ class TCPProxy:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the run (tests/pg.py); each test takes its own database."""
+    server = PostgresServer(free_port())
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store on each backend: a SQLite file path, or a new PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway redis-server (Debian's `redis-server`, make redis-env) on a free loopback port."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)

@@ -33,10 +33,11 @@ from router.dispatch.pools import (
 from router.errors import ConfigError
 from router.flow.detection import build_ensemble
 from router.flow.pipeline import Pipeline
+from router.flow.shared_cache import SharedDetectionCache
 from router.observe.metrics import Metrics
 from router.state.jobs import JobRunner, JobStore
 from router.state.sessions import SessionStore
-from router.state.store import Store
+from router.state.store import open_store
 
 log = logging.getLogger(__name__)
 SERVICE = pb.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -76,7 +77,10 @@ class RouterApp:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.store = Store(config.storage.resolved())
+        st = config.storage
+        self.store = open_store(
+            st.url, path=st.resolved(), pool_max=st.pool_max, connect_timeout_s=st.connect_timeout_s
+        )
         self.ensemble = build_ensemble(config)
         self.pools = build_pools(config, on_transition=self.metrics.record_breaker)
         for pool in self.pools.values():
@@ -90,7 +94,9 @@ class RouterApp:
         self.sessions = SessionStore(
             self.store, default_ttl_s=config.sessions.ttl_s, max_ttl_s=config.sessions.max_ttl_s
         )
-        self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics)
+        det = config.detection
+        shared = SharedDetectionCache(det.shared_cache, ttl_s=det.shared_cache_ttl_s) if det.shared_cache else None
+        self.pipeline = Pipeline(config, self.ensemble, self.dispatcher, self.sessions, self.metrics, shared)
         self.jobs = JobStore(self.store, lease_s=config.batch.lease_s)
         batch = config.batch
         self.runner = JobRunner(
@@ -107,6 +113,7 @@ class RouterApp:
         """Bind the port and start serving; returns the port. Warm-up continues in the background,
         except in an extra worker process (`server.workers`): it binds only once warmed up, because
         the kernel hands new connections to every socket on the port, ready or not."""
+        await self.store.open()  # a ConfigError naming storage.url when PostgreSQL cannot be reached
         s = self.config.server
         bind_late = s.worker_index > 0
         if bind_late:
@@ -165,7 +172,7 @@ class RouterApp:
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
         await asyncio.gather(self.ensemble.warmup(), self._start_engines())
-        self.runner.start()
+        await self.runner.start()
         for replica in replicas:
             watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
             self._background.append(asyncio.create_task(watch, name=f"health-{replica.name}"))
@@ -249,4 +256,6 @@ class RouterApp:
             await r.close()
         await self.launcher.stop()
         self.ensemble.close()
-        self.store.close()
+        if self.pipeline.shared_cache is not None:
+            await self.pipeline.shared_cache.close()
+        await self.store.close()

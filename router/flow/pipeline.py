@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from weakref import WeakValueDictionary
 
 from detectors.base import Detection
-from detectors.ensemble import Ensemble
+from detectors.ensemble import Ensemble, whole
 from engines.base import Delta, GenerationRequest, ImagePart, ResponseSchema, Usage
 from router.config import Config
 from router.dispatch.dispatcher import Dispatcher, Served
@@ -27,6 +27,7 @@ from router.errors import ConflictingFields, MissingField, OptionOutOfRange, Que
 from router.flow.classify import classify
 from router.flow.images import DecodedImage, decode_image, sniff_mime
 from router.flow.prompting import build_messages, degraded_answer
+from router.flow.shared_cache import SharedDetectionCache
 from router.flow.verdict import INSTRUCTION, SCHEMA, SCHEMA_NAME, Verdict, VerdictError, merge, parse_verdict
 from router.flow.vision import ImageSent
 from router.observe.metrics import Metrics
@@ -64,10 +65,17 @@ class Pipeline:
     """The router's domain logic; the gRPC servicer and the bulk-job runner both call it."""
 
     def __init__(
-        self, config: Config, ensemble: Ensemble, dispatcher: Dispatcher, sessions: SessionStore, metrics: Metrics
+        self,
+        config: Config,
+        ensemble: Ensemble,
+        dispatcher: Dispatcher,
+        sessions: SessionStore,
+        metrics: Metrics,
+        shared_cache: SharedDetectionCache | None = None,
     ) -> None:
         self.config = config
         self.ensemble = ensemble
+        self.shared_cache = shared_cache  # detection.shared_cache (Redis), behind the ensemble's LRU
         self.dispatcher = dispatcher
         self.sessions = sessions
         self.metrics = metrics
@@ -96,11 +104,18 @@ class Pipeline:
 
     async def detect_image(self, image: DecodedImage) -> Detection:
         result = self.ensemble.lookup(image.sha256) if image.pixels is None else None
+        if result is None and self.shared_cache is not None:  # another replica may have detected it
+            shared = await self.shared_cache.get(image.sha256)
+            if shared is not None:
+                self.ensemble.cache.put(image.sha256, shared)
+                result = replace(shared, cached=True, latency_ms=0.0)
         if result is None:
             if image.pixels is None:  # evicted since `decode` looked: decode after all
                 image = await self._decode_full(image.data)
             assert image.pixels is not None
             result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
+            if self.shared_cache is not None and not result.cached and whole(result):  # what the LRU keeps
+                await self.shared_cache.put(image.sha256, result)
         self.metrics.detection_cache.labels("hit" if result.cached else "miss").inc()
         if not result.cached:
             self.metrics.detection_seconds.observe(result.latency_ms / 1e3)
@@ -160,7 +175,7 @@ class Pipeline:
             yield None
             return
         session = await self.sessions.get(session_id)
-        async with self.session_lock(session.id):
+        async with self.session_lock(session.id), self.sessions.turn(session.id):  # this process, then all
             yield await self.sessions.get(session.id)
 
     async def _detect_turn(self, image: DecodedImage | None, session: Session | None, open_session: bool) -> _Turn:

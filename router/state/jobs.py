@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import astuple
@@ -30,6 +29,7 @@ from router.errors import (
     MissingField,
     OptionOutOfRange,
     RouterError,
+    StoreUnavailable,
     shown,
 )
 from router.flow.pipeline import ItemOutcome, Pipeline
@@ -46,7 +46,7 @@ from router.state.serialize import (
     verdict_from_dict,
     verdict_to_dict,
 )
-from router.state.store import Store
+from router.state.store import Store, Tx
 from router.types import (
     BatchItemInput,
     BatchOptions,
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "canceled")
 MAX_ITEM_TIMEOUT_S = 86400.0  # BatchOptions.item_timeout: a day at most
 STALE_STAGING_S = 600.0  # an upload silent this long is abandoned, whoever was receiving it
+CHANNEL = "roadwork_jobs"  # replicas tell each other "cancel:<job id>" and "change:<job id>" (PostgreSQL)
 
 
 def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
@@ -117,15 +118,18 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
     )
 
 
-def _view(conn: sqlite3.Connection, job_id: str) -> JobView | None:
-    row = conn.execute(
-        "SELECT created, updated, canceled, display_name, options, total FROM jobs WHERE id = ? AND staging = 0",
-        (job_id,),
-    ).fetchone()
+async def _view(tx: Tx, job_id: str) -> JobView | None:
+    row = (
+        await tx.execute(
+            "SELECT created, updated, canceled, display_name, options, total FROM jobs WHERE id = ? AND staging = 0",
+            (job_id,),
+        )
+    ).one()
     if row is None:
         return None
     created, updated, canceled, name, options, total = row
-    counts = dict(conn.execute("SELECT status, COUNT(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,)))
+    counted = await tx.execute("SELECT status, COUNT(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,))
+    counts = {str(status): int(n) for status, n in counted.rows}
     pending = counts.get("pending", 0) + counts.get("running", 0)
     if canceled:
         state = BatchState.CANCELED
@@ -160,6 +164,45 @@ class JobStore:
         self._changed: dict[str, asyncio.Event] = {}
         self.work_available = asyncio.Event()
         self.running: dict[str, set[asyncio.Task[ItemOutcome]]] = {}
+        self._checks: set[asyncio.Task[None]] = set()
+
+    async def follow_peers(self, poll_s: float) -> None:
+        """Hear what other replicas do to jobs: a cancel stops this process's items of that job, a
+        finished item wakes its watchers here. PostgreSQL tells at once (LISTEN/NOTIFY); on SQLite
+        this polls every `poll_s` for canceled jobs with items running here (watchers re-read each second)."""
+        if await self._store.listen(CHANNEL, self._heard):
+            return
+        while True:
+            await asyncio.sleep(poll_s)
+            try:
+                await self._stop_canceled()
+            except Exception:  # a store error: the next round tries again
+                log.exception("bulk jobs: checking for canceled jobs failed")
+
+    def _heard(self, payload: str) -> None:
+        kind, _, job_id = payload.partition(":")
+        if kind == "cancel":
+            self._stop_local(job_id)
+        elif kind == "change":
+            self.notify(job_id)
+        else:  # (re)connected: a cancel may have been sent meanwhile
+            task = asyncio.create_task(self._stop_canceled())
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _stop_canceled(self) -> None:
+        """Stop this process's items of jobs canceled anywhere."""
+        ids = list(self.running)
+        if not ids:
+            return
+        sql = f"SELECT id FROM jobs WHERE canceled = 1 AND id IN ({', '.join('?' * len(ids))})"
+        for (job_id,) in (await self._store.run(lambda tx: tx.execute(sql, ids))).rows:
+            self._stop_local(job_id)
+
+    def _stop_local(self, job_id: str) -> None:
+        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
+            task.cancel()
+        self.notify(job_id)
 
     def notify(self, job_id: str) -> None:
         event = self._changed.pop(job_id, None)
@@ -187,7 +230,7 @@ class JobStore:
         now = time.time()
         opts = json.dumps(options_to_dict(options))
         await self._store.run(
-            lambda c: c.execute(
+            lambda tx: tx.execute(
                 "INSERT INTO jobs (id, created, updated, display_name, options, total, owner)"
                 " VALUES (?, ?, ?, ?, ?, 0, ?)",
                 (job_id, now, now, options.display_name, opts, self.owner),
@@ -200,12 +243,12 @@ class JobStore:
             rows = list(chunk)
             chunk.clear()
 
-            def insert(c: sqlite3.Connection) -> None:
-                c.executemany("INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, x'')",
-                              [r[:4] for r in rows])  # fmt: skip
-                c.executemany("INSERT INTO item_images (job_id, idx, image) VALUES (?, ?, ?)",
-                              [(r[0], r[1], r[4]) for r in rows])  # fmt: skip
-                c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))  # still arriving
+            async def insert(tx: Tx) -> None:
+                await tx.executemany("INSERT INTO items (job_id, idx, item_id, question, image) VALUES (?, ?, ?, ?, ?)",
+                                     [(*r[:4], b"") for r in rows])  # fmt: skip
+                await tx.executemany("INSERT INTO item_images (job_id, idx, image) VALUES (?, ?, ?)",
+                                     [(r[0], r[1], r[4]) for r in rows])  # fmt: skip
+                await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))  # still arriving
 
             await self._store.run(insert)
 
@@ -241,12 +284,12 @@ class JobStore:
                 raise MissingField("the job has no items: stream at least one BatchItem", field="item")
             await flush()
         except BaseException:
-            await asyncio.shield(self._store.run(lambda c: self._delete(c, job_id)))
+            await asyncio.shield(self._store.run(lambda tx: self._delete(tx, job_id)))
             raise
 
-        def accept(c: sqlite3.Connection) -> JobView | None:
-            c.execute("UPDATE jobs SET staging = 0, total = ? WHERE id = ?", (count, job_id))
-            return _view(c, job_id)
+        async def accept(tx: Tx) -> JobView | None:
+            await tx.execute("UPDATE jobs SET staging = 0, total = ? WHERE id = ?", (count, job_id))
+            return await _view(tx, job_id)
 
         view = await self._store.run(accept)
         assert view is not None
@@ -254,15 +297,15 @@ class JobStore:
         return view
 
     @staticmethod
-    def _delete(conn: sqlite3.Connection, job_id: str) -> None:
-        conn.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
-        conn.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
-        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    async def _delete(tx: Tx, job_id: str) -> None:
+        await tx.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+        await tx.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
+        await tx.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     async def get(self, job_id: str) -> JobView:
         if not job_id:
             raise MissingField("job_id is required (from SubmitBatch)", field="job_id")
-        view = await self._store.run(lambda c: _view(c, job_id))
+        view = await self._store.run(lambda tx: _view(tx, job_id))
         if view is None:
             message = f"batch job '{shown(job_id)}' does not exist"
             raise JobNotFound(message, field="job_id", metadata={"job_id": job_id})
@@ -276,20 +319,18 @@ class JobStore:
                 metadata={"job_id": job_id, "state": view.state.name},
             )
 
-        def mark(c: sqlite3.Connection) -> JobView | None:
-            c.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
-            c.execute(
-                "UPDATE items SET status = 'canceled', image = x''"
-                " WHERE job_id = ? AND status IN ('pending', 'running')",
-                (job_id,),
+        async def mark(tx: Tx) -> JobView | None:
+            await tx.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
+            await tx.execute(
+                "UPDATE items SET status = 'canceled', image = ? WHERE job_id = ? AND status IN ('pending', 'running')",
+                (b"", job_id),
             )
-            c.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
-            return _view(c, job_id)
+            await tx.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
+            await self._store.notify(tx, CHANNEL, "cancel:" + job_id)  # every replica stops its items
+            return await _view(tx, job_id)
 
         view2 = await self._store.run(mark)
-        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
-            task.cancel()
-        self.notify(job_id)
+        self._stop_local(job_id)
         assert view2 is not None
         return view2
 
@@ -299,7 +340,7 @@ class JobStore:
         """Up to `page_size` jobs, newest first (created, then id, descending), only those in `state` when
         given, starting after the cursor `after`; and the cursor of the next page (None on the last)."""
 
-        def select(c: sqlite3.Connection) -> list[JobView]:
+        async def select(tx: Tx) -> list[JobView]:
             args: tuple[Any, ...]
             sql, args = "SELECT id FROM jobs WHERE staging = 0", ()
             if after is not None:  # keyset paging: jobs submitted meanwhile never shift a later page
@@ -308,8 +349,8 @@ class JobStore:
             if state is None:
                 sql, args = sql + " LIMIT ?", (*args, page_size + 1)
             views: list[JobView] = []
-            for (job_id,) in c.execute(sql, args).fetchall():
-                view = _view(c, job_id)  # the state is derived from the item counts, so filtered here
+            for (job_id,) in (await tx.execute(sql, args)).rows:
+                view = await _view(tx, job_id)  # the state is derived from the item counts, so filtered here
                 if view is not None and (state is None or view.state is state):
                     views.append(view)
                     if len(views) > page_size:
@@ -325,83 +366,84 @@ class JobStore:
     async def results(self, job_id: str, offset: int, limit: int, finished_only: bool) -> list[ItemResult]:
         await self.get(job_id)
 
-        def select(c: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        async def select(tx: Tx) -> list[tuple[Any, ...]]:
             sql = "SELECT idx, item_id, status, result FROM items WHERE job_id = ? AND idx >= ?"
             if finished_only:
                 sql += " AND status IN ('succeeded', 'failed', 'canceled')"
             sql += " ORDER BY idx" + (" LIMIT ?" if limit else "")
             args: tuple[Any, ...] = (job_id, offset, limit) if limit else (job_id, offset)
-            return c.execute(sql, args).fetchall()
+            return (await tx.execute(sql, args)).rows
 
         rows = await self._store.run(select)
         return [_result_from_row(*row) for row in rows]
 
-    def recover(self) -> int:
+    async def recover(self) -> int:
         """At start: items whose owner was a process of this host that is gone go back to pending, and
         uploads such a process (or one silent for STALE_STAGING_S) left staged go; live peers' work
         stays. Owner NULL: rows of a router from before leases. Returns the items put back."""
 
-        def reset(c: sqlite3.Connection) -> int:
+        async def reset(tx: Tx) -> int:
             now = time.time()
-            for job_id, owner, updated in c.execute("SELECT id, owner, updated FROM jobs WHERE staging = 1").fetchall():
+            staged = await tx.execute("SELECT id, owner, updated FROM jobs WHERE staging = 1")
+            for job_id, owner, updated in staged.rows:
                 if owner is None or dead_here(owner) or updated < now - STALE_STAGING_S:
-                    self._delete(c, job_id)
-            owners = [o for (o,) in c.execute("SELECT DISTINCT owner FROM items WHERE status = 'running'")]
+                    await self._delete(tx, job_id)
+            owners = [
+                o for (o,) in (await tx.execute("SELECT DISTINCT owner FROM items WHERE status = 'running'")).rows
+            ]
             back = 0
             for owner in (o for o in owners if o is None or dead_here(o)):
-                back += c.execute(
+                put_back = await tx.execute(
                     "UPDATE items SET status = 'pending', owner = NULL, lease_until = NULL"
-                    " WHERE status = 'running' AND owner IS ?",
+                    " WHERE status = 'running' AND owner IS NOT DISTINCT FROM ?",
                     (owner,),
-                ).rowcount
+                )
+                back += put_back.rowcount
             return back
 
-        return self._store.run_sync(reset)
+        return await self._store.run(reset)
 
     async def renew(self) -> int:
         """Extend the lease on every item this process runs; returns how many."""
         until = time.time() + self.lease_s
-        return await self._store.run(
-            lambda c: (
-                c.execute(
-                    "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'", (until, self.owner)
-                ).rowcount
-            )
-        )
 
-    async def claim(self) -> tuple[str, int, bytes, str, BatchOptions] | None:
+        async def extend(tx: Tx) -> int:
+            sql = "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'"
+            return (await tx.execute(sql, (until, self.owner))).rowcount
+
+        return await self._store.run(extend)
+
+    async def claim(self) -> Claimed | None:
         """Take an item whose owner's lease ran out, else the oldest pending item of a live job (FIFO
         across jobs), and mark it running under this process's lease."""
 
-        def take(c: sqlite3.Connection) -> tuple[str, int, bytes, str, BatchOptions] | None:
-            # Index lookups, no sort: the oldest live job with such items, then its lowest index.
-            # (One query ordering the joined rows sorted every pending item's image through a temp
-            # b-tree: 8 ms per claim at 1,000 pending items.)
+        async def take(tx: Tx) -> Claimed | None:
             now = time.time()
+            if self._store.dialect == "postgresql":
+                return await _claim_postgresql(tx, self.owner, now, self.lease_s)
             for status, lapsed in (("running", " AND i.lease_until < ?"), ("pending", "")):
                 args: tuple[Any, ...] = (status, now) if lapsed else (status,)
-                job = c.execute(
-                    "SELECT j.id, j.options FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
-                    f" (SELECT 1 FROM items i WHERE i.status = ? AND i.job_id = j.id{lapsed}) ORDER BY j.created"
-                    " LIMIT 1",
-                    args,
-                ).fetchone()
-                if job is not None:
+                key = await _pick_sqlite(tx, lapsed, args)
+                if key is not None:
                     break
             else:
                 return None
-            row = c.execute(
-                "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
-                f" ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.status = ? AND i.job_id = ?{lapsed}"
-                " ORDER BY i.idx LIMIT 1",
-                (status, job[0], *args[1:]),
-            ).fetchone()
-            c.execute(
+            job_id, idx = key
+            await tx.execute(
                 "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
                 " WHERE job_id = ? AND idx = ?",
-                (self.owner, now + self.lease_s, job[0], row[0]),
+                (self.owner, now + self.lease_s, job_id, idx),
             )
-            return job[0], row[0], bytes(row[1]), row[2], options_from_dict(json.loads(job[1]))
+            row = (
+                await tx.execute(
+                    "SELECT COALESCE(m.image, i.image), i.question, j.options FROM items i"
+                    " JOIN jobs j ON j.id = i.job_id LEFT JOIN item_images m ON m.job_id = i.job_id AND m.idx = i.idx"
+                    " WHERE i.job_id = ? AND i.idx = ?",
+                    (job_id, idx),
+                )
+            ).one()
+            assert row is not None
+            return job_id, idx, bytes(row[0]), row[1], options_from_dict(json.loads(row[2]))
 
         return await self._store.run(take)
 
@@ -410,20 +452,64 @@ class JobStore:
         reclaimed it after this process's lease ran out (that replica stores its result)."""
         status, result = _outcome_to_json(outcome)
 
-        def write(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "UPDATE items SET status = ?, result = ?, image = x'', owner = NULL, lease_until = NULL"
+        async def write(tx: Tx) -> bool:
+            cur = await tx.execute(
+                "UPDATE items SET status = ?, result = ?, image = ?, owner = NULL, lease_until = NULL"
                 " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
-                (status, result, job_id, idx, self.owner),
+                (status, result, b"", job_id, idx, self.owner),
             )
-            c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
+            await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
             if cur.rowcount == 1:
-                c.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+                await tx.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+                await self._store.notify(tx, CHANNEL, "change:" + job_id)  # watchers on other replicas
             return cur.rowcount == 1
 
         stored = await self._store.run(write)
         self.notify(job_id)
         return stored
+
+
+Claimed = tuple[str, int, bytes, str, BatchOptions]  # job id, index, image, question, options
+
+
+async def _pick_sqlite(tx: Tx, lapsed: str, args: tuple[Any, ...]) -> tuple[str, int] | None:
+    """The item to claim on SQLite (the transaction holds the file's write lock): index lookups, no
+    sort. The oldest live job with such items, then its lowest index. (One query ordering the joined
+    rows sorted every pending item's image through a temp b-tree: 8 ms per claim at 1,000 items.)"""
+    job = (
+        await tx.execute(
+            "SELECT j.id FROM jobs j WHERE j.staging = 0 AND j.canceled = 0 AND EXISTS"
+            f" (SELECT 1 FROM items i WHERE i.status = ? AND i.job_id = j.id{lapsed}) ORDER BY j.created LIMIT 1",
+            args,
+        )
+    ).one()
+    if job is None:
+        return None
+    sql = f"SELECT i.idx FROM items i WHERE i.status = ? AND i.job_id = ?{lapsed} ORDER BY i.idx LIMIT 1"
+    row = (await tx.execute(sql, (args[0], job[0], *args[1:]))).one()
+    return None if row is None else (str(job[0]), int(row[0]))
+
+
+async def _claim_postgresql(tx: Tx, owner: str, now: float, lease_s: float) -> Claimed | None:
+    """The claim on PostgreSQL as one statement (one round trip): the item row-locked, skipping rows
+    other replicas are claiming right now (FOR UPDATE SKIP LOCKED), so concurrent claims never wait
+    on each other or take one item twice; lapsed leases first, then the oldest live job's lowest index."""
+    row = (
+        await tx.execute(
+            "WITH pick AS (SELECT i.job_id, i.idx FROM items i JOIN jobs j ON j.id = i.job_id"
+            " WHERE j.staging = 0 AND j.canceled = 0"
+            " AND (i.status = 'pending' OR (i.status = 'running' AND i.lease_until < ?))"
+            " ORDER BY i.status = 'pending', j.created, i.job_id, i.idx LIMIT 1 FOR UPDATE OF i SKIP LOCKED)"
+            " UPDATE items u SET status = 'running', attempts = u.attempts + 1, owner = ?, lease_until = ?"
+            " FROM pick, jobs j WHERE u.job_id = pick.job_id AND u.idx = pick.idx AND j.id = u.job_id"
+            " RETURNING u.job_id, u.idx, COALESCE((SELECT m.image FROM item_images m WHERE m.job_id = u.job_id"
+            " AND m.idx = u.idx), u.image), u.question, j.options",
+            (now, owner, now + lease_s),
+        )
+    ).one()
+    if row is None:
+        return None
+    return str(row[0]), int(row[1]), bytes(row[2]), str(row[3]), options_from_dict(json.loads(row[4]))
 
 
 class JobRunner:
@@ -439,14 +525,16 @@ class JobRunner:
         self._poll_s = poll_s
         self._tasks: list[asyncio.Task[None]] = []
         self._keeper: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._draining = False
 
-    def start(self) -> None:
-        resumed = self._jobs.recover()
+    async def start(self) -> None:
+        resumed = await self._jobs.recover()
         if resumed:
             log.info("resuming %d bulk items left running by a previous router", resumed)
         self._tasks = [asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._workers)]
         self._keeper = asyncio.create_task(self._keep_leases(), name="batch-leases")
+        self._follower = asyncio.create_task(self._jobs.follow_peers(self._poll_s), name="batch-peers")
 
     async def _keep_leases(self) -> None:
         """Renew this process's item leases three times per lease, for as long as it runs."""
@@ -461,6 +549,9 @@ class JobRunner:
         while not self._draining:
             try:
                 await self._step()
+            except StoreUnavailable as exc:  # PostgreSQL lost: claim again once it is back
+                log.warning("bulk worker: %s", exc)
+                await asyncio.sleep(max(self._poll_s, 1.0))
             except Exception:  # a store error, or a bug: log it and go on (a dead worker stalls every job)
                 log.exception("bulk worker: unexpected error; going on in %.1f s", self._poll_s)
                 await asyncio.sleep(self._poll_s)
@@ -504,9 +595,20 @@ class JobRunner:
             if not tasks:
                 self._jobs.running.pop(job_id, None)
         # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
-        if await self._jobs.finish(job_id, idx, outcome):
+        if await self._store_result(job_id, idx, outcome):
             status = "failed" if outcome.error_code else "succeeded"
             self._pipeline.metrics.batch_items.labels(status).inc()
+
+    async def _store_result(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
+        """`finish`, again every poll_s while the store is unreachable: the result is kept until it
+        lands (or the lease lapsed meanwhile and another replica runs the item: then it is refused)."""
+        while True:
+            try:
+                return await self._jobs.finish(job_id, idx, outcome)
+            except StoreUnavailable as exc:  # PostgreSQL lost
+                log.warning("bulk item %d of %s: storing its result failed (%s); again in %.1f s",
+                            idx, job_id, exc, self._poll_s)  # fmt: skip
+                await asyncio.sleep(self._poll_s)
 
     async def drain(self, grace_s: float) -> None:
         """Claim no more items; give the ones in flight `grace_s` to finish, then stop the rest."""
@@ -519,8 +621,8 @@ class JobRunner:
     async def stop(self) -> None:
         """Stop the workers; items they held stay `running` until their lease runs out (or this
         process is gone, for a router on the same host), then any replica runs them."""
-        keeper = [self._keeper] if self._keeper is not None else []
-        for t in [*self._tasks, *keeper]:
+        keepers = [t for t in (self._keeper, self._follower) if t is not None]
+        for t in [*self._tasks, *keepers]:
             t.cancel()
-        await asyncio.gather(*self._tasks, *keeper, return_exceptions=True)
-        self._tasks, self._keeper = [], None
+        await asyncio.gather(*self._tasks, *keepers, return_exceptions=True)
+        self._tasks, self._keeper, self._follower = [], None, None

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
-import sqlite3
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.base import Detection
-from router.errors import SessionClosed, SessionExpired, SessionNotFound, shown
+from router.errors import RouterError, SessionClosed, SessionExpired, SessionNotFound, shown
 from router.flow.images import DecodedImage
 from router.state.serialize import dumps_detection, loads_detection
-from router.state.store import Store
+from router.state.store import Store, Tx
 
 # Closed and expired sessions are kept this long (to answer FAILED_PRECONDITION, not NOT_FOUND).
 TOMBSTONE_S = 86400.0
+TURN_HOLD_S = 10.0  # a follow-up's hold on its session, renewed while it runs: a crashed replica's lapses
 
 
 @dataclass
@@ -61,10 +64,48 @@ def _row_to_session(row: tuple[Any, ...]) -> Session:
 class SessionStore:
     """Creates, loads, updates and closes sessions in the durable store."""
 
-    def __init__(self, store: Store, *, default_ttl_s: int, max_ttl_s: int) -> None:
+    def __init__(self, store: Store, *, default_ttl_s: int, max_ttl_s: int, turn_hold_s: float = TURN_HOLD_S) -> None:
         self._store = store
         self._default_ttl = default_ttl_s
         self._max_ttl = max_ttl_s
+        self._hold_s = turn_hold_s
+
+    @contextlib.asynccontextmanager
+    async def turn(self, session_id: str) -> AsyncIterator[None]:
+        """Hold the session's turn across replicas: a row lock kept as a lease on the session row (the
+        same statements on both backends), so a follow-up arriving on another replica at the same
+        time waits until this one's turn is recorded. No wait for a session that does not exist."""
+        token = secrets.token_hex(8)
+
+        async def take(tx: Tx) -> bool:
+            now = time.time()
+            taken = await tx.execute(
+                "UPDATE sessions SET turn_owner = ?, turn_until = ? WHERE id = ?"
+                " AND (turn_owner IS NULL OR turn_until < ?)",
+                (token, now + self._hold_s, session_id, now),
+            )
+            return (
+                taken.rowcount == 1 or not (await tx.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,))).rows
+            )
+
+        delay = 0.01
+        while not await self._store.run(take):  # the caller's deadline bounds the wait
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        keeper = asyncio.create_task(self._keep_turn(session_id, token))
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            sql = "UPDATE sessions SET turn_owner = NULL, turn_until = NULL WHERE id = ? AND turn_owner = ?"
+            await asyncio.shield(self._store.run(lambda tx: tx.execute(sql, (session_id, token))))
+
+    async def _keep_turn(self, session_id: str, token: str) -> None:
+        sql = "UPDATE sessions SET turn_until = ? WHERE id = ? AND turn_owner = ?"
+        while True:
+            await asyncio.sleep(self._hold_s / 3)
+            with contextlib.suppress(RouterError):  # the store is unreachable: the next round tries again
+                await self._store.run(lambda tx: tx.execute(sql, (time.time() + self._hold_s, session_id, token)))
 
     async def create(
         self, *, ttl_s: int = 0, image: DecodedImage | None = None, detection: Detection | None = None
@@ -75,8 +116,8 @@ class SessionStore:
         if image is not None:
             session.set_image(image, detection)
 
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def insert(tx: Tx) -> None:
+            await tx.execute(
                 "INSERT INTO sessions (id, created, last_used, ttl_s, image, image_mime, image_sha256, detection)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -97,12 +138,14 @@ class SessionStore:
     async def get(self, session_id: str) -> Session:
         """The live session, or SessionNotFound / SessionClosed / SessionExpired."""
 
-        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            return conn.execute(  # type: ignore[no-any-return]
-                "SELECT id, created, last_used, ttl_s, closed, image, image_mime, image_sha256, detection, history"
-                " FROM sessions WHERE id = ?",
-                (session_id,),
-            ).fetchone()
+        async def select(tx: Tx) -> tuple[Any, ...] | None:
+            return (
+                await tx.execute(
+                    "SELECT id, created, last_used, ttl_s, closed, image, image_mime, image_sha256, detection, history"
+                    " FROM sessions WHERE id = ?",
+                    (session_id,),
+                )
+            ).one()
 
         row = await self._store.run(select)
         meta = {"session_id": session_id}
@@ -130,8 +173,8 @@ class SessionStore:
         if image is not None:
             session.set_image(image, detection)
 
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def update(tx: Tx) -> None:
+            await tx.execute(
                 "UPDATE sessions SET last_used = ?, history = ?, image = ?, image_mime = ?, image_sha256 = ?,"
                 " detection = ? WHERE id = ?",
                 (
@@ -151,8 +194,8 @@ class SessionStore:
         """Close a live session; SessionNotFound for unknown ids, SessionClosed / SessionExpired otherwise."""
         await self.get(session_id)
 
-        def mark(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE sessions SET closed = 1, history = '[]', image = NULL WHERE id = ?", (session_id,))
+        async def mark(tx: Tx) -> None:
+            await tx.execute("UPDATE sessions SET closed = 1, history = '[]', image = NULL WHERE id = ?", (session_id,))
 
         await self._store.run(mark)
 
@@ -160,8 +203,8 @@ class SessionStore:
         """Forget sessions closed or expired more than a day ago; returns how many."""
         cutoff = time.time() - TOMBSTONE_S
 
-        def delete(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
+        async def delete(tx: Tx) -> int:
+            cur = await tx.execute(
                 "DELETE FROM sessions WHERE last_used + ttl_s < ? OR (closed = 1 AND last_used < ?)", (cutoff, cutoff)
             )
             return cur.rowcount

@@ -1,16 +1,29 @@
-"""The job store's rows: images kept apart from item rows, and stores written by older routers."""
+"""The job store's rows on both backends (SQLite and PostgreSQL): images kept apart from item rows,
+claims under leases, several processes sharing one store."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from router.state.jobs import ItemOutcome, JobStore
-from router.state.store import Store
+from router.state.store import Store, Tx, open_store
 from router.types import BatchItemInput, BatchOptions
+
+
+async def opened(url: str) -> Store:
+    """The store at `url` (a SQLite path or a postgresql:// URL), connected and migrated."""
+    store = open_store(url, path=url)
+    await store.open()
+    return store
+
+
+async def rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
+    return (await store.run(lambda tx: tx.execute(sql))).rows
 
 
 async def _items(n: int) -> AsyncIterator[BatchItemInput]:
@@ -18,46 +31,47 @@ async def _items(n: int) -> AsyncIterator[BatchItemInput]:
         yield BatchItemInput(image=bytes([i]) * 1000, item_id=str(i))
 
 
-async def test_images_live_apart_and_go_when_items_finish(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "s.sqlite3"))
+async def test_images_live_apart_and_go_when_items_finish(store_url: str) -> None:
+    store = await opened(store_url)
     jobs = JobStore(store)
     view = await jobs.submit(BatchOptions(detect_only=True), _items(3), max_items=10, max_image_bytes=10_000)
-    inline = store.run_sync(lambda c: c.execute("SELECT SUM(LENGTH(image)) FROM items").fetchone()[0])
-    assert inline == 0, "item rows carry no image bytes"
+    assert await rows(store, "SELECT SUM(LENGTH(image)) FROM items") == [(0,)], "item rows carry no image bytes"
     claimed = await jobs.claim()
     assert claimed is not None and claimed[:3] == (view.job_id, 0, bytes([0]) * 1000)
     assert await jobs.finish(view.job_id, 0, ItemOutcome(error_code="INVALID_ARGUMENT", error_message="x"))
-    left = store.run_sync(lambda c: [r[0] for r in c.execute("SELECT idx FROM item_images ORDER BY idx")])
-    assert left == [1, 2]
+    assert await rows(store, "SELECT idx FROM item_images ORDER BY idx") == [(1,), (2,)]
     await jobs.cancel(view.job_id)
-    assert store.run_sync(lambda c: c.execute("SELECT COUNT(*) FROM item_images").fetchone()[0]) == 0
-    store.close()
+    assert await rows(store, "SELECT COUNT(*) FROM item_images") == [(0,)]
+    await store.close()
 
 
-async def test_images_stored_inline_by_an_older_router_are_still_claimed(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "s.sqlite3"))
+async def test_images_stored_inline_by_an_older_router_are_still_claimed(store_url: str) -> None:
+    store = await opened(store_url)
     jobs = JobStore(store)
     await jobs.submit(BatchOptions(detect_only=True), _items(2), max_items=10, max_image_bytes=10_000)
 
-    def old_layout(c: sqlite3.Connection) -> None:
-        c.execute("UPDATE items SET image = (SELECT m.image FROM item_images m WHERE m.job_id = items.job_id"
-                  " AND m.idx = items.idx)")  # fmt: skip
-        c.execute("DELETE FROM item_images")
+    async def old_layout(tx: Tx) -> None:
+        await tx.execute("UPDATE items SET image = (SELECT m.image FROM item_images m WHERE m.job_id = items.job_id"
+                         " AND m.idx = items.idx)")  # fmt: skip
+        await tx.execute("DELETE FROM item_images")
 
-    store.run_sync(old_layout)
+    await store.run(old_layout)
     claimed = await jobs.claim()
     assert claimed is not None and claimed[2] == bytes([0]) * 1000
-    store.close()
+    await store.close()
 
 
 CLAIMER = """
 import asyncio, os, sys, time
 from router.state.jobs import ItemOutcome, JobStore
-from router.state.store import Store
+from router.state.store import open_store
 
 async def main() -> None:
-    jobs = JobStore(Store(sys.argv[1]))
-    while not os.path.exists(sys.argv[1] + ".go"):  # start together
+    store = open_store(sys.argv[1], path=sys.argv[1])
+    await store.open()
+    jobs = JobStore(store)
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[2]):  # start together
         time.sleep(0.01)
     while (c := await jobs.claim()) is not None:
         await jobs.finish(c[0], c[1], ItemOutcome(error_code="X", error_message="done"))
@@ -67,18 +81,21 @@ asyncio.run(main())
 """
 
 
-async def test_processes_sharing_the_store_claim_each_item_once(tmp_path: Path) -> None:
-    """Several router processes on one store file (e.g. one per core) never claim an item twice."""
-    path = str(tmp_path / "s.sqlite3")
-    store = Store(path)
+async def test_processes_sharing_the_store_claim_each_item_once(store_url: str, tmp_path: Path) -> None:
+    """Several router processes on one store (one per core, or per host) never claim an item twice."""
+    store = await opened(store_url)
     await JobStore(store).submit(BatchOptions(detect_only=True), _items(150), max_items=1000, max_image_bytes=10_000)
-    store.close()
+    await store.close()
+    go = tmp_path / "go"
     procs = [
-        await asyncio.create_subprocess_exec(sys.executable, "-c", CLAIMER, path, stdout=asyncio.subprocess.PIPE)
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLAIMER, store_url, str(go), stdout=asyncio.subprocess.PIPE
+        )
         for _ in range(3)
     ]
-    await asyncio.sleep(3)  # imports done
-    await asyncio.to_thread(Path(path + ".go").touch)
+    for p in procs:  # imported and connected
+        assert p.stdout is not None and await p.stdout.readline() == b"ready\n"
+    await asyncio.to_thread(go.touch)
     outs = [(await p.communicate())[0].decode().split() for p in procs]
     claimed = [int(i) for out in outs for i in out]
     assert sorted(claimed) == list(range(150)), "every item claimed exactly once"
@@ -94,24 +111,24 @@ def _done(tag: str) -> ItemOutcome:
     return ItemOutcome(error_code="X", error_message=tag)
 
 
-async def test_a_starting_replica_leaves_a_live_peers_items_running(tmp_path: Path) -> None:
+async def test_a_starting_replica_leaves_a_live_peers_items_running(store_url: str) -> None:
     """The bug of issue 15: a worker starting up used to put its peers' in-flight items back to
     pending, and they ran twice."""
-    store = Store(str(tmp_path / "s.sqlite3"))
+    store = await opened(store_url)
     job = await _one_job(store)
     a, b = JobStore(store, lease_s=60), JobStore(store, lease_s=60)
     held = await a.claim()
     assert held is not None and held[1] == 0
-    assert b.recover() == 0  # b starts: a is alive
+    assert await b.recover() == 0  # b starts: a is alive
     taken = await b.claim()
     assert taken is not None and taken[1] == 1, "b takes the next item, not a's"
     assert await b.claim() is None
     assert await a.finish(job, 0, _done("a")) and await b.finish(job, 1, _done("b"))
-    store.close()
+    await store.close()
 
 
-async def test_an_expired_lease_is_reclaimed_and_the_late_owner_stores_nothing(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "s.sqlite3"))
+async def test_an_expired_lease_is_reclaimed_and_the_late_owner_stores_nothing(store_url: str) -> None:
+    store = await opened(store_url)
     job = await _one_job(store, 1)
     a, b = JobStore(store, lease_s=0.3), JobStore(store, lease_s=60)
     assert await a.claim() is not None
@@ -123,13 +140,12 @@ async def test_an_expired_lease_is_reclaimed_and_the_late_owner_stores_nothing(t
     assert await b.finish(job, 0, _done("b"))
     results = await b.results(job, 0, 10, finished_only=True)
     assert [r.error_message for r in results] == ["b"]  # exactly one result, the reclaimer's
-    attempts = store.run_sync(lambda c: c.execute("SELECT attempts FROM items").fetchone()[0])
-    assert attempts == 2
-    store.close()
+    assert await rows(store, "SELECT attempts FROM items") == [(2,)]
+    await store.close()
 
 
-async def test_renewal_keeps_a_lease_past_its_length(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "s.sqlite3"))
+async def test_renewal_keeps_a_lease_past_its_length(store_url: str) -> None:
+    store = await opened(store_url)
     await _one_job(store, 1)
     a, b = JobStore(store, lease_s=0.3), JobStore(store, lease_s=60)
     assert await a.claim() is not None
@@ -137,45 +153,71 @@ async def test_renewal_keeps_a_lease_past_its_length(tmp_path: Path) -> None:
         await asyncio.sleep(0.1)
         assert await a.renew() == 1
     assert await b.claim() is None, "a renewed its lease: b must not take the item"
-    store.close()
+    await store.close()
 
 
-async def test_items_of_a_dead_process_on_this_host_are_put_back_at_start(tmp_path: Path) -> None:
+async def test_items_of_a_dead_process_on_this_host_are_put_back_at_start(store_url: str) -> None:
     """A router restarted in place need not wait for its predecessor's leases."""
-    path = str(tmp_path / "s.sqlite3")
-    store = Store(path)
+    store = await opened(store_url)
     job = await _one_job(store, 2)
-    store.close()
+    await store.close()
     code = (
-        "import asyncio, sys\nfrom router.state.jobs import JobStore\nfrom router.state.store import Store\n"
-        "async def main():\n    j = JobStore(Store(sys.argv[1]), lease_s=3600)\n    print((await j.claim())[1])\n"
+        "import asyncio, sys\nfrom router.state.jobs import JobStore\nfrom router.state.store import open_store\n"
+        "async def main():\n    s = open_store(sys.argv[1], path=sys.argv[1])\n    await s.open()\n"
+        "    j = JobStore(s, lease_s=3600)\n    print((await j.claim())[1])\n"
         "asyncio.run(main())\n"
     )
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, path, stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, store_url, stdout=asyncio.subprocess.PIPE)
     assert (await proc.communicate())[0].decode().split() == ["0"]  # it claimed item 0 and exited
-    store = Store(path)
+    store = await opened(store_url)
     fresh = JobStore(store, lease_s=3600)
-    assert fresh.recover() == 1
+    assert await fresh.recover() == 1
     claimed = [await fresh.claim(), await fresh.claim()]
     assert sorted((c[0], c[1]) for c in claimed if c is not None) == [(job, 0), (job, 1)]
-    store.close()
+    await store.close()
 
 
-async def test_a_store_from_before_leases_gains_the_columns_and_resumes_its_items(tmp_path: Path) -> None:
-    path = str(tmp_path / "s.sqlite3")
-    store = Store(path)
-    await _one_job(store, 1)
+@contextlib.asynccontextmanager
+async def _two_replicas(store_url: str, items: int, *, listening: str) -> AsyncIterator[tuple[str, JobStore, JobStore]]:
+    """Replicas a and b on one store (each its own connection), a job, and `listening`'s follow_peers."""
+    stores = [await opened(store_url), await opened(store_url)]
+    job = await _one_job(stores[0], items)
+    a, b = JobStore(stores[0]), JobStore(stores[1])
+    follower = asyncio.create_task((a if listening == "a" else b).follow_peers(poll_s=0.2))
+    await asyncio.sleep(0.3)  # it listens
+    try:
+        yield job, a, b
+    finally:
+        follower.cancel()
+        for store in stores:
+            await store.close()
 
-    def before_leases(c: sqlite3.Connection) -> None:
-        c.execute("UPDATE items SET status = 'running'")
-        c.execute("ALTER TABLE items DROP COLUMN owner")
-        c.execute("ALTER TABLE items DROP COLUMN lease_until")
-        c.execute("ALTER TABLE jobs DROP COLUMN owner")
 
-    store.run_sync(before_leases)
-    store.close()
-    store = Store(path)  # migrates
-    jobs = JobStore(store)
-    assert jobs.recover() == 1  # owner NULL: left by a router from before leases
-    assert await jobs.claim() is not None
-    store.close()
+async def test_a_cancel_on_one_replica_stops_the_items_running_on_another(store_url: str) -> None:
+    """LISTEN/NOTIFY on PostgreSQL, polling on SQLite: within a second or two either way."""
+    async with _two_replicas(store_url, 2, listening="a") as (job, a, b):
+        claimed = await a.claim()
+        assert claimed is not None
+        item = asyncio.create_task(asyncio.sleep(3600))  # an item a is running (an engine call that takes long)
+        a.running[job] = {item}  # type: ignore[assignment]
+        t0 = asyncio.get_running_loop().time()
+        await b.cancel(job)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(item, 2.0)
+        assert item.cancelled() and asyncio.get_running_loop().time() - t0 < 2.0
+        assert not await a.finish(job, claimed[1], _done("late")), "the canceled item keeps its CANCELED row"
+
+
+async def test_watchers_on_one_replica_wake_when_another_finishes_an_item(store_url: str) -> None:
+    async with _two_replicas(store_url, 1, listening="b") as (job, a, b):
+        claimed = await a.claim()
+        assert claimed is not None
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        waiting = asyncio.create_task(b.wait_change(job, 1.0))  # WatchBatch's wait: re-read after 1 s at most
+        await asyncio.sleep(0.05)
+        await a.finish(job, claimed[1], _done("a"))
+        await waiting
+        woke = loop.time() - t0
+        assert (await b.get(job)).succeeded + (await b.get(job)).failed == 1
+        assert woke < (0.5 if store_url.startswith("postgresql://") else 1.2), woke  # told at once on PostgreSQL
