@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,14 @@ CLI = [sys.executable, "-m", "router.cli.main"]
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    return dict(
-        os.environ,
-        ROADWORK__SERVER__PORT=str(free_port()),
-        ROADWORK__SERVER__METRICS_PORT="0",
-        ROADWORK__STORAGE__PATH=str(tmp / "cli.sqlite3"),
-        **extra,
+    return (
+        dict(
+            os.environ,
+            ROADWORK__SERVER__PORT=str(free_port()),
+            ROADWORK__SERVER__METRICS_PORT="0",
+            ROADWORK__STORAGE__PATH=str(tmp / "cli.sqlite3"),
+        )
+        | extra
     )
 
 
@@ -92,9 +95,10 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     """server.workers = 2: two processes serve one port; new connections reach both (each keeps its
     own detection cache, so the same image is a cache miss once per process); the extra worker binds
     only once warmed up (no connection ever meets a NOT_SERVING process); a SIGKILLed worker is
-    started again and serves; SIGTERM stops both."""
+    started again and serves; SIGTERM stops both. The first process's /metrics sums both processes'
+    counters and histograms (the killed one's counts are kept), and shows each live process's own
+    breakers (a pid label); its /readyz answers 503 until the router is SERVING, /healthz 200."""
     import signal
-    import time
 
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -102,8 +106,9 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     from router._proto.roadwork.v1 import router_pb2 as pb
     from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 
-    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2")
+    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2", ROADWORK__SERVER__METRICS_PORT=str(free_port()))
     addr = f"127.0.0.1:{env['ROADWORK__SERVER__PORT']}"
+    http = f"http://127.0.0.1:{env['ROADWORK__SERVER__METRICS_PORT']}"
     proc = subprocess.Popen([*CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     image = SAMPLE.read_bytes()
 
@@ -125,6 +130,8 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
 
     try:
         deadline = time.time() + 240
+        readiness = probe_until_ready(http, proc, deadline)
+        assert readiness[0] == 503 and readiness[-1] == 200, readiness
         first: list[str] = []
         while time.time() < deadline and not first:  # extra workers start once the first one is SERVING
             time.sleep(0.5)
@@ -132,6 +139,7 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
         assert first, "no worker process started"
         misses, answered = until_misses(2, deadline)
         assert misses == 2, f"{misses} cache misses in {answered} connections: both processes should have answered"
+        assert_summed(scrape(http), answered, misses=2, pids={proc.pid, int(first[0])})
 
         os.kill(int(first[0]), signal.SIGKILL)
         again: list[str] = []
@@ -139,8 +147,9 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
             time.sleep(0.5)
             again = [c for c in children() if c != first[0]]
         assert again, "the killed worker was not started again"
-        misses, answered = until_misses(1, deadline)  # the first process's cache is warm: the new one misses
-        assert misses == 1, f"{misses} cache misses in {answered} connections after the restart"
+        misses2, answered2 = until_misses(1, deadline)  # the first process's cache is warm: the new one misses
+        assert misses2 == 1, f"{misses2} cache misses in {answered2} connections after the restart"
+        assert_summed(scrape(http), answered + answered2, misses=3, pids={proc.pid, int(again[0])})
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
@@ -150,6 +159,53 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def probe_until_ready(http: str, proc: subprocess.Popen[bytes], deadline: float) -> list[int]:
+    """/readyz's answers (each change once) from the first one until it says 200, while /healthz says 200."""
+    import httpx
+
+    seen: list[int] = []
+    while time.time() < deadline and proc.poll() is None and seen[-1:] != [200]:
+        try:
+            assert httpx.get(f"{http}/healthz", timeout=5).status_code == 200
+            code = httpx.get(f"{http}/readyz", timeout=5).status_code
+        except httpx.TransportError:  # not listening yet
+            time.sleep(0.2)
+            continue
+        if seen[-1:] != [code]:
+            seen.append(code)
+        time.sleep(0.2)
+    return seen
+
+
+def scrape(http: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample on /metrics, by name and labels."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{http}/metrics", timeout=10).text
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+
+def assert_summed(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], answered: int, misses: int,
+                  pids: set[int]) -> None:  # fmt: skip
+    """The counters and histograms count every Detect of every process; the breaker gauge is per live process."""
+
+    def value(name: str, **labels: str) -> float:
+        return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls)
+
+    ok = {"rpc": "Detect", "code": "OK"}
+    assert value("roadwork_requests_total", **ok) == answered
+    assert value("roadwork_request_seconds_count", rpc="Detect") == answered
+    assert value("roadwork_detection_cache_total", result="miss") == misses
+    assert value("roadwork_detection_cache_total", result="hit") == answered - misses
+    assert value("roadwork_detection_seconds_count") == misses
+    assert value("roadwork_in_flight", rpc="Detect") == 0
+    breakers = {dict(ls)["pid"] for (n, ls), _v in samples.items() if n == "roadwork_breaker_state"}
+    assert breakers == {str(p) for p in pids}, breakers
+    assert value("roadwork_breaker_state") == 0  # every breaker of every live process closed
 
 
 @pytest.mark.parametrize("key", ["server.metrics_port", "server.port"])

@@ -101,6 +101,11 @@ class RouterApp:
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def serving(self) -> bool:
+        """gRPC health says SERVING: warmed up and not shutting down (the HTTP /readyz)."""
+        return self.ready.is_set() and not self._stopping
 
     async def start(self) -> int:
         """Bind the port and start serving; returns the port. Warm-up continues in the background,
@@ -146,7 +151,7 @@ class RouterApp:
             raise ConfigError(_cannot_bind("server.host / server.port", s.host, s.port))
         if s.metrics_port:  # before the gRPC server starts: a refused port leaves nothing half started
             try:
-                self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
+                self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port, ready=self.serving)
             except OSError as exc:
                 raise ConfigError(_cannot_bind("server.metrics_port", s.metrics_host, s.metrics_port, exc)) from exc
         await server.start()
@@ -177,6 +182,7 @@ class RouterApp:
             task = watch_load(replica, interval, self._record_load)
             self._background.append(asyncio.create_task(task, name=f"metrics-{replica.name}"))
         self._background.append(asyncio.create_task(self._purge_sessions(), name="session-purge"))
+        self._background.append(asyncio.create_task(self._sample_replicas(replicas), name="replica-gauges"))
         # Everything loaded so far (torch, models) lives as long as the process: move it out of the
         # collector's reach, so full collections stop costing ~0.1-0.25 s pauses on the request path.
         gc.collect()
@@ -214,6 +220,11 @@ class RouterApp:
         self.metrics.record_engine_load(replica.name, replica.engine_load)
         self.metrics.engine_healthy.labels(replica.name).set(1 if replica.healthy else 0)
 
+    async def _sample_replicas(self, replicas: list[Replica], interval_s: float = 0.5) -> None:
+        while True:
+            self.metrics.record_replicas(replicas)
+            await asyncio.sleep(interval_s)
+
     async def _purge_sessions(self) -> None:
         while True:
             await asyncio.sleep(600)
@@ -230,6 +241,7 @@ class RouterApp:
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
+        self._stopping = True
         await self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
         # Bulk workers take no new items; those in flight get the same grace as the RPCs.
@@ -247,3 +259,4 @@ class RouterApp:
         await self.launcher.stop()
         self.ensemble.close()
         self.store.close()
+        self.metrics.close()

@@ -180,20 +180,21 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
     async def _unary(self, rpc: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()
-        rid, sent = await self._begin(context)
-        await sent
-        try:
-            async with asyncio.timeout(context.time_remaining()):
-                result = await call()
-        except asyncio.CancelledError:
-            self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
-            raise
-        except Exception as exc:
-            err = _failure(exc, rid)
-            self._record(rpc, Trace(), err.code, start)
-            await _abort(context, err, rid)
-        self._record(rpc, Trace(), grpc.StatusCode.OK, start)
-        return result
+        with self._metrics.in_flight.labels(rpc).track_inprogress():
+            rid, sent = await self._begin(context)
+            await sent
+            try:
+                async with asyncio.timeout(context.time_remaining()):
+                    result = await call()
+            except asyncio.CancelledError:
+                self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
+                raise
+            except Exception as exc:
+                err = _failure(exc, rid)
+                self._record(rpc, Trace(), err.code, start)
+                await _abort(context, err, rid)
+            self._record(rpc, Trace(), grpc.StatusCode.OK, start)
+            return result
 
     async def _stream(
         self,
@@ -212,30 +213,31 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         (for Ask: opening the engine request, reading the next token) overlaps grpc completing the
         previous send, a round trip through its poller thread, instead of waiting for it."""
         start = time.perf_counter()
-        trace = trace or Trace()
-        rid, pending = await self._begin(context)
-        try:
-            # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
-            # the chain below is cancelled and closed, which aborts the engine request.
-            async with asyncio.timeout(context.time_remaining()), aclosing(events(rid)) as it:
-                async for event in it:
+        with self._metrics.in_flight.labels(rpc).track_inprogress():
+            trace = trace or Trace()
+            rid, pending = await self._begin(context)
+            try:
+                # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
+                # the chain below is cancelled and closed, which aborts the engine request.
+                async with asyncio.timeout(context.time_remaining()), aclosing(events(rid)) as it:
+                    async for event in it:
+                        await pending
+                        pending = asyncio.ensure_future(context.write(event))
                     await pending
-                    pending = asyncio.ensure_future(context.write(event))
-                await pending
-        except asyncio.CancelledError:
-            self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
-            raise
-        except Exception as exc:
-            err = _failure(exc, rid)
-            self._record(rpc, trace, err.code, start)
-            if not pending.done():  # let the send in flight settle before the status goes out (bounded:
-                await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
-            await _abort(context, err, rid)
-        finally:
-            if not pending.done():
-                pending.cancel()
-            pending.add_done_callback(_retrieved)
-        self._record(rpc, trace, grpc.StatusCode.OK, start)
+            except asyncio.CancelledError:
+                self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
+                raise
+            except Exception as exc:
+                err = _failure(exc, rid)
+                self._record(rpc, trace, err.code, start)
+                if not pending.done():  # let the send in flight settle before the status goes out (bounded:
+                    await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
+                await _abort(context, err, rid)
+            finally:
+                if not pending.done():
+                    pending.cancel()
+                pending.add_done_callback(_retrieved)
+            self._record(rpc, trace, grpc.StatusCode.OK, start)
 
     # -- RPCs ------------------------------------------------------------------------------------
 

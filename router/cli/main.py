@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
-from router.api.workers import WorkerProcesses, share_cores
+from router.api.workers import WorkerProcesses, share_cores, share_metrics
 from router.config import load_config
 from router.errors import ConfigError
 
@@ -48,6 +50,9 @@ def _try_hint(addr: str) -> str:
 async def _serve(args: argparse.Namespace, demo: bool) -> None:
     config = _config(args)
     share_cores(config.server.workers)  # before torch loads; the worker processes inherit it
+    metrics_dir = share_metrics(config.server)  # before the metrics are built; inherited too
+    if metrics_dir:
+        atexit.register(shutil.rmtree, metrics_dir, True)
     from router.api.app import RouterApp
 
     app = RouterApp(config)
