@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from PIL import Image
 
-from detectors.base import Detection, Detector, DetectorOutput, Member, Runner, Vote, VoteStatus
+from detectors.base import Detection, Detector, DetectorOutput, Member, Runner, Vote, VoteStatus, WeightsError
 from detectors.batching import BatchWorker
 from detectors.cache import LRUCache
 from detectors.calibration import IDENTITY, Calibration
@@ -34,6 +34,8 @@ class Solo:
     def load(self) -> None:
         try:
             self.detector.load()
+        except WeightsError:
+            raise
         except Exception as exc:  # left out of every vote, with this reason
             self._error = exc
 

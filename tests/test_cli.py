@@ -46,7 +46,7 @@ def test_demo_serves_and_prints_streamed_events(tmp_path: Path) -> None:
 def test_check_config_names_bad_key(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "check-config"], env=_env(tmp_path, ROADWORK__POOLS__VLLM__POLICY="fastest"),
                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad.returncode != 0 and "pools.vllm.policy" in bad.stderr
+    assert bad.returncode == 2 and "pools.vllm.policy" in bad.stderr
     ok = subprocess.run([*CLI, "check-config"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "configuration OK" in ok.stdout
 
@@ -208,7 +208,7 @@ def assert_summed(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], 
     assert value("roadwork_breaker_state") == 0  # every breaker of every live process closed
 
 
-@pytest.mark.parametrize("key", ["server.metrics_port", "server.port"])
+@pytest.mark.parametrize("key", ["server.metrics_port", "server.host / server.port"])
 def test_a_held_port_is_a_clear_start_up_error(tmp_path: Path, key: str) -> None:
     """A second router on the same host: the port another process holds is named, with its key and
     the holder's PID, not an OSError traceback."""
@@ -218,9 +218,54 @@ def test_a_held_port_is_a_clear_start_up_error(tmp_path: Path, key: str) -> None
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        env = _env(tmp_path) | {f"ROADWORK__{key.upper().replace('.', '__')}": str(port)}
+        env = _env(tmp_path) | {f"ROADWORK__{key.split()[-1].upper().replace('.', '__')}": str(port)}
         out = subprocess.run([*CLI, "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1, out.stdout + out.stderr
-    assert "Traceback" not in out.stderr
-    assert key in out.stderr and f"cannot listen on 127.0.0.1:{port}" in out.stderr
-    assert f"PID {os.getpid()}" in out.stderr
+    line = _start_up_error(out, key)
+    assert f"cannot listen on 127.0.0.1:{port}" in line and f"PID {os.getpid()}" in line
+
+
+def _start_up_error(out: subprocess.CompletedProcess[str], key: str) -> str:
+    """The one line a failed start printed: exit code 2, no traceback, naming `key`."""
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("roadwork-router: ")]
+    assert len(lines) == 1 and lines[0].startswith(f"roadwork-router: {key}"), out.stderr
+    return lines[0]
+
+
+def _bad_files(tmp: Path, case: str) -> dict[str, str]:
+    """Config overrides pointing at a bad file of each kind."""
+    from tests.router.api.test_auth import _self_signed
+
+    if case == "weights: a directory":
+        return {"ROADWORK__DETECTORS__0__WEIGHTS": str(tmp)}
+    if case == "weights: not a checkpoint":
+        (tmp / "broken.pt").write_bytes(os.urandom(4096))
+        return {"ROADWORK__DETECTORS__1__WEIGHTS": str(tmp / "broken.pt")}
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    cert, key = _self_signed(tmp / "a")
+    if case == "tls: a key that is not PEM":
+        key.write_text("not a key")
+    elif case == "tls: another certificate's key":
+        key = _self_signed(tmp / "b")[1]
+    elif case == "tls: no certificate file":
+        cert = tmp / "missing.pem"
+    return {"ROADWORK__SERVER__TLS_CERT_FILE": str(cert), "ROADWORK__SERVER__TLS_KEY_FILE": str(key)}
+
+
+@pytest.mark.parametrize(
+    ("case", "key", "words"),
+    [
+        ("weights: a directory", "detectors[0].weights (yolo11n-roadwork)", "Is a directory"),
+        ("weights: not a checkpoint", "detectors[1].weights (yolov8n-roadwork)", "cannot be loaded"),
+        ("tls: a key that is not PEM", "server.tls_key_file", "holds no PEM private key"),
+        ("tls: another certificate's key", "server.tls_cert_file / server.tls_key_file", "do not load as a pair"),
+        ("tls: no certificate file", "server.tls_cert_file", "No such file"),
+    ],
+)
+def test_a_bad_file_is_a_clear_start_up_error(tmp_path: Path, case: str, key: str, words: str) -> None:
+    """Weights or TLS files that cannot serve stop `serve` with one line naming the key, exit code 2."""
+    env = _env(tmp_path) | _bad_files(tmp_path, case)
+    out = subprocess.run([*CLI, "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert words in _start_up_error(out, key)

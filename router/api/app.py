@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
@@ -30,7 +31,7 @@ from router.dispatch.pools import (
     watch_stalls,
 )
 from router.errors import ConfigError
-from router.flow.detection import build_ensemble
+from router.flow.detection import build_ensemble, warm_up_ensemble
 from router.flow.pipeline import Pipeline
 from router.observe.metrics import Metrics
 from router.state.jobs import JobRunner, JobStore
@@ -54,11 +55,20 @@ def tls_credentials(config: Config) -> grpc.ServerCredentials | None:
     s = config.server
     if not s.tls_cert_file:
         return None
-    try:
-        pair = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"server.tls_cert_file / server.tls_key_file: {exc}") from exc
-    return grpc.ssl_server_credentials([pair])
+    pem = {}
+    for key, path, marker in (("tls_cert_file", s.tls_cert_file, "CERTIFICATE-----"),
+                              ("tls_key_file", s.tls_key_file, "PRIVATE KEY-----")):  # fmt: skip
+        try:
+            pem[key] = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"server.{key}: {exc}") from exc
+        if marker.encode() not in pem[key]:
+            raise ConfigError(f"server.{key}: {path} holds no PEM {marker[:-5].lower()}")
+    try:  # grpc would accept any bytes here and fail every handshake later
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(s.tls_cert_file, s.tls_key_file)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"server.tls_cert_file / server.tls_key_file: they do not load as a pair: {exc}") from exc
+    return grpc.ssl_server_credentials([(pem["tls_key_file"], pem["tls_cert_file"])])
 
 
 def _cannot_bind(keys: str, host: str, port: int, exc: OSError | None = None) -> str:
@@ -166,7 +176,7 @@ class RouterApp:
         # once (detector and embedded engine warming up in parallel) fails with a circular import.
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
-        await asyncio.gather(self.ensemble.warmup(), self._start_engines())
+        await asyncio.gather(warm_up_ensemble(self.ensemble, self.config), self._start_engines())
         self.runner.start()
         for replica in replicas:
             watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
