@@ -515,6 +515,7 @@ class OpenAIHTTPEngine:
         body = json.dumps(self.payload(request, engine_rid), ensure_ascii=False, separators=(",", ":")).encode()
         rid = request.request_id
         head = self._head + (f"X-Request-Id: {rid}\r\n" if rid and _safe_header(rid) else "")
+        head += "".join(f"{k}: {v}\r\n" for k, v in request.trace_headers if _safe_header(v))
         data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         try:
             conn = await self._lean.open(data)
@@ -567,6 +568,7 @@ class OpenAIHTTPEngine:
 
     async def _generate_httpx(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         headers = {"X-Request-Id": request.request_id} if request.request_id else {}
+        headers.update(request.trace_headers)
         engine_rid = self._engine_rid()
         request_ = self._client.build_request(
             "POST", "/v1/chat/completions", json=self.payload(request, engine_rid), headers=headers

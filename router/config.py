@@ -344,6 +344,17 @@ class BatchConfig(_Strict):
     )
 
 
+class ObserveConfig(_Strict):
+    trace_endpoint: str = Field(
+        "", description="OTLP/gRPC collector for traces (e.g. http://127.0.0.1:4317); '' = off unless "
+        "OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set",
+    )  # fmt: skip
+    service_name: str = Field("roadwork-router", description="the traces' service.name (OTEL_SERVICE_NAME wins)")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one object per line with trace_id, span_id and request_id"
+    )
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -358,6 +369,7 @@ class Config(_Strict):
     batch: BatchConfig = BatchConfig()
     breaker: BreakerConfig = BreakerConfig()
     retry: RetryConfig = RetryConfig()
+    observe: ObserveConfig = ObserveConfig()
 
     @field_validator("detectors")
     @classmethod

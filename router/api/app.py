@@ -33,6 +33,7 @@ from router.dispatch.pools import (
 from router.errors import ConfigError
 from router.flow.detection import build_ensemble, warm_up_ensemble
 from router.flow.pipeline import Pipeline
+from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.jobs import JobRunner, JobStore
 from router.state.sessions import SessionStore
@@ -84,6 +85,7 @@ class RouterApp:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        tracing.setup(config.observe.trace_endpoint, config.observe.service_name)
         self.metrics = Metrics()
         self.store = Store(config.storage.resolved())
         self.ensemble = build_ensemble(config)
@@ -270,3 +272,4 @@ class RouterApp:
         self.ensemble.close()
         self.store.close()
         self.metrics.close()
+        tracing.shutdown()

@@ -8,8 +8,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import replace
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from router.api import convert, error_details
 from router.config import Config
 from router.errors import ConfigError, DeadlineExceeded, MalformedRequest, MissingField, RouterError, Unauthenticated
 from router.flow.pipeline import Pipeline, Trace
+from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.jobs import JobStore
 from router.state.sessions import SessionStore
@@ -167,20 +168,30 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         """The request id, and the initial metadata's send (in flight: await it before the next send);
         a call without the configured bearer token ends here, UNAUTHENTICATED."""
         rid = _request_id(context)
+        tracing.REQUEST_ID.set(rid)
+        tracing.annotate({"roadwork.request_id": rid})
         sent = asyncio.ensure_future(context.send_initial_metadata((("x-request-id", rid),)))
         if self._token and not _authorized(context, self._token):
             await sent
             await _abort(context, Unauthenticated(_UNAUTHENTICATED), rid)
         return rid, sent
 
+    @contextmanager
+    def _observed(self, rpc: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+        """While the call runs: counted in flight, and its span (the client's child) current."""
+        with self._metrics.in_flight.labels(rpc).track_inprogress():
+            with tracing.rpc_span(rpc, context.invocation_metadata()):
+                yield
+
     def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
         kind = trace.kind.value if trace.kind else ""
+        tracing.finish_rpc(kind, trace.pool, code)
         self._metrics.requests.labels(rpc, kind, trace.pool, code.name).inc()
         self._metrics.request_seconds.labels(rpc, kind).observe(time.perf_counter() - start)
 
     async def _unary(self, rpc: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()
-        with self._metrics.in_flight.labels(rpc).track_inprogress():
+        with self._observed(rpc, context):
             rid, sent = await self._begin(context)
             await sent
             try:
@@ -213,7 +224,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         (for Ask: opening the engine request, reading the next token) overlaps grpc completing the
         previous send, a round trip through its poller thread, instead of waiting for it."""
         start = time.perf_counter()
-        with self._metrics.in_flight.labels(rpc).track_inprogress():
+        with self._observed(rpc, context):
             trace = trace or Trace()
             rid, pending = await self._begin(context)
             try:

@@ -55,6 +55,10 @@ def _try_hint(addr: str) -> str:
 
 async def _serve(args: argparse.Namespace, demo: bool) -> None:
     config = _config(args)
+    if config.observe.log_format == "json":
+        from router.observe.tracing import log_as_json
+
+        log_as_json()
     share_cores(config.server.workers)  # before torch loads; the worker processes inherit it
     metrics_dir = share_metrics(config.server)  # before the metrics are built; inherited too
     if metrics_dir:

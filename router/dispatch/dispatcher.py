@@ -19,6 +19,8 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
+from opentelemetry.trace import Span
+
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest
 from engines.errors import EngineError, EngineTimeout, EngineUnavailable, EngineUnsupported
 from router.config import Price, RetryConfig, RoutingConfig
@@ -28,6 +30,7 @@ from router.dispatch.pools import Pool, Replica
 from router.dispatch.retry import retrying
 from router.errors import ImageOverContext, Overloaded, Unavailable, from_engine_error
 from router.flow.vision import ImagePreparer, ImageSent, image_of, with_image
+from router.observe import tracing
 from router.types import RequestKind, Route
 
 
@@ -78,6 +81,7 @@ class _Opened:
     replica: Replica
     events: AsyncGenerator[GenerationEvent, None]
     first: GenerationEvent
+    span: Span = tracing.NO_SPAN  # the engine stream's, ended with the stream
 
 
 @dataclass
@@ -151,7 +155,7 @@ class Dispatcher:
                 continue
             try:
                 pool_request, image = await self._for_pool(pool, request)
-                opened = await self._open(pool, pool_request, interactive, key, deadline)
+                opened = await self._open(pool, pool_request, interactive, key, deadline, fallback=bool(tried))
             except _NoReplica:
                 pool.settle(False)  # counts only if every replica failed: down at this instant is no failure
                 tried.append(name)
@@ -299,6 +303,7 @@ class Dispatcher:
                         )
                         outcome = True
                         tokens = event.usage.completion_tokens
+                        tracing.annotate(tracing.usage_attributes(event.usage), opened.span)
                         if interactive and tokens >= 4 and not moves:  # bulk's toll on this answer
                             replica.slots.observe((time.monotonic() - call.started) / tokens)
                         if kept:  # the answer's tokens, not only this replica's
@@ -311,8 +316,10 @@ class Dispatcher:
                         break
         except EngineError as exc:
             outcome = _engine_outcome(exc)
+            tracing.failed(opened.span, exc)
             raise
         finally:
+            opened.span.end()
             replica.slots.release(interactive)
             replica.breaker.settle(outcome)
             pool.settle(outcome)
@@ -334,8 +341,9 @@ class Dispatcher:
         key: RouteKey,
         deadline: float | None,
         avoid: set[int] | frozenset[int] = frozenset(),
+        fallback: bool = False,
     ) -> _Opened:
-        """Tries (with retries) until a replica yields its first event."""
+        """Tries (with retries) until a replica yields its first event (`fallback`: not the first pool tried)."""
         failed: set[int] = set()
         attempt_no = 0
         async for attempt in retrying(self._retry, deadline):
@@ -345,41 +353,55 @@ class Dispatcher:
                     self._on_retry(pool.name)
                 replica = self._pick(pool, key, failed, frozenset(avoid))
                 try:
-                    return await self._first_event(pool, replica, request, interactive, deadline)
+                    tried = {"roadwork.retry": attempt_no - 1, "roadwork.fallback": fallback}
+                    return await self._first_event(pool, replica, request, interactive, deadline, tried)
                 except EngineError:
                     failed.add(id(replica))
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _first_event(
-        self, pool: Pool, replica: Replica, request: GenerationRequest, interactive: bool, deadline: float | None
+        self,
+        pool: Pool,
+        replica: Replica,
+        request: GenerationRequest,
+        interactive: bool,
+        deadline: float | None,
+        attempt: dict[str, int | bool] | None = None,
     ) -> _Opened:
         """One try on one replica: a slot (or a place in the bounded queue), the breaker's leave,
-        then the engine's first event within `first_token_timeout_s` (capped by the deadline)."""
-        slots = replica.slots
-        if not slots.try_acquire(interactive):
-            if interactive and slots.queued(True) >= pool.config.max_queue:
-                raise _QueueFull
-            await slots.acquire(interactive)
-        if not replica.breaker.allow():  # it opened while this request waited for the slot
-            slots.release(interactive)
-            raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
-        events = replica.engine.generate(request)
-        limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
-        try:
+        then the engine's first event within `first_token_limit` (capped by the deadline). Traced as
+        a dispatch attempt (`attempt`: its retry number and whether it is a fallback)."""
+        with tracing.dispatch_attempt(pool.name, replica.name, replica.breaker.state.name, attempt or {}):
+            slots = replica.slots
+            if not slots.try_acquire(interactive):
+                if interactive and slots.queued(True) >= pool.config.max_queue:
+                    raise _QueueFull
+                with tracing.stage("admission wait"):
+                    await slots.acquire(interactive)
+            if not replica.breaker.allow():  # it opened while this request waited for the slot
+                slots.release(interactive)
+                raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
+            span = tracing.engine_stream(replica.engine.kind, replica.name)
+            events = replica.engine.generate(replace(request, trace_headers=tracing.outgoing(span)))
+            limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
             try:
-                async with asyncio.timeout(limit):
-                    first = await replica.progress.read(events)
-            except TimeoutError as exc:
-                raise EngineTimeout(
-                    f"{replica.name}: no first token within {limit:.3g} s (pools.{pool.name}.first_token_timeout_s,"
-                    " at most half the time the request had left)"
-                ) from exc
-            except StopAsyncIteration as exc:
-                raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc
-        except BaseException as exc:
-            replica.breaker.settle(_engine_outcome(exc))
-            slots.release(interactive)
-            await events.aclose()
-            raise
-        return _Opened(replica, events, first)
+                try:
+                    async with asyncio.timeout(limit):
+                        first = await replica.progress.read(events)
+                except TimeoutError as exc:
+                    raise EngineTimeout(
+                        f"{replica.name}: no first token within {limit:.3g} s (pools.{pool.name}.first_token_timeout_s,"
+                        " at most half the time the request had left)"
+                    ) from exc
+                except StopAsyncIteration as exc:
+                    raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc
+            except BaseException as exc:
+                tracing.failed(span, exc)
+                span.end()
+                replica.breaker.settle(_engine_outcome(exc))
+                slots.release(interactive)
+                await events.aclose()
+                raise
+            tracing.first_token(span)
+            return _Opened(replica, events, first, span)
