@@ -199,6 +199,11 @@ class PoolConfig(_Strict):
         0, ge=0, description="the model's context length; 0 = what the server reports (/v1/models max_model_len)"
     )
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")
+    http_client: Literal["aiohttp", "lean"] = Field(
+        "aiohttp",
+        description="the engine stream's HTTP client: aiohttp (traced by its OpenTelemetry instrumentation) or "
+        "lean (the router's own HTTP/1.1 for plain http without a proxy; docs/benchmarks.md compares them)",
+    )
     policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity", "image_affinity"] = (
         "least_loaded"
     )

@@ -103,7 +103,7 @@ class Pipeline:
                     image = await self._decode_full(image.data)
                 assert image.pixels is not None
                 result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
-            tracing.detection_done(span, result)
+            tracing.detection_done(span, result, self.ensemble.batch_sizes(image.sha256))
         self.metrics.detection_cache.labels("hit" if result.cached else "miss").inc()
         if not result.cached:
             self.metrics.detection_seconds.observe(result.latency_ms / 1e3)

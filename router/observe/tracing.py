@@ -115,24 +115,25 @@ def stage(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Sp
         yield span
 
 
-def detection_done(span: Span, result: Detection) -> None:
-    """The detection span's outcome, and a child per member from its vote's timing (members run on
-    their own threads; their spans are recorded afterwards, ending when the stage did)."""
+def detection_done(span: Span, result: Detection, batch_sizes: Mapping[str, int]) -> None:
+    """The detection span's outcome, and a child per member from its vote's timing and the batch its
+    image rode in (members run on their own threads; their spans are recorded afterwards, ending when
+    the stage did)."""
     annotate({"roadwork.detection.cached": result.cached, "roadwork.detection.probability": result.probability}, span)
     if result.cached:
         return
     end = time.time_ns()
     for vote in result.votes:
-        child = tracer.start_span(
-            f"detect {vote.detector}",
-            start_time=end - int(vote.latency_ms * 1e6),
-            attributes={
-                "roadwork.detector": vote.detector,
-                "roadwork.vote.status": vote.status.name,
-                "roadwork.vote.roadwork": vote.roadwork,
-                "roadwork.vote.boxes": len(vote.boxes),
-            },
-        )
+        attributes = {
+            "roadwork.detector": vote.detector,
+            "roadwork.vote.status": vote.status.name,
+            "roadwork.vote.roadwork": vote.roadwork,
+            "roadwork.vote.boxes": len(vote.boxes),
+        }
+        if batch := batch_sizes.get(vote.detector):
+            attributes["roadwork.detection.batch_size"] = batch
+        start = end - int(vote.latency_ms * 1e6)
+        child = tracer.start_span(f"detect {vote.detector}", start_time=start, attributes=attributes)
         if vote.error:
             child.set_status(Status(StatusCode.ERROR, vote.error))
         child.end(end_time=end)

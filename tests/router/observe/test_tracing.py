@@ -1,7 +1,7 @@
 """One trace from a Node client through the router to real vLLM (CPU): a real OTLP/gRPC receiver (the
 collector service generated in opentelemetry-proto) gets the router's spans and vLLM's, and they join
-up: client span -> Ask -> decode, detection (a child per member), dispatch attempt -> engine stream
--> vLLM's llm_request."""
+up: client span -> Ask -> decode, detection (a child per member), dispatch attempt -> engine stream ->
+its HTTP POST (aiohttp's instrumentation) -> vLLM's llm_request."""
 
 from __future__ import annotations
 
@@ -103,10 +103,10 @@ def test_one_trace_from_a_node_client_through_the_router_to_vllm(
     servicer, endpoint = collector
     trace_id, client_span = secrets.token_bytes(16), secrets.token_bytes(8)
     traceparent = f"00-{trace_id.hex()}-{client_span.hex()}-01"
-    overrides = {
-        "ROADWORK__POOLS__VLLM__ENGINE": "vllm",
-        "ROADWORK__POOLS__VLLM__REPLICAS": json.dumps([traced_vllm.url]),
-        "ROADWORK__POOLS__VLLM__METRICS_INTERVAL_S": "0",
+    overrides = {  # every pool on the one vLLM (no embedded model to load)
+        **{f"ROADWORK__POOLS__{p}__ENGINE": "vllm" for p in ("VLLM", "SGLANG", "LMDEPLOY")},
+        **{f"ROADWORK__POOLS__{p}__REPLICAS": json.dumps([traced_vllm.url]) for p in ("VLLM", "SGLANG", "LMDEPLOY")},
+        **{f"ROADWORK__POOLS__{p}__METRICS_INTERVAL_S": "0" for p in ("VLLM", "SGLANG", "LMDEPLOY")},
         "ROADWORK__ROUTING__SINGLE_SHOT": '["vllm"]',
         "ROADWORK__OBSERVE__TRACE_ENDPOINT": endpoint,
         **EXPORT_SOON,
@@ -131,6 +131,7 @@ def test_one_trace_from_a_node_client_through_the_router_to_vllm(
     members = [s for _, s in spans if s.name.startswith("detect ")]
     assert sorted(s.name for s in members) == ["detect yolo11n-roadwork", "detect yolov8n-roadwork"]
     assert all(s.parent_span_id == span("detection").span_id and _attrs(s)["roadwork.vote.status"] for s in members)
+    assert all(_attrs(s)["roadwork.detection.batch_size"] == 1 for s in members)  # one client, one image
 
     attempt = _attrs(span("dispatch attempt"))
     assert attempt["roadwork.pool"] == "vllm" and attempt["roadwork.replica"] == traced_vllm.url
@@ -142,7 +143,11 @@ def test_one_trace_from_a_node_client_through_the_router_to_vllm(
     assert s["roadwork.engine"] == "vllm" and s["roadwork.ttft_ms"] > 0 and 0 < s["gen_ai.usage.output_tokens"] <= 8
     assert stream.end_time_unix_nano >= span("dispatch attempt").end_time_unix_nano  # it outlives the attempt
 
+    # aiohttp's instrumentation (the default http_client) records the POST, the engine stream's child;
+    # its context is the traceparent vLLM gets.
+    (post,) = [s for _, s in spans if s.parent_span_id == stream.span_id]
+    assert post.kind == post.SPAN_KIND_CLIENT and _attrs(post).get("http.request.method", "POST") == "POST"
     vllm_svc, llm = by_name["llm_request"]
     assert vllm_svc != "roadwork-router"
-    assert llm.parent_span_id == stream.span_id, "vLLM's span is not the engine stream's child"
+    assert llm.parent_span_id == post.span_id, "vLLM's span is not the engine's HTTP request's child"
     assert _attrs(llm).get("gen_ai.request.id")
