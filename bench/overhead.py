@@ -2,7 +2,11 @@
 through the Rust peers sglang-router and vllm-router (HTTP), side by side in one run.
 
 python -m bench.overhead [--concurrency 1 16] [--rounds 80] [--tokens 16] [--cancel-trials 20]
-    [--sglang-router /venv/bin/python] [--vllm-router /venv/bin/vllm-router] [--json FILE]
+    [--router-clients aiohttp lean] [--sglang-router /venv/bin/python] [--vllm-router /venv/bin/vllm-router]
+    [--json FILE]
+
+`--router-clients aiohttp lean` runs one router per engine HTTP client (`pools.<name>.http_client`),
+interleaved with the others like every target.
 
 Every target sends the byte-identical chat request (the prompt the router builds for the bundled
 sample image, checked by comparing prompt token counts), greedy, `ignore_eos`, so all do the same
@@ -100,6 +104,11 @@ def _http_target(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> R
         return ttft, time.perf_counter() - t0, prompt
 
     return request
+
+
+def _router_name(client: str, clients: list[str]) -> str:
+    """The table's name for the router on `client`: plain when it is the only one."""
+    return "roadwork-router" if len(clients) == 1 else f"router ({client})"
 
 
 def _router_target(stub: pb_grpc.RouterServiceStub, image: bytes) -> Request:
@@ -219,10 +228,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         procs += [vllm] if vllm else []
         env = vllm_routes(vllm_url, args.model)
         workers = {"ROADWORK__SERVER__WORKERS": str(args.router_workers)}
-        router = await start_router(
-            env | workers | {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / "bench.sqlite3")}
-        )
-        procs.append(router)
+        routers: dict[str, Process] = {}
+        for client in args.router_clients:  # one router per engine HTTP client (pools.<name>.http_client)
+            pools = {f"ROADWORK__POOLS__{p}__HTTP_CLIENT": client for p in ("VLLM", "SGLANG", "LMDEPLOY")}
+            store = {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / f"bench-{client}.sqlite3")}
+            routers[_router_name(client, args.router_clients)] = router = await start_router(
+                env | workers | pools | store
+            )
+            procs.append(router)
         urls = {"direct": vllm_url}
         if args.sglang_router:
             peer = await start_peer(
@@ -240,17 +253,19 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         # request never goes out on a connection the server is closing (an httpx ReadError).
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-            channel = grpc.aio.insecure_channel(router.url)
-            stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
+            channels = {n: grpc.aio.insecure_channel(r.url) for n, r in routers.items()}
+            stubs = {n: pb_grpc.RouterServiceStub(c) for n, c in channels.items()}  # type: ignore[no-untyped-call]
             targets: dict[str, Request] = {n: _http_target(client, u, body) for n, u in urls.items()}
-            targets["roadwork-router"] = _router_target(stub, image)
+            targets |= {n: _router_target(stub, image) for n, stub in stubs.items()}
+            stub = next(iter(stubs.values()))
             for _ in range(2):  # the second round is compared: a cold router's first detection may still differ
                 prompts = {n: (await t(args.tokens, 0))[2] for n, t in targets.items()}  # also warms every path
             if len(set(prompts.values())) != 1:
                 raise SystemExit(await _unfair(stub, image, body, prompts))
             overhead = [await _overhead(targets, c, args.rounds, args.tokens) for c in args.concurrency]
             cancel = await _cancellation(targets, vllm_url, args.cancel_trials) if args.cancel_trials else {}
-            await channel.close()
+            for channel in channels.values():
+                await channel.close()
         return {"prompt_tokens": prompts, "tokens": args.tokens, "overhead": overhead, "cancellation": cancel}
     finally:
         for p in reversed(procs):
@@ -266,6 +281,8 @@ def main() -> None:
     p.add_argument("--vllm-router", help="the vllm-router executable")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     p.add_argument("--router-workers", type=int, default=1, help="roadwork-router processes on its port")
+    p.add_argument("--router-clients", nargs="+", choices=["aiohttp", "lean"], default=["aiohttp"],
+                   help="one roadwork-router per engine HTTP client (pools.<name>.http_client)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=80)
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--cancel-trials", type=int, default=20)

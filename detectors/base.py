@@ -76,6 +76,15 @@ class Detection:
         return self.probability > 0.5
 
 
+class WeightsError(Exception):
+    """A member's weights file is there but does not load (truncated, corrupted, not a checkpoint): a
+    configuration error, unlike a member failing at run time (left out of the vote)."""
+
+    def __init__(self, member: str, message: str) -> None:
+        super().__init__(message)
+        self.member = member
+
+
 class Member(Protocol):
     """How an ensemble member votes: its name, vote weight, threshold and caveats."""
 

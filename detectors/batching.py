@@ -15,6 +15,9 @@ R = TypeVar("R")
 _STOP = object()
 
 
+BATCH_SIZE = "batch_size"  # the attribute a finished item's future carries: the batch it ran in
+
+
 class BatchWorker(Generic[T, R]):
     """Runs `fn(batch)` on one thread; a batch is whatever is queued (up to `max_batch`).
 
@@ -93,6 +96,7 @@ class BatchWorker(Generic[T, R]):
                     f.set_exception(exc)
                 continue
             for (_, f), r in zip(live, results, strict=True):
+                setattr(f, BATCH_SIZE, len(live))
                 f.set_result(r)
 
     def close(self, timeout_s: float = 5.0) -> None:

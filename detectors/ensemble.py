@@ -16,8 +16,8 @@ from dataclasses import replace
 
 from PIL import Image
 
-from detectors.base import Detection, Detector, DetectorOutput, Member, Runner, Vote, VoteStatus
-from detectors.batching import BatchWorker
+from detectors.base import Detection, Detector, DetectorOutput, Member, Runner, Vote, VoteStatus, WeightsError
+from detectors.batching import BATCH_SIZE, BatchWorker
 from detectors.cache import LRUCache
 from detectors.calibration import IDENTITY, Calibration
 from detectors.voting import TWO_THIRDS, tally
@@ -34,6 +34,8 @@ class Solo:
     def load(self) -> None:
         try:
             self.detector.load()
+        except WeightsError:
+            raise
         except Exception as exc:  # left out of every vote, with this reason
             self._error = exc
 
@@ -81,6 +83,7 @@ class Ensemble:
         self._calibration = calibration
         self._deadline_s = deadline_s
         self._cache: LRUCache[Detection] = LRUCache(cache_size)
+        self._batches: LRUCache[dict[str, int]] = LRUCache(256)  # batch sizes of recent detections (traces)
         self._in_flight: dict[str, _Pending] = {}
         # One long-lived thread per runner: ultralytics models are not thread-safe, and the first
         # CUDA work on a fresh thread is slow (~1.2 s on the H100).
@@ -115,6 +118,10 @@ class Ensemble:
         )
         await asyncio.gather(*(asyncio.wrap_future(w.submit(dummy)) for w in self._workers))
         self.ready = True
+
+    def batch_sizes(self, digest: str) -> dict[str, int]:
+        """The batch each member ran an image in, by member name, for its last detection (for traces)."""
+        return self._batches.peek(digest) or {}
 
     def lookup(self, digest: str) -> Detection | None:
         """The cached detection of an image digest (marked cached), or None."""
@@ -199,6 +206,8 @@ class Ensemble:
 
     def _tally(self, digest: str, pending: _Pending, start: float) -> Detection:
         """The ensemble's verdict from the votes in so far."""
+        self._batches.put(digest, {m.name: getattr(f, BATCH_SIZE, 0) for r, f in zip(self._runners, pending.futures,
+                               strict=True) for m in r.members if f.done()})  # fmt: skip
         votes = tuple(v for r, f in zip(self._runners, pending.futures, strict=True)
                       for v in self._votes(r, f, pending, start))  # fmt: skip
         outcome = tally(votes, self._majority)

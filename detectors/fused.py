@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from detectors.base import Box, DetectorOutput
+from detectors.base import Box, DetectorOutput, WeightsError
 from detectors.ultralytics import UltralyticsDetector, clip_box, load_yolo
 
 BUCKETS = (1, 2, 4, 8, 16)
@@ -81,6 +81,8 @@ class FusedRunner:
                 m.names = {int(k): str(v) for k, v in model.names.items()}
                 if cuda:
                     m.stream = torch.cuda.Stream(self._device)  # type: ignore[no-untyped-call]
+            except WeightsError:
+                raise
             except Exception as exc:  # this member is left out of every vote, with this reason
                 m.error = exc
         self._capture_all()

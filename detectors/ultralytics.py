@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from detectors.base import Box, DetectorOutput
+from detectors.base import Box, DetectorOutput, WeightsError
 
 # No downloads, ever: weights are local files (ultralytics reads the literal string "true").
 os.environ.setdefault("YOLO_OFFLINE", "true")
@@ -120,10 +120,15 @@ def load_yolo(spec: UltralyticsSpec) -> Any:
 
     path = resolve_weights(spec.weights)
     cls: Any = RTDETR if spec.kind == "rtdetr" else YOLO
+    if path.endswith((".yaml", ".yml")):
+        torch.manual_seed(spec.seed)  # reproducible placeholder weights
+    try:
+        model = cls(path)
+    except Exception as exc:  # ultralytics raises TypeError, RuntimeError, ... for a bad checkpoint
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise WeightsError(spec.name, f"{path} cannot be loaded: {lines[0].removeprefix('ERROR ❌️ ')}") from exc
     if not path.endswith((".yaml", ".yml")):
-        return cls(path)
-    torch.manual_seed(spec.seed)  # reproducible placeholder weights
-    model = cls(path)
+        return model
     if spec.class_names:
         model.model.names = dict(enumerate(spec.class_names))
     return model

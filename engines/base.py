@@ -54,6 +54,8 @@ class GenerationRequest:
     pixel_budget: tuple[int, int] | None = None  # (min_pixels, max_pixels)
     # The last message is a partial answer (role "assistant") the engine continues, not a finished turn.
     continue_final: bool = False
+    # W3C trace context headers (traceparent, tracestate) for engine servers that join the trace.
+    trace_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

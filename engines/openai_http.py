@@ -8,14 +8,13 @@ import functools
 import io
 import json
 import logging
-import urllib.request
 import uuid
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry import context as otel_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest, ImagePart, Message, Usage
 from engines.errors import (
@@ -26,8 +25,10 @@ from engines.errors import (
     EngineUnavailable,
     EngineUnsupported,
 )
+from engines.transports import HttpClient, Response, transport
 
 PixelOptions = Literal["none", "mm_processor_kwargs", "image_url"]
+_PROPAGATOR = TraceContextTextMapPropagator()
 log = logging.getLogger(__name__)
 
 
@@ -102,10 +103,6 @@ def _status_error(status: int, body: bytes) -> EngineError:
     return EngineUnavailable(text)
 
 
-def _safe_header(value: str) -> bool:
-    return value.isprintable() and value.isascii()
-
-
 class _SSE:
     """Incremental parser of a chat-completions event stream: the texts of each fed piece's complete
     lines; the finish reason and usage as they pass. Lines after `data: [DONE]` are ignored, but the
@@ -162,219 +159,11 @@ class _SSE:
         return texts
 
 
-_DRAIN_S = 5.0  # how long the rest of a finished answer's body may take before its connection is dropped
-
-
-class _Malformed(Exception):
-    """The server's HTTP response does not parse."""
-
-
-class _Timeout(Exception):
-    """A lean-path timeout, named like httpx's (ConnectTimeout, ReadTimeout, PoolTimeout)."""
-
-
-class _Conn:
-    """One keep-alive HTTP/1.1 connection of `_LeanPool` and the state of the response on it."""
-
-    __slots__ = ("buf", "chunked", "keep_alive", "left", "reader", "status", "writer")
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.status, self.chunked, self.keep_alive, self.left = 0, False, False, -1
-        self.buf = bytearray()  # chunked body bytes read but not yet parsed
-
-    def usable(self) -> bool:
-        """Idle and still open (a server that closed an idle connection has fed EOF by now)."""
-        return not self.writer.transport.is_closing() and not self.reader.at_eof()
-
-    def close(self) -> None:
-        """Close at once, synchronously (cancellation-proof): the server sees the client go away."""
-        self.writer.transport.abort()
-
-    async def response_head(self) -> None:
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise _Malformed(f"bad status line {lines[0][:80]!r}")
-        self.status = int(parts[1])
-        self.keep_alive = parts[0] == "HTTP/1.1"
-        self.chunked, self.left = False, -1
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == "transfer-encoding":
-                self.chunked = value.endswith("chunked")
-            elif name == "content-length":
-                self.left = int(value)
-            elif name == "connection" and value == "close":
-                self.keep_alive = False
-            elif name == "content-encoding" and value not in ("", "identity"):
-                raise _Malformed(f"unrequested content-encoding {value!r}")
-        if self.chunked:
-            self.left = -1
-            self.buf.clear()
-        elif self.left < 0:
-            self.keep_alive = False  # the body ends when the server closes
-
-    async def read(self) -> bytes:
-        """The next piece of the body; b"" at its end. Chunked: every complete chunk that has
-        arrived (at least one), joined, so tokens the engine sent while we were busy come as one."""
-        if self.chunked:
-            while True:
-                data = self._chunks()
-                if data or not self.chunked:
-                    return data
-                more = await self.reader.read(65536)
-                if not more:
-                    raise asyncio.IncompleteReadError(bytes(self.buf), None)
-                self.buf += more
-        if self.left == 0:
-            return b""
-        data = await self.reader.read(65536 if self.left < 0 else min(self.left, 65536))
-        if self.left > 0:
-            if not data:
-                raise asyncio.IncompleteReadError(b"", self.left)
-            self.left -= len(data)
-        return data
-
-    def _chunks(self) -> bytes:
-        """Take the complete chunks off `buf`; at the last chunk (and its trailers) end the body."""
-        buf, pos = self.buf, 0
-        out: list[bytes] = []
-        while (eol := buf.find(b"\r\n", pos)) >= 0:
-            size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
-            if size == 0:
-                end = buf.find(b"\r\n\r\n", eol)  # no trailers: the size line's CRLF + an empty line
-                if end < 0:
-                    break
-                if len(buf) > end + 4:  # bytes after the response: the connection is out of step
-                    self.keep_alive = False
-                del buf[:]
-                self.chunked, self.left = False, 0
-                return b"".join(out)
-            if len(buf) < eol + 2 + size + 2:
-                break
-            out.append(bytes(buf[eol + 2 : eol + 2 + size]))
-            pos = eol + 2 + size + 2
-        del buf[:pos]
-        return b"".join(out)
-
-    def finished(self) -> bool:
-        return self.left == 0
-
-
-class _LeanPool:
-    """Keep-alive connections for the streaming POST to a plain-http engine without a proxy.
-
-    httpx costs the router about as much CPU per request as everything else in Python together
-    (its layers, anyio, a per-read cancel scope); this is the few lines of HTTP/1.1 the stream needs.
-    Health checks and model discovery stay on httpx."""
-
-    def __init__(self, host: str, port: int, connect_s: float, timeout_s: float, max_connections: int) -> None:
-        self._host, self._port = host, port
-        self._connect_s, self._timeout_s = connect_s, timeout_s
-        self._idle: list[_Conn] = []
-        self._draining: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(max_connections)
-
-    @staticmethod
-    def for_url(base: str, connect_s: float, timeout_s: float, max_connections: int) -> _LeanPool | None:
-        """A pool for `base`, or None where httpx must handle it (https, a proxy, credentials, a query)."""
-        url = urlsplit(base)
-        if url.scheme != "http" or not url.hostname or url.username or url.query or url.fragment:
-            return None
-        proxies = urllib.request.getproxies()
-        if ("http" in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.hostname):
-            return None
-        return _LeanPool(url.hostname, url.port or 80, connect_s, timeout_s, max_connections)
-
-    async def open(self, request: bytes) -> _Conn:
-        """Send `request` on an idle connection (a fresh one if none) and read the response head.
-
-        A reused connection that fails before any response arrives (the server closed it while idle)
-        is replaced once by a fresh one; the server never saw that request."""
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise _Timeout("PoolTimeout") from None
-        try:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.usable():
-                    conn.close()
-                    continue
-                try:
-                    await self._exchange(conn, request)
-                    return conn
-                except (OSError, asyncio.IncompleteReadError) as exc:
-                    conn.close()
-                    if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                        raise  # the server answered something: it saw the request
-                    break  # closed while idle: once more on a fresh connection
-                except BaseException:
-                    conn.close()
-                    raise
-            try:
-                async with asyncio.timeout(self._connect_s):
-                    reader, writer = await asyncio.open_connection(self._host, self._port, limit=1 << 20)
-            except TimeoutError:
-                raise _Timeout("ConnectTimeout") from None
-            conn = _Conn(reader, writer)
-            try:
-                await self._exchange(conn, request)
-            except BaseException:
-                conn.close()
-                raise
-            return conn
-        except BaseException:
-            self._slots.release()
-            raise
-
-    async def _exchange(self, conn: _Conn, request: bytes) -> None:
-        conn.writer.write(request)
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await conn.writer.drain()
-                await conn.response_head()
-        except TimeoutError:
-            raise _Timeout("ReadTimeout") from None
-
-    def finish(self, conn: _Conn) -> None:
-        """The caller has the whole answer (`[DONE]`): read what is left of the body (normally just
-        the chunked terminator, right behind it) in the background, then keep or close `conn`."""
-        if conn.finished():
-            self.release(conn)
-            return
-        task = asyncio.get_running_loop().create_task(self._drain(conn))
-        self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
-
-    async def _drain(self, conn: _Conn) -> None:
-        try:
-            async with asyncio.timeout(_DRAIN_S):
-                while await conn.read():
-                    pass
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            pass  # not reusable: `release` closes it
-        finally:
-            self.release(conn)
-
-    def release(self, conn: _Conn) -> None:
-        """Keep `conn` for the next request if its response was read to the end, else close it."""
-        if conn.keep_alive and conn.finished() and conn.usable():
-            self._idle.append(conn)
-        else:
-            conn.close()
-        self._slots.release()
-
-    def close(self) -> None:
-        for task in self._draining:
-            task.cancel()
-        for conn in self._idle:
-            conn.close()
-        self._idle.clear()
+async def _read_all(resp: Response) -> bytes:
+    parts = []
+    while part := await resp.read():
+        parts.append(part)
+    return b"".join(parts)
 
 
 @functools.cache
@@ -408,6 +197,7 @@ class OpenAIHTTPEngine:
         abort_path: str | None = None,
         continue_fields: dict[str, Any] | None = None,
         continuous_usage: bool = False,
+        http_client: HttpClient = "aiohttp",
     ) -> None:
         self._base = base_url.rstrip("/")
         self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"
@@ -428,16 +218,10 @@ class OpenAIHTTPEngine:
         self._context_tokens = 0  # the server's max_model_len, once /v1/models told it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._read_timeout_s = read_timeout_s
-        self._lean = _LeanPool.for_url(self._base, connect_timeout_s, read_timeout_s, max_connections)
-        if self._lean is not None:
-            url = urlsplit(self._base)
-            host = f"[{url.hostname}]" if ":" in (url.hostname or "") else str(url.hostname)
-            host = host if url.port is None else f"{host}:{url.port}"
-            auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
-            self._head = (
-                f"POST {url.path}/v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
-                f"Connection: keep-alive\r\nContent-Type: application/json\r\n{auth}"
-            )
+        self._transport = transport(
+            http_client, self._base, connect_s=connect_timeout_s, read_s=read_timeout_s,
+            max_connections=max_connections, api_key=api_key,
+        )  # fmt: skip
         self._client = httpx.AsyncClient(
             base_url=self._base,
             headers=headers,
@@ -464,12 +248,6 @@ class OpenAIHTTPEngine:
     @property
     def context_tokens(self) -> int:
         return self._context_tokens
-
-    def _transport_error(self, exc: Exception) -> EngineError:
-        """A connection-level failure: a timeout, or the engine unreachable / the stream broken."""
-        if isinstance(exc, httpx.TimeoutException):
-            return EngineTimeout(f"{self._base}: {type(exc).__name__}")
-        return EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}")
 
     def payload(self, request: GenerationRequest, rid: str = "") -> dict[str, Any]:
         """The JSON body this engine POSTs to /v1/chat/completions for `request` (`rid`: the engine's id for it)."""
@@ -506,27 +284,24 @@ class OpenAIHTTPEngine:
         """Stream the answer; leaving the loop early closes the connection, which aborts the request."""
         if not self._model:
             await self._discover_model()
-        if self._lean is None:
-            async with aclosing(self._generate_httpx(request)) as events:
-                async for event in events:
-                    yield event
-            return
         engine_rid = self._engine_rid()
         body = json.dumps(self.payload(request, engine_rid), ensure_ascii=False, separators=(",", ":")).encode()
-        rid = request.request_id
-        head = self._head + (f"X-Request-Id: {rid}\r\n" if rid and _safe_header(rid) else "")
-        data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        headers = dict(request.trace_headers)
+        if request.request_id:
+            headers["X-Request-Id"] = request.request_id
+        # The request's trace context is current while the request goes out: an instrumented client's
+        # span is its child, and sends its own traceparent (the plain one sends the headers as given).
+        token = otel_context.attach(_PROPAGATOR.extract(headers)) if request.trace_headers else None
         try:
-            conn = await self._lean.open(data)
-        except _Timeout as exc:
-            raise EngineTimeout(f"{self._base}: {exc}") from exc
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _Malformed, ValueError) as exc:
-            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
+            resp = await self._transport.open(body, headers)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
         stream = _SSE(self._base)
         try:
-            if conn.status != 200:
-                raise _status_error(conn.status, await self._read_all(conn))
-            while chunk := await self._read(conn):
+            if resp.status != 200:
+                raise _status_error(resp.status, await _read_all(resp))
+            while chunk := await resp.read():
                 if texts := stream.feed(chunk):  # one event per read
                     yield Delta(texts[0] if len(texts) == 1 else "".join(texts), stream.tokens(len(texts)))
                 if stream.error:
@@ -540,65 +315,10 @@ class OpenAIHTTPEngine:
                     raise stream.error
         finally:
             if stream.done:
-                self._lean.finish(conn)  # the rest (the chunked terminator) is read in the background
-            else:
-                # Releasing a response not read to its end closes its connection, synchronously (no
-                # await a second cancellation could skip): that is what makes the engine abort it.
-                self._lean.release(conn)
+                resp.done()
+            else:  # closed at once, synchronously (no await a second cancellation could skip)
+                resp.abort()
                 self._abort(engine_rid)
-        yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
-
-    async def _read(self, conn: _Conn) -> bytes:
-        try:
-            async with asyncio.timeout(self._read_timeout_s):
-                return await conn.read()
-        except TimeoutError as exc:
-            raise EngineTimeout(f"{self._base}: ReadTimeout") from exc
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            raise EngineUnavailable(f"{self._base}: {type(exc).__name__}: {exc}") from exc
-        except ValueError as exc:  # a chunk size that is not hex
-            raise EngineUnavailable(f"{self._base}: malformed stream: {exc}") from exc
-
-    async def _read_all(self, conn: _Conn) -> bytes:
-        parts = []
-        while part := await self._read(conn):
-            parts.append(part)
-        return b"".join(parts)
-
-    async def _generate_httpx(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
-        headers = {"X-Request-Id": request.request_id} if request.request_id else {}
-        engine_rid = self._engine_rid()
-        request_ = self._client.build_request(
-            "POST", "/v1/chat/completions", json=self.payload(request, engine_rid), headers=headers
-        )
-        try:
-            resp = await self._client.send(request_, stream=True)
-        except httpx.TransportError as exc:  # timeouts included
-            raise self._transport_error(exc) from exc
-        stream = _SSE(self._base)
-        try:
-            if resp.status_code != 200:
-                raise _status_error(resp.status_code, await resp.aread())
-            async for chunk in resp.aiter_bytes():
-                if texts := stream.feed(chunk):
-                    yield Delta("".join(texts), stream.tokens(len(texts)))
-                if stream.error:
-                    raise stream.error
-                if stream.done:
-                    break
-            else:
-                for text in stream.feed(b"\n"):
-                    yield Delta(text)
-                if stream.error:
-                    raise stream.error
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            raise self._transport_error(exc) from exc
-        finally:
-            # Closing the unfinished response closes its connection: that is what makes the engine
-            # abort the request. Shielded, so a second cancellation during cleanup cannot skip it.
-            if not stream.done:
-                self._abort(engine_rid)
-            await asyncio.shield(resp.aclose())
         yield Finished(finish_reason=stream.finish_reason, usage=stream.usage, model=self._model)
 
     def _engine_rid(self) -> str:
@@ -662,6 +382,5 @@ class OpenAIHTTPEngine:
     async def close(self) -> None:
         if self._aborts:  # aborts already sent go out before the client closes
             await asyncio.wait(self._aborts, timeout=5.0)
-        if self._lean is not None:
-            self._lean.close()
+        await self._transport.close()
         await self._client.aclose()

@@ -209,6 +209,11 @@ class PoolConfig(_Strict):
         0, ge=0, description="the model's context length; 0 = what the server reports (/v1/models max_model_len)"
     )
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")
+    http_client: Literal["aiohttp", "lean"] = Field(
+        "aiohttp",
+        description="the engine stream's HTTP client: aiohttp (traced by its OpenTelemetry instrumentation) or "
+        "lean (the router's own HTTP/1.1 for plain http without a proxy; docs/benchmarks.md compares them)",
+    )
     policy: Literal["round_robin", "least_loaded", "power_of_two", "session_affinity", "image_affinity"] = (
         "least_loaded"
     )
@@ -363,6 +368,17 @@ class BatchConfig(_Strict):
     )
 
 
+class ObserveConfig(_Strict):
+    trace_endpoint: str = Field(
+        "", description="OTLP/gRPC collector for traces (e.g. http://127.0.0.1:4317); '' = off unless "
+        "OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set",
+    )  # fmt: skip
+    service_name: str = Field("roadwork-router", description="the traces' service.name (OTEL_SERVICE_NAME wins)")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one object per line with trace_id, span_id and request_id"
+    )
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -377,6 +393,7 @@ class Config(_Strict):
     batch: BatchConfig = BatchConfig()
     breaker: BreakerConfig = BreakerConfig()
     retry: RetryConfig = RetryConfig()
+    observe: ObserveConfig = ObserveConfig()
 
     @field_validator("detectors")
     @classmethod

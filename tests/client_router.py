@@ -107,11 +107,11 @@ def router_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         yield running
 
 
-def run_client(argv: list[str], addr: str, log_path: Path, what: str) -> None:
-    """Run a client program (`argv` + address + sample image) and check it ends with {"step": "all"}."""
+def run_client(argv: list[str], addr: str, log_path: Path, what: str, *extra: str) -> None:
+    """Run a client program (`argv` + address + sample image + `extra`) and check it ends with {"step": "all"}."""
     try:
         proc = subprocess.run(
-            [*argv, addr, str(SAMPLE_IMAGE)], cwd=REPO, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S
+            [*argv, addr, str(SAMPLE_IMAGE), *extra], cwd=REPO, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(

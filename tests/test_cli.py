@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,14 @@ CLI = [sys.executable, "-m", "router.cli.main"]
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    return dict(
-        os.environ,
-        ROADWORK__SERVER__PORT=str(free_port()),
-        ROADWORK__SERVER__METRICS_PORT="0",
-        ROADWORK__STORAGE__PATH=str(tmp / "cli.sqlite3"),
-        **extra,
+    return (
+        dict(
+            os.environ,
+            ROADWORK__SERVER__PORT=str(free_port()),
+            ROADWORK__SERVER__METRICS_PORT="0",
+            ROADWORK__STORAGE__PATH=str(tmp / "cli.sqlite3"),
+        )
+        | extra
     )
 
 
@@ -43,7 +46,7 @@ def test_demo_serves_and_prints_streamed_events(tmp_path: Path) -> None:
 def test_check_config_names_bad_key(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "check-config"], env=_env(tmp_path, ROADWORK__POOLS__VLLM__POLICY="fastest"),
                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad.returncode != 0 and "pools.vllm.policy" in bad.stderr
+    assert bad.returncode == 2 and "pools.vllm.policy" in bad.stderr
     ok = subprocess.run([*CLI, "check-config"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "configuration OK" in ok.stdout
 
@@ -92,9 +95,10 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     """server.workers = 2: two processes serve one port; new connections reach both (each keeps its
     own detection cache, so the same image is a cache miss once per process); the extra worker binds
     only once warmed up (no connection ever meets a NOT_SERVING process); a SIGKILLed worker is
-    started again and serves; SIGTERM stops both."""
+    started again and serves; SIGTERM stops both. The first process's /metrics sums both processes'
+    counters and histograms (the killed one's counts are kept), and shows each live process's own
+    breakers (a pid label); its /readyz answers 503 until the router is SERVING, /healthz 200."""
     import signal
-    import time
 
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -102,8 +106,9 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     from router._proto.roadwork.v1 import router_pb2 as pb
     from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 
-    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2")
+    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2", ROADWORK__SERVER__METRICS_PORT=str(free_port()))
     addr = f"127.0.0.1:{env['ROADWORK__SERVER__PORT']}"
+    http = f"http://127.0.0.1:{env['ROADWORK__SERVER__METRICS_PORT']}"
     proc = subprocess.Popen([*CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     image = SAMPLE.read_bytes()
 
@@ -125,6 +130,8 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
 
     try:
         deadline = time.time() + 240
+        readiness = probe_until_ready(http, proc, deadline)
+        assert readiness[0] == 503 and readiness[-1] == 200, readiness
         first: list[str] = []
         while time.time() < deadline and not first:  # extra workers start once the first one is SERVING
             time.sleep(0.5)
@@ -132,6 +139,7 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
         assert first, "no worker process started"
         misses, answered = until_misses(2, deadline)
         assert misses == 2, f"{misses} cache misses in {answered} connections: both processes should have answered"
+        assert_summed(scrape(http), answered, misses=2, pids={proc.pid, int(first[0])})
 
         os.kill(int(first[0]), signal.SIGKILL)
         again: list[str] = []
@@ -139,8 +147,9 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
             time.sleep(0.5)
             again = [c for c in children() if c != first[0]]
         assert again, "the killed worker was not started again"
-        misses, answered = until_misses(1, deadline)  # the first process's cache is warm: the new one misses
-        assert misses == 1, f"{misses} cache misses in {answered} connections after the restart"
+        misses2, answered2 = until_misses(1, deadline)  # the first process's cache is warm: the new one misses
+        assert misses2 == 1, f"{misses2} cache misses in {answered2} connections after the restart"
+        assert_summed(scrape(http), answered + answered2, misses=3, pids={proc.pid, int(again[0])})
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
@@ -152,7 +161,54 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
             proc.kill()
 
 
-@pytest.mark.parametrize("key", ["server.metrics_port", "server.port"])
+def probe_until_ready(http: str, proc: subprocess.Popen[bytes], deadline: float) -> list[int]:
+    """/readyz's answers (each change once) from the first one until it says 200, while /healthz says 200."""
+    import httpx
+
+    seen: list[int] = []
+    while time.time() < deadline and proc.poll() is None and seen[-1:] != [200]:
+        try:
+            assert httpx.get(f"{http}/healthz", timeout=5).status_code == 200
+            code = httpx.get(f"{http}/readyz", timeout=5).status_code
+        except httpx.TransportError:  # not listening yet
+            time.sleep(0.2)
+            continue
+        if seen[-1:] != [code]:
+            seen.append(code)
+        time.sleep(0.2)
+    return seen
+
+
+def scrape(http: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample on /metrics, by name and labels."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{http}/metrics", timeout=10).text
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+
+def assert_summed(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], answered: int, misses: int,
+                  pids: set[int]) -> None:  # fmt: skip
+    """The counters and histograms count every Detect of every process; the breaker gauge is per live process."""
+
+    def value(name: str, **labels: str) -> float:
+        return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls)
+
+    ok = {"rpc": "Detect", "code": "OK"}
+    assert value("roadwork_requests_total", **ok) == answered
+    assert value("roadwork_request_seconds_count", rpc="Detect") == answered
+    assert value("roadwork_detection_cache_total", result="miss") == misses
+    assert value("roadwork_detection_cache_total", result="hit") == answered - misses
+    assert value("roadwork_detection_seconds_count") == misses
+    assert value("roadwork_in_flight", rpc="Detect") == 0
+    breakers = {dict(ls)["pid"] for (n, ls), _v in samples.items() if n == "roadwork_breaker_state"}
+    assert breakers == {str(p) for p in pids}, breakers
+    assert value("roadwork_breaker_state") == 0  # every breaker of every live process closed
+
+
+@pytest.mark.parametrize("key", ["server.metrics_port", "server.host / server.port"])
 def test_a_held_port_is_a_clear_start_up_error(tmp_path: Path, key: str) -> None:
     """A second router on the same host: the port another process holds is named, with its key and
     the holder's PID, not an OSError traceback."""
@@ -162,9 +218,54 @@ def test_a_held_port_is_a_clear_start_up_error(tmp_path: Path, key: str) -> None
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        env = _env(tmp_path) | {f"ROADWORK__{key.upper().replace('.', '__')}": str(port)}
+        env = _env(tmp_path) | {f"ROADWORK__{key.split()[-1].upper().replace('.', '__')}": str(port)}
         out = subprocess.run([*CLI, "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1, out.stdout + out.stderr
-    assert "Traceback" not in out.stderr
-    assert key in out.stderr and f"cannot listen on 127.0.0.1:{port}" in out.stderr
-    assert f"PID {os.getpid()}" in out.stderr
+    line = _start_up_error(out, key)
+    assert f"cannot listen on 127.0.0.1:{port}" in line and f"PID {os.getpid()}" in line
+
+
+def _start_up_error(out: subprocess.CompletedProcess[str], key: str) -> str:
+    """The one line a failed start printed: exit code 2, no traceback, naming `key`."""
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("roadwork-router: ")]
+    assert len(lines) == 1 and lines[0].startswith(f"roadwork-router: {key}"), out.stderr
+    return lines[0]
+
+
+def _bad_files(tmp: Path, case: str) -> dict[str, str]:
+    """Config overrides pointing at a bad file of each kind."""
+    from tests.router.api.test_auth import _self_signed
+
+    if case == "weights: a directory":
+        return {"ROADWORK__DETECTORS__0__WEIGHTS": str(tmp)}
+    if case == "weights: not a checkpoint":
+        (tmp / "broken.pt").write_bytes(os.urandom(4096))
+        return {"ROADWORK__DETECTORS__1__WEIGHTS": str(tmp / "broken.pt")}
+    (tmp / "a").mkdir()
+    (tmp / "b").mkdir()
+    cert, key = _self_signed(tmp / "a")
+    if case == "tls: a key that is not PEM":
+        key.write_text("not a key")
+    elif case == "tls: another certificate's key":
+        key = _self_signed(tmp / "b")[1]
+    elif case == "tls: no certificate file":
+        cert = tmp / "missing.pem"
+    return {"ROADWORK__SERVER__TLS_CERT_FILE": str(cert), "ROADWORK__SERVER__TLS_KEY_FILE": str(key)}
+
+
+@pytest.mark.parametrize(
+    ("case", "key", "words"),
+    [
+        ("weights: a directory", "detectors[0].weights (yolo11n-roadwork)", "Is a directory"),
+        ("weights: not a checkpoint", "detectors[1].weights (yolov8n-roadwork)", "cannot be loaded"),
+        ("tls: a key that is not PEM", "server.tls_key_file", "holds no PEM private key"),
+        ("tls: another certificate's key", "server.tls_cert_file / server.tls_key_file", "do not load as a pair"),
+        ("tls: no certificate file", "server.tls_cert_file", "No such file"),
+    ],
+)
+def test_a_bad_file_is_a_clear_start_up_error(tmp_path: Path, case: str, key: str, words: str) -> None:
+    """Weights or TLS files that cannot serve stop `serve` with one line naming the key, exit code 2."""
+    env = _env(tmp_path) | _bad_files(tmp_path, case)
+    out = subprocess.run([*CLI, "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert words in _start_up_error(out, key)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
@@ -31,9 +32,10 @@ from router.dispatch.pools import (
     watch_stalls,
 )
 from router.errors import ConfigError
-from router.flow.detection import build_ensemble
+from router.flow.detection import build_ensemble, warm_up_ensemble
 from router.flow.pipeline import Pipeline
 from router.flow.shared_cache import SharedDetectionCache
+from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.jobs import JobRunner, JobStore
 from router.state.sessions import SessionStore
@@ -56,11 +58,20 @@ def tls_credentials(config: Config) -> grpc.ServerCredentials | None:
     s = config.server
     if not s.tls_cert_file:
         return None
-    try:
-        pair = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"server.tls_cert_file / server.tls_key_file: {exc}") from exc
-    return grpc.ssl_server_credentials([pair])
+    pem = {}
+    for key, path, marker in (("tls_cert_file", s.tls_cert_file, "CERTIFICATE-----"),
+                              ("tls_key_file", s.tls_key_file, "PRIVATE KEY-----")):  # fmt: skip
+        try:
+            pem[key] = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"server.{key}: {exc}") from exc
+        if marker.encode() not in pem[key]:
+            raise ConfigError(f"server.{key}: {path} holds no PEM {marker[:-5].lower()}")
+    try:  # grpc would accept any bytes here and fail every handshake later
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(s.tls_cert_file, s.tls_key_file)
+    except ssl.SSLError as exc:
+        raise ConfigError(f"server.tls_cert_file / server.tls_key_file: they do not load as a pair: {exc}") from exc
+    return grpc.ssl_server_credentials([(pem["tls_key_file"], pem["tls_cert_file"])])
 
 
 def _cannot_bind(keys: str, host: str, port: int, exc: OSError | None = None) -> str:
@@ -76,6 +87,7 @@ class RouterApp:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        tracing.setup(config.observe.trace_endpoint, config.observe.service_name)
         self.metrics = Metrics()
         st = config.storage
         self.store = open_store(
@@ -108,6 +120,11 @@ class RouterApp:
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def serving(self) -> bool:
+        """gRPC health says SERVING: warmed up and not shutting down (the HTTP /readyz)."""
+        return self.ready.is_set() and not self._stopping
 
     async def start(self) -> int:
         """Bind the port and start serving; returns the port. Warm-up continues in the background,
@@ -156,7 +173,7 @@ class RouterApp:
             raise ConfigError(_cannot_bind("server.host / server.port", s.host, s.port))
         if s.metrics_port:  # before the gRPC server starts: a refused port leaves nothing half started
             try:
-                self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
+                self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port, ready=self.serving)
             except OSError as exc:
                 raise ConfigError(_cannot_bind("server.metrics_port", s.metrics_host, s.metrics_port, exc)) from exc
         await server.start()
@@ -171,7 +188,7 @@ class RouterApp:
         # once (detector and embedded engine warming up in parallel) fails with a circular import.
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
-        await asyncio.gather(self.ensemble.warmup(), self._start_engines())
+        await asyncio.gather(warm_up_ensemble(self.ensemble, self.config), self._start_engines())
         await self.runner.start()
         for replica in replicas:
             watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
@@ -187,6 +204,7 @@ class RouterApp:
             task = watch_load(replica, interval, self._record_load)
             self._background.append(asyncio.create_task(task, name=f"metrics-{replica.name}"))
         self._background.append(asyncio.create_task(self._purge_sessions(), name="session-purge"))
+        self._background.append(asyncio.create_task(self._sample_replicas(replicas), name="replica-gauges"))
         # Everything loaded so far (torch, models) lives as long as the process: move it out of the
         # collector's reach, so full collections stop costing ~0.1-0.25 s pauses on the request path.
         gc.collect()
@@ -224,6 +242,11 @@ class RouterApp:
         self.metrics.record_engine_load(replica.name, replica.engine_load)
         self.metrics.engine_healthy.labels(replica.name).set(1 if replica.healthy else 0)
 
+    async def _sample_replicas(self, replicas: list[Replica], interval_s: float = 0.5) -> None:
+        while True:
+            self.metrics.record_replicas(replicas)
+            await asyncio.sleep(interval_s)
+
     async def _purge_sessions(self) -> None:
         while True:
             await asyncio.sleep(600)
@@ -240,6 +263,7 @@ class RouterApp:
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
+        self._stopping = True
         await self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
         # Bulk workers take no new items; those in flight get the same grace as the RPCs.
@@ -259,3 +283,5 @@ class RouterApp:
         if self.pipeline.shared_cache is not None:
             await self.pipeline.shared_cache.close()
         await self.store.close()
+        self.metrics.close()
+        tracing.shutdown()

@@ -8,8 +8,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import replace
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from router.api import convert, error_details
 from router.config import Config
 from router.errors import ConfigError, DeadlineExceeded, MalformedRequest, MissingField, RouterError, Unauthenticated
 from router.flow.pipeline import Pipeline, Trace
+from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.jobs import JobStore
 from router.state.sessions import SessionStore
@@ -167,33 +168,44 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         """The request id, and the initial metadata's send (in flight: await it before the next send);
         a call without the configured bearer token ends here, UNAUTHENTICATED."""
         rid = _request_id(context)
+        tracing.REQUEST_ID.set(rid)
+        tracing.annotate({"roadwork.request_id": rid})
         sent = asyncio.ensure_future(context.send_initial_metadata((("x-request-id", rid),)))
         if self._token and not _authorized(context, self._token):
             await sent
             await _abort(context, Unauthenticated(_UNAUTHENTICATED), rid)
         return rid, sent
 
+    @contextmanager
+    def _observed(self, rpc: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+        """While the call runs: counted in flight, and its span (the client's child) current."""
+        with self._metrics.in_flight.labels(rpc).track_inprogress():
+            with tracing.rpc_span(rpc, context.invocation_metadata()):
+                yield
+
     def _record(self, rpc: str, trace: Trace, code: grpc.StatusCode, start: float) -> None:
         kind = trace.kind.value if trace.kind else ""
+        tracing.finish_rpc(kind, trace.pool, code)
         self._metrics.requests.labels(rpc, kind, trace.pool, code.name).inc()
         self._metrics.request_seconds.labels(rpc, kind).observe(time.perf_counter() - start)
 
     async def _unary(self, rpc: str, context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()
-        rid, sent = await self._begin(context)
-        await sent
-        try:
-            async with asyncio.timeout(context.time_remaining()):
-                result = await call()
-        except asyncio.CancelledError:
-            self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
-            raise
-        except Exception as exc:
-            err = _failure(exc, rid)
-            self._record(rpc, Trace(), err.code, start)
-            await _abort(context, err, rid)
-        self._record(rpc, Trace(), grpc.StatusCode.OK, start)
-        return result
+        with self._observed(rpc, context):
+            rid, sent = await self._begin(context)
+            await sent
+            try:
+                async with asyncio.timeout(context.time_remaining()):
+                    result = await call()
+            except asyncio.CancelledError:
+                self._record(rpc, Trace(), grpc.StatusCode.CANCELLED, start)
+                raise
+            except Exception as exc:
+                err = _failure(exc, rid)
+                self._record(rpc, Trace(), err.code, start)
+                await _abort(context, err, rid)
+            self._record(rpc, Trace(), grpc.StatusCode.OK, start)
+            return result
 
     async def _stream(
         self,
@@ -212,30 +224,31 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         (for Ask: opening the engine request, reading the next token) overlaps grpc completing the
         previous send, a round trip through its poller thread, instead of waiting for it."""
         start = time.perf_counter()
-        trace = trace or Trace()
-        rid, pending = await self._begin(context)
-        try:
-            # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
-            # the chain below is cancelled and closed, which aborts the engine request.
-            async with asyncio.timeout(context.time_remaining()), aclosing(events(rid)) as it:
-                async for event in it:
+        with self._observed(rpc, context):
+            trace = trace or Trace()
+            rid, pending = await self._begin(context)
+            try:
+                # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
+                # the chain below is cancelled and closed, which aborts the engine request.
+                async with asyncio.timeout(context.time_remaining()), aclosing(events(rid)) as it:
+                    async for event in it:
+                        await pending
+                        pending = asyncio.ensure_future(context.write(event))
                     await pending
-                    pending = asyncio.ensure_future(context.write(event))
-                await pending
-        except asyncio.CancelledError:
-            self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
-            raise
-        except Exception as exc:
-            err = _failure(exc, rid)
-            self._record(rpc, trace, err.code, start)
-            if not pending.done():  # let the send in flight settle before the status goes out (bounded:
-                await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
-            await _abort(context, err, rid)
-        finally:
-            if not pending.done():
-                pending.cancel()
-            pending.add_done_callback(_retrieved)
-        self._record(rpc, trace, grpc.StatusCode.OK, start)
+            except asyncio.CancelledError:
+                self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
+                raise
+            except Exception as exc:
+                err = _failure(exc, rid)
+                self._record(rpc, trace, err.code, start)
+                if not pending.done():  # let the send in flight settle before the status goes out (bounded:
+                    await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
+                await _abort(context, err, rid)
+            finally:
+                if not pending.done():
+                    pending.cancel()
+                pending.add_done_callback(_retrieved)
+            self._record(rpc, trace, grpc.StatusCode.OK, start)
 
     # -- RPCs ------------------------------------------------------------------------------------
 

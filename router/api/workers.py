@@ -9,9 +9,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from router.config import Config
+from router.config import Config, ServerConfig
+from router.observe.metrics import MULTIPROC_ENV, process_exited
 
 log = logging.getLogger("roadwork.workers")
 
@@ -24,6 +27,21 @@ def share_cores(workers: int) -> None:
         share = str(max(1, (os.cpu_count() or 1) // workers))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, share)
+
+
+def share_metrics(server: ServerConfig) -> str | None:
+    """With several router processes, the directory their metrics go to (prometheus-client's
+    multiprocess mode: the first process's /metrics sums them), made by the first process and
+    inherited by the others; returns it when this process made it (remove it at exit). A directory
+    the operator set in PROMETHEUS_MULTIPROC_DIR is used instead, emptied of a previous run's files."""
+    if server.workers == 1 or server.worker_index > 0:
+        return None
+    if os.environ.get(MULTIPROC_ENV):
+        for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
+            stale.unlink()
+        return None
+    os.environ[MULTIPROC_ENV] = directory = tempfile.mkdtemp(prefix="roadwork-metrics-")
+    return directory
 
 
 class WorkerProcesses:
@@ -66,6 +84,7 @@ class WorkerProcesses:
                 code = proc.poll()
                 if code is None or self._stopping:
                     continue
+                process_exited(proc.pid)
                 ran = time.monotonic() - self._started[index]
                 delay = 1.0 if ran > 60 else min(30.0, 2 * self._backoff.get(index, 0.5))
                 self._backoff[index] = delay
@@ -86,3 +105,4 @@ class WorkerProcesses:
                 await asyncio.wait_for(asyncio.to_thread(proc.wait), grace_s + 15)
             except TimeoutError:
                 proc.kill()
+            process_exited(proc.pid)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
-from router.api.workers import WorkerProcesses, share_cores
+from router.api.workers import WorkerProcesses, share_cores, share_metrics
 from router.config import load_config
 from router.errors import ConfigError
 
@@ -21,11 +23,17 @@ SAMPLE_IMAGE = Path(__file__).parent.parent / "assets" / "sample_roadwork.jpg"
 DEFAULT_ADDR = "127.0.0.1:50051"
 
 
+def _bad_config(exc: ConfigError) -> NoReturn:
+    """A configuration error, found on loading or at start-up: its message (naming the key), exit 2."""
+    print(f"roadwork-router: {exc}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        sys.exit(f"roadwork-router: {exc}")
+        _bad_config(exc)
     overrides = {}
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
@@ -47,15 +55,25 @@ def _try_hint(addr: str) -> str:
 
 async def _serve(args: argparse.Namespace, demo: bool) -> None:
     config = _config(args)
+    if config.observe.log_format == "json":
+        from router.observe.tracing import log_as_json
+
+        log_as_json()
     share_cores(config.server.workers)  # before torch loads; the worker processes inherit it
+    metrics_dir = share_metrics(config.server)  # before the metrics are built; inherited too
+    if metrics_dir:
+        atexit.register(shutil.rmtree, metrics_dir, True)
     from router.api.app import RouterApp
 
-    app = RouterApp(config)
+    try:
+        app = RouterApp(config)  # a detector's weights missing or unreadable
+    except ConfigError as exc:
+        _bad_config(exc)
     try:
         port = await app.start()
-    except ConfigError as exc:  # a port another process holds (server.port, server.metrics_port)
+    except ConfigError as exc:  # a port another process holds (server.port, server.metrics_port), bad TLS files
         await app.stop(0)
-        sys.exit(f"roadwork-router: {exc}")
+        _bad_config(exc)
     host = app.config.server.host
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,9 +83,9 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
         print(f"roadwork-router: listening on {host}:{port}; warming up detectors and engines...", flush=True)
     try:
         await app.wait_ready()
-    except ConfigError as exc:  # found at warm-up: a launch port held by another process, a blind model
-        await app.stop(0)
-        sys.exit(f"roadwork-router: {exc}")
+    except ConfigError as exc:  # found at warm-up: a launch port held by another process, a blind model,
+        await app.stop(0)  # weights that do not load
+        _bad_config(exc)
     metrics = (
         f", metrics on http://{app.config.server.metrics_host}:{app.metrics_port}/metrics" if app.metrics_port else ""
     )

@@ -19,6 +19,8 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
+from opentelemetry.trace import Span
+
 from engines.base import Delta, Finished, GenerationEvent, GenerationRequest
 from engines.errors import EngineError, EngineTimeout, EngineUnavailable, EngineUnsupported
 from router.config import Price, RetryConfig, RoutingConfig
@@ -28,6 +30,7 @@ from router.dispatch.pools import Pool, Replica
 from router.dispatch.retry import retrying
 from router.errors import ImageOverContext, Overloaded, Unavailable, from_engine_error
 from router.flow.vision import ImagePreparer, ImageSent, image_of, with_image
+from router.observe import tracing
 from router.types import Dispatched, FallingBack, ProgressEvent, Queued, RequestKind, Retrying, Route
 
 
@@ -82,6 +85,7 @@ class _Opened:
     replica: Replica
     events: AsyncGenerator[GenerationEvent, None]
     first: GenerationEvent
+    span: Span = tracing.NO_SPAN  # the engine stream's, ended with the stream
 
 
 @dataclass
@@ -160,7 +164,9 @@ class Dispatcher:
                 continue
             try:
                 pool_request, image = await self._for_pool(pool, request)
-                async with aclosing(self._open(pool, pool_request, interactive, key, deadline)) as steps:
+                async with aclosing(
+                    self._open(pool, pool_request, interactive, key, deadline, fallback=bool(tried))
+                ) as steps:
                     async for step in steps:
                         if isinstance(step, _Opened):
                             opened = step
@@ -313,6 +319,7 @@ class Dispatcher:
                         )
                         outcome = True
                         tokens = event.usage.completion_tokens
+                        tracing.annotate(tracing.usage_attributes(event.usage), opened.span)
                         if interactive and tokens >= 4 and not moves:  # bulk's toll on this answer
                             replica.slots.observe((time.monotonic() - call.started) / tokens)
                         if kept:  # the answer's tokens, not only this replica's
@@ -325,8 +332,10 @@ class Dispatcher:
                         break
         except EngineError as exc:
             outcome = _engine_outcome(exc)
+            tracing.failed(opened.span, exc)
             raise
         finally:
+            opened.span.end()
             replica.slots.release(interactive)
             replica.breaker.settle(outcome)
             pool.settle(outcome)
@@ -348,9 +357,10 @@ class Dispatcher:
         key: RouteKey,
         deadline: float | None,
         avoid: set[int] | frozenset[int] = frozenset(),
+        fallback: bool = False,
     ) -> AsyncGenerator[ProgressEvent | _Opened, None]:
         """Tries (with retries) until a replica yields its first event: progress events, then the
-        opened stream, last."""
+        opened stream, last (`fallback`: not the first pool tried)."""
         failed: set[int] = set()
         attempt_no = 0
         last: tuple[str, str] = ("", "")  # the failed attempt's replica and reason
@@ -363,7 +373,8 @@ class Dispatcher:
                     yield Retrying(pool.name, last[0], last[1], attempt_no)
                 replica = self._pick(pool, key, failed, frozenset(avoid))
                 try:
-                    steps = self._first_event(pool, replica, request, interactive, deadline, attempt_no)
+                    tried = {"roadwork.retry": attempt_no - 1, "roadwork.fallback": fallback}
+                    steps = self._first_event(pool, replica, request, interactive, deadline, attempt_no, tried)
                     async with aclosing(steps):
                         async for step in steps:
                             yield step
@@ -382,39 +393,47 @@ class Dispatcher:
         interactive: bool,
         deadline: float | None,
         attempt: int = 1,
+        tried: dict[str, int | bool] | None = None,
     ) -> AsyncGenerator[ProgressEvent | _Opened, None]:
         """One try on one replica: a slot (or a place in the bounded queue), the breaker's leave,
         then the engine's first event within `first_token_timeout_s` (capped by the deadline).
-        Yields Queued when it must wait for the slot, Dispatched once it has one, then the opened stream."""
-        slots = replica.slots
-        if not slots.try_acquire(interactive):
-            if interactive and slots.queued(True) >= pool.config.max_queue:
-                raise _QueueFull(slots.retry_after_s())
-            yield Queued(pool.name, replica.name, slots.queued(interactive) + 1)
-            await slots.acquire(interactive)
-        if not replica.breaker.allow():  # it opened while this request waited for the slot
-            slots.release(interactive)
-            raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
-        events = replica.engine.generate(request)
-        try:
-            yield Dispatched(pool.name, replica.name, attempt)  # a close here is handled below, like a failure
-            limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
+        Yields Queued when it must wait for the slot, Dispatched once it has one, then the opened
+        stream. Traced as a dispatch attempt (`tried`: its retry number and whether it is a fallback)."""
+        with tracing.dispatch_attempt(pool.name, replica.name, replica.breaker.state.name, tried or {}):
+            slots = replica.slots
+            if not slots.try_acquire(interactive):
+                if interactive and slots.queued(True) >= pool.config.max_queue:
+                    raise _QueueFull(slots.retry_after_s())
+                yield Queued(pool.name, replica.name, slots.queued(interactive) + 1)
+                with tracing.stage("admission wait"):
+                    await slots.acquire(interactive)
+            if not replica.breaker.allow():  # it opened while this request waited for the slot
+                slots.release(interactive)
+                raise EngineUnavailable(f"{replica.name}: circuit opened while the request waited")
+            span = tracing.engine_stream(replica.engine.kind, replica.name)
+            events = replica.engine.generate(replace(request, trace_headers=tracing.outgoing(span)))
             try:
-                async with asyncio.timeout(limit):
-                    first = await replica.progress.read(events)
-            except TimeoutError as exc:
-                raise EngineTimeout(
-                    f"{replica.name}: no first token within {limit:.3g} s (pools.{pool.name}.first_token_timeout_s,"
-                    " at most half the time the request had left)"
-                ) from exc
-            except StopAsyncIteration as exc:
-                raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc
-        except BaseException as exc:
-            replica.breaker.settle(_engine_outcome(exc))
-            slots.release(interactive)
-            await events.aclose()
-            raise
-        yield _Opened(replica, events, first)
+                yield Dispatched(pool.name, replica.name, attempt)  # a close here is handled below, like a failure
+                limit = first_token_limit(pool.config.first_token_timeout_s, deadline, time.monotonic())
+                try:
+                    async with asyncio.timeout(limit):
+                        first = await replica.progress.read(events)
+                except TimeoutError as exc:
+                    raise EngineTimeout(
+                        f"{replica.name}: no first token within {limit:.3g} s (pools.{pool.name}.first_token_timeout_s,"
+                        " at most half the time the request had left)"
+                    ) from exc
+                except StopAsyncIteration as exc:
+                    raise EngineUnavailable(f"{replica.name}: the stream ended without a result") from exc
+            except BaseException as exc:
+                tracing.failed(span, exc)
+                span.end()
+                replica.breaker.settle(_engine_outcome(exc))
+                slots.release(interactive)
+                await events.aclose()
+                raise
+            tracing.first_token(span)
+        yield _Opened(replica, events, first, span)
 
 
 async def _last(steps: AsyncGenerator[ProgressEvent | _Opened, None]) -> _Opened:

@@ -160,7 +160,16 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
             for url in pool_urls(pc):
                 # Same server, same request settings: one engine object and one set of slots.
                 key = json.dumps(
-                    [url, pc.model, pc.vision, pc.extra_body, pc.engine, pc.priority_scheduling, pc.per_request_pixels]
+                    [
+                        url,
+                        pc.model,
+                        pc.vision,
+                        pc.extra_body,
+                        pc.engine,
+                        pc.priority_scheduling,
+                        pc.per_request_pixels,
+                        pc.http_client,
+                    ]
                 )
                 if key not in shared:
                     http: Engine = OpenAIHTTPEngine(
@@ -177,6 +186,7 @@ def build_pools(config: Config, on_transition: Callable[[str, str, str, str], No
                         abort_path=server.abort_path if server else None,
                         continue_fields=server.continue_fields if server else None,
                         continuous_usage=server.continuous_usage if server else False,
+                        http_client=pc.http_client,
                     )
                     window = AdaptiveWindow(1, batch_cap, pc.interactive_slowdown) if share == "auto" else None
                     slots = PrioritySlots(pc.max_in_flight, batch_cap, busy_cap, pc.interactive_hold_s, adaptive=window)

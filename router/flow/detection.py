@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from detectors.base import Runner
+from detectors.base import Runner, WeightsError
 from detectors.calibration import IDENTITY, Calibration
 from detectors.ensemble import Ensemble, Solo
 from detectors.fused import FusedRunner
@@ -59,8 +59,9 @@ def build_ensemble(config: Config) -> Ensemble:
     runners: list[Runner] = []
     for i, (d, device) in enumerate(zip(config.detectors, devices, strict=True)):
         try:
-            resolve_weights(d.weights)
-        except FileNotFoundError as exc:
+            with open(resolve_weights(d.weights), "rb"):  # readable (not a directory, permitted)
+                pass
+        except OSError as exc:
             raise ConfigError(f"detectors[{i}].weights ({d.name}): {exc}") from exc
         if d.backend == "fused" and d.kind != "yolo":
             raise ConfigError(f"detectors[{i}].backend ({d.name}): 'fused' runs YOLO models only; use 'predict'")
@@ -113,3 +114,12 @@ def load_calibration(config: Config) -> Calibration:
             '`python -m training.calibrate` or set detection.calibration = ""'
         )
     return calibration
+
+
+async def warm_up_ensemble(ensemble: Ensemble, config: Config) -> None:
+    """Load and run every member once; weights that do not load fail naming their key."""
+    try:
+        await ensemble.warmup()
+    except WeightsError as exc:
+        i = next(i for i, d in enumerate(config.detectors) if d.name == exc.member)
+        raise ConfigError(f"detectors[{i}].weights ({exc.member}): {exc}") from exc

@@ -30,6 +30,7 @@ from router.flow.prompting import build_messages, degraded_answer
 from router.flow.shared_cache import SharedDetectionCache
 from router.flow.verdict import INSTRUCTION, SCHEMA, SCHEMA_NAME, Verdict, VerdictError, merge, parse_verdict
 from router.flow.vision import ImageSent
+from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.sessions import Session, SessionStore
 from router.types import (
@@ -89,12 +90,13 @@ class Pipeline:
         Bytes whose detection is cached were validated when first seen: they skip decoding (a
         follow-up or a re-submitted image costs a digest, not a JPEG decode)."""
         lim = self.config.limits
-        mime = sniff_mime(data) if len(data) <= min(lim.max_image_bytes, _HASH_INLINE) else None
-        if mime is not None:  # small enough to hash on the loop (~1 us per KB)
-            digest = hashlib.sha256(data).hexdigest()
-            if self.ensemble.cache.peek(digest) is not None:
-                return DecodedImage(data=data, sha256=digest, mime=mime, pixels=None)
-        return await self._decode_full(data, field)
+        with tracing.stage("decode", {"roadwork.image.bytes": len(data)}):
+            mime = sniff_mime(data) if len(data) <= min(lim.max_image_bytes, _HASH_INLINE) else None
+            if mime is not None:  # small enough to hash on the loop (~1 us per KB)
+                digest = hashlib.sha256(data).hexdigest()
+                if self.ensemble.cache.peek(digest) is not None:
+                    return DecodedImage(data=data, sha256=digest, mime=mime, pixels=None)
+            return await self._decode_full(data, field)
 
     async def _decode_full(self, data: bytes, field: str = "image") -> DecodedImage:
         lim = self.config.limits
@@ -103,22 +105,29 @@ class Pipeline:
         )
 
     async def detect_image(self, image: DecodedImage) -> Detection:
-        result = self.ensemble.lookup(image.sha256) if image.pixels is None else None
-        if result is None and self.shared_cache is not None:  # another replica may have detected it
-            shared = await self.shared_cache.get(image.sha256)
-            if shared is not None:
-                self.ensemble.cache.put(image.sha256, shared)
-                result = replace(shared, cached=True, latency_ms=0.0)
-        if result is None:
-            if image.pixels is None:  # evicted since `decode` looked: decode after all
-                image = await self._decode_full(image.data)
-            assert image.pixels is not None
-            result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
-            if self.shared_cache is not None and not result.cached and whole(result):  # what the LRU keeps
-                await self.shared_cache.put(image.sha256, result)
+        with tracing.stage("detection", {"roadwork.image.sha256": image.sha256}) as span:
+            result = self.ensemble.lookup(image.sha256) if image.pixels is None else None
+            if result is None:
+                result = await self._shared_or_detect(image)
+            tracing.detection_done(span, result, self.ensemble.batch_sizes(image.sha256))
         self.metrics.detection_cache.labels("hit" if result.cached else "miss").inc()
         if not result.cached:
             self.metrics.detection_seconds.observe(result.latency_ms / 1e3)
+        return result
+
+    async def _shared_or_detect(self, image: DecodedImage) -> Detection:
+        """From the replicas' shared cache (when configured), else the ensemble's, then shared."""
+        if self.shared_cache is not None:  # another replica may have detected it
+            shared = await self.shared_cache.get(image.sha256)
+            if shared is not None:
+                self.ensemble.cache.put(image.sha256, shared)
+                return replace(shared, cached=True, latency_ms=0.0)
+        if image.pixels is None:  # evicted since `decode` looked: decode after all
+            image = await self._decode_full(image.data)
+        assert image.pixels is not None
+        result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
+        if self.shared_cache is not None and not result.cached and whole(result):  # what the LRU keeps
+            await self.shared_cache.put(image.sha256, result)
         return result
 
     async def detect(self, data: bytes) -> Detection:
@@ -192,7 +201,8 @@ class Pipeline:
             detection, ms = replace(session.detection, cached=True, latency_ms=0.0), 0.0
             part = ImagePart(session.image, session.image_mime, detection.width, detection.height, session.image_sha256)
         if session is None and open_session:
-            session = await self.sessions.create(image=image, detection=detection)
+            with tracing.stage("persist session", {"roadwork.persist": "create"}):
+                session = await self.sessions.create(image=image, detection=detection)
         return _Turn(detection, ms, session, part)
 
     def _history(self, session: Session | None) -> list[tuple[str, str]]:
@@ -282,9 +292,10 @@ class Pipeline:
                         yield event
             assert answer is not None
             if turn.session is not None:
-                await self.sessions.record_turn(
-                    turn.session, question, answer.text, image=image, detection=turn.detection
-                )
+                with tracing.stage("persist session", {"roadwork.persist": "turn"}):
+                    await self.sessions.record_turn(
+                        turn.session, question, answer.text, image=image, detection=turn.detection
+                    )
             yield self.done(
                 answer, turn.detection, inp.format, session_id=session_id, detection_ms=turn.detection_ms, start=start
             )

@@ -33,6 +33,7 @@ from router.errors import (
     shown,
 )
 from router.flow.pipeline import ItemOutcome, Pipeline
+from router.observe import tracing
 from router.state.leases import dead_here, new_owner
 from router.state.serialize import (
     detection_from_dict,
@@ -564,7 +565,11 @@ class JobRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
             return
-        job_id, idx, image, question, options = claimed
+        with tracing.stage("bulk item", {"roadwork.job_id": claimed[0], "roadwork.item_index": claimed[1]}):
+            await self._run(*claimed)
+
+    async def _run(self, job_id: str, idx: int, image: bytes, question: str, options: BatchOptions) -> None:
+        """One claimed item, run to its one stored result."""
         task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
         tasks = self._jobs.running.setdefault(job_id, set())
         tasks.add(task)
@@ -595,7 +600,9 @@ class JobRunner:
             if not tasks:
                 self._jobs.running.pop(job_id, None)
         # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
-        if await self._store_result(job_id, idx, outcome):
+        with tracing.stage("persist result", {"roadwork.item.failed": bool(outcome.error_code)}):
+            stored = await self._store_result(job_id, idx, outcome)
+        if stored:
             status = "failed" if outcome.error_code else "succeeded"
             self._pipeline.metrics.batch_items.labels(status).inc()
 

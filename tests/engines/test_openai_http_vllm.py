@@ -12,7 +12,7 @@ from engines.errors import EngineBadRequest, EngineUnavailable
 from engines.openai_http import OpenAIHTTPEngine
 from tests.conftest import VLLMServer, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("http_client")]  # each test on both HTTP clients
 
 
 def _req(text: str, max_tokens: int = 16) -> GenerationRequest:

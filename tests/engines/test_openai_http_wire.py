@@ -1,5 +1,6 @@
-"""The lean HTTP/1.1 streaming client against scripted servers on loopback: what arrives on the
-wire when a server misbehaves (a real vLLM covers the normal path in test_openai_http_vllm.py)."""
+"""The engine stream's HTTP clients (aiohttp and the lean HTTP/1.1 one, each test on both) against
+scripted servers on loopback: what arrives on the wire when a server misbehaves (a real vLLM covers
+the normal path in test_openai_http_vllm.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engines.openai_http import OpenAIHTTPEngine
 
 REQ = GenerationRequest(messages=(Message("user", "hi"),), max_tokens=4, temperature=0.0)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+pytestmark = pytest.mark.usefixtures("http_client")
 
 
 def _chunk(payload: dict[str, object] | str) -> bytes:

@@ -145,6 +145,18 @@ def test_ask_streams_detection_deltas_then_done(router: RunningRouter, sample_jp
     assert done.answer.startswith("Yes, there is roadwork")  # the sample shows a work zone
 
 
+def test_in_flight_counts_a_streaming_ask_until_it_ends(router: RunningRouter, sample_jpeg: bytes) -> None:
+    in_flight = lambda: router.app.metrics.registry.get_sample_value("roadwork_in_flight", {"rpc": "Ask"})  # noqa: E731
+    before = in_flight() or 0.0
+    call = router.stub.Ask(
+        pb.AskRequest(image=sample_jpeg, question="cones?", generation=pb.GenerationOptions(max_tokens=4)), timeout=60
+    )
+    next(call)  # the detected event: the call is in its handler
+    assert in_flight() == before + 1
+    list(call)
+    assert in_flight() == before
+
+
 def test_ask_echoes_request_id(router: RunningRouter, sample_jpeg: bytes) -> None:
     call = router.stub.Ask(
         pb.AskRequest(image=sample_jpeg, question="cones?", generation=pb.GenerationOptions(max_tokens=2)),
