@@ -1,7 +1,11 @@
 """Train the demo detectors on procedurally generated scenes (run where a GPU is; CPU works, slowly).
 
 python -m training.train OUT --train 4000 --val 400 --epochs 25 --imgsz 512 --models roadwork-yolo11n.yaml ...
+    [--randomize --augment 0.35 --min-quality 35] [--data DATA/data.yaml]
 Writes OUT/<model stem>.pt (the best checkpoint) and OUT/train-report.json (data, epochs, val mAP).
+--randomize turns on the generator's domain randomization, --augment gives that share of the
+scenes the StreetVision validator augmentation (boxes follow), --min-quality draws each image's
+JPEG quality from [that, 90]; --data trains on an existing dataset instead of generating one.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 MODELS = Path(__file__).resolve().parent.parent / "detectors" / "models"
 
 
-def make_data(out: Path, n_train: int, n_val: int, jobs: int, seed: int) -> Path:
+def make_data(out: Path, n_train: int, n_val: int, jobs: int, seed: int, recipe: Any = None) -> Path:
     """Generate the dataset with `jobs` worker processes (the files are the same for any number)."""
     from training.synth import write_dataset
 
-    return Path(write_dataset(out, n_train, n_val, seed=seed, workers=jobs))
+    return Path(write_dataset(out, n_train, n_val, seed=seed, workers=jobs, recipe=recipe))
 
 
 def train(
@@ -40,7 +44,7 @@ def train(
     model.train(
         data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=min(12, os.cpu_count() or 2),
         project=str(out / "runs"), name=Path(model_yaml).stem, exist_ok=True, pretrained=False, plots=False,
-        verbose=False, seed=0, deterministic=False, amp=True, cache="ram", fliplr=0.5, flipud=0.1, degrees=15.0,
+        verbose=False, seed=0, deterministic=False, amp=True, cache="ram", fliplr=0.5, flipud=0.2, degrees=15.0,
         close_mosaic=max(1, epochs // 5), **({"time": minutes / 60} if minutes else {}),
     )  # fmt: skip
     seconds = time.time() - start
@@ -74,16 +78,27 @@ def main() -> None:
     p.add_argument("--device", default="0")
     p.add_argument("--minutes", type=float, default=0, help="cap each model's training time (ultralytics `time`)")
     p.add_argument("--models", nargs="+", default=["roadwork-yolo11n.yaml", "roadwork-yolov8n.yaml"])
+    p.add_argument("--randomize", action="store_true", help="domain randomization in the generator")
+    p.add_argument("--augment", type=float, default=0.0, help="share of scenes given the StreetVision augmentation")
+    p.add_argument("--min-quality", type=int, default=90, help="JPEG quality drawn per image from [this, 90]")
+    p.add_argument("--data", type=Path, help="an existing data.yaml (skips generating)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    data = make_data(args.out / "data", args.train, args.val, args.jobs, args.seed)
+    from training.synth import Recipe
+
+    recipe = Recipe(args.randomize, args.augment, (min(args.min_quality, 90), 90))
+    if args.data:
+        data = args.data.resolve()
+    else:
+        data = make_data(args.out / "data", args.train, args.val, args.jobs, args.seed, recipe)
     models: list[dict[str, Any]] = []
     report: dict[str, Any] = {
         "data": {
             "train": args.train,
             "val": args.val,
             "seed": args.seed,
+            "recipe": vars(recipe) if not args.data else str(data),
             "generate_seconds": round(time.time() - t0, 1),
         },
         "models": models,

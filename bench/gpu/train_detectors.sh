@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Train the two demo detectors on the offline GPU host (both at once on the one GPU), fit their
+# calibration and measure the MCC table through Detect: one device command, every result under $OUT.
+#
+#   device run, carry [".whl-train"]:  bash bench/gpu/train_detectors.sh
+#
+# .whl-train/ holds the cp312 wheels the host lacks (see bench/gpu/train_vlm.sh for the download).
+# Data: training.synth with domain randomization, AUGMENT of the scenes given the StreetVision
+# validator augmentation (boxes follow), JPEG quality 35-90. The held-out style (training.heldout)
+# is only rendered by training.quality, never written to a dataset.
+# The whole script keeps within BUDGET_S: training gets MINUTES each (ultralytics `time`), the other
+# steps their own timeouts. $OUT: steps.txt, *.log, train-report-*.json, the two .pt files,
+# calibration.json, calibration-report.json, quality.json (new weights), quality-before.json (shipped).
+# DEVICE=cpu DETECT_DEVICE=cpu TRAIN=16 VAL=4 EPOCHS=1 MINUTES=0 IMGSZ=160 CAL_N=4 QUAL_N=4: a dry run.
+set -u
+OUT=${OUT:-/tmp/roadwork-det}
+TRAIN=${TRAIN:-9000}
+VAL=${VAL:-600}
+AUGMENT=${AUGMENT:-0.35}
+EPOCHS=${EPOCHS:-40}
+MINUTES=${MINUTES:-4.0}
+IMGSZ=${IMGSZ:-512}
+BATCH=${BATCH:-64}
+CAL_N=${CAL_N:-800}
+QUAL_N=${QUAL_N:-400}
+DEVICE=${DEVICE:-0}
+DETECT_DEVICE=${DETECT_DEVICE:-cuda}
+BUDGET_S=${BUDGET_S:-560}
+WORK=${WORK:-/root/det-work}
+SITE=${SITE:-/root/roadwork-site}
+mkdir -p "$OUT" "$WORK"
+STEPS="$OUT/steps.txt"
+: > "$STEPS"
+
+left() { echo $((BUDGET_S - SECONDS)); }
+step() {  # step NAME SECONDS LOG COMMAND...: run under its own timeout, log its rc and duration
+  local name=$1 limit=$2 logfile=$3
+  shift 3
+  local t0=$SECONDS
+  if [ "$limit" -le 5 ]; then
+    echo "$name skipped: no time left" >> "$STEPS"
+    return 1
+  fi
+  timeout -k 10 "$limit" "$@" >> "$logfile" 2>&1
+  local rc=$?
+  echo "$name rc=$rc $((SECONDS - t0))s (limit ${limit}s, at ${SECONDS}s)" >> "$STEPS"
+  return $rc
+}
+
+if [ -d .whl-train ]; then
+  step pip 90 "$OUT/pip.log" python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl-train/*.whl
+fi
+export PYTHONPATH="$SITE:$PWD" PYTHONUNBUFFERED=1 YOLO_OFFLINE=true YOLO_AUTOINSTALL=false
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
+  echo "cpus $(nproc)"
+} >> "$STEPS"
+
+step data 150 "$OUT/data.log" python3 -m training.synth "$WORK/data" --train "$TRAIN" --val "$VAL" --randomize \
+  --augment "$AUGMENT" --min-quality 35 --workers "$(nproc)"
+tail -4 "$OUT/data.log" >> "$STEPS"
+
+# Both members train at once (a nano model leaves most of an H200 idle; the data loaders share the cores).
+TRAIN_S=$(( $(left) - 150 ))
+pids=()
+for m in yolo11n yolov8n; do
+  ( step "train-$m" "$TRAIN_S" "$OUT/train-$m.log" python3 -m training.train "$WORK/$m" --data "$WORK/data/data.yaml" \
+      --models "roadwork-$m.yaml" --epochs "$EPOCHS" --imgsz "$IMGSZ" --batch "$BATCH" --device "$DEVICE" \
+      --minutes "$MINUTES" ) &
+  pids+=($!)
+done
+wait "${pids[@]}"
+for m in yolo11n yolov8n; do
+  cp "$WORK/$m/roadwork-$m.pt" "$OUT/" 2>> "$STEPS" && cp "$WORK/$m/train-report.json" "$OUT/train-report-$m.json"
+  grep -h '"val_map50"' "$WORK/$m/train-report.json" >> "$STEPS" 2>/dev/null
+  csv="$WORK/$m/runs/roadwork-$m/results.csv"
+  [ -f "$csv" ] && cp "$csv" "$OUT/results-$m.csv" && echo "$m epochs run: $(( $(wc -l < "$csv") - 1 ))" >> "$STEPS"
+done
+ls -l "$OUT"/*.pt >> "$STEPS" 2>&1
+
+# The shipped weights' table first (side by side, same run), then the new weights' calibration and table.
+step quality-before 75 "$OUT/quality-before.log" python3 -m training.quality --n "$QUAL_N" --device "$DETECT_DEVICE" \
+  --json "$OUT/quality-before.json"
+export ROADWORK__DETECTORS__0__WEIGHTS="$OUT/roadwork-yolo11n.pt" ROADWORK__DETECTORS__1__WEIGHTS="$OUT/roadwork-yolov8n.pt"
+export ROADWORK__DETECTORS__0__DEVICE="$DETECT_DEVICE" ROADWORK__DETECTORS__1__DEVICE="$DETECT_DEVICE"
+step calibrate $(( $(left) - 70 )) "$OUT/calibrate.log" python3 -m training.calibrate --n "$CAL_N" \
+  --out "$OUT/calibration.json" --report "$OUT/calibration-report.json"
+if [ -f "$OUT/calibration.json" ]; then
+  export ROADWORK__DETECTION__CALIBRATION="$OUT/calibration.json"
+else
+  export ROADWORK__DETECTION__CALIBRATION=""
+fi
+step quality $(( $(left) - 5 )) "$OUT/quality.log" python3 -m training.quality --n "$QUAL_N" --device "$DETECT_DEVICE" \
+  --json "$OUT/quality.json"
+echo "total ${SECONDS}s" >> "$STEPS"
+cat "$STEPS"
+tail -6 "$OUT/calibrate.log" "$OUT/quality-before.log" "$OUT/quality.log" 2>/dev/null
