@@ -51,7 +51,8 @@ def train(
     best = out / "runs" / Path(model_yaml).stem / "weights" / "best.pt"
     target = out / (Path(model_yaml).stem + ".pt")
     shutil.copy(best, target)
-    metrics = YOLO(str(target)).val(data=str(data), imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False)
+    metrics = YOLO(str(target)).val(data=str(data), imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False,
+                                    project=str(out / "runs"), name="val", exist_ok=True)  # fmt: skip
     return {
         "model": model_yaml,
         "weights": target.name,
