@@ -32,29 +32,46 @@ def make_data(out: Path, n_train: int, n_val: int, jobs: int, seed: int, recipe:
 
 
 def train(
-    model_yaml: str, data: Path, out: Path, *, epochs: int, imgsz: int, batch: int, device: str, minutes: float
+    model_yaml: str,
+    data: Path,
+    out: Path,
+    *,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str,
+    minutes: float,
+    init: Path | None = None,
 ) -> dict[str, Any]:
-    """Train one model from its yaml (random init); copy the best checkpoint to OUT/<stem>.pt."""
+    """Train one model from its yaml (random init) or fine-tune init/<stem>.pt; copy the best to OUT/<stem>.pt.
+
+    A run that fails after saving a best checkpoint still yields it (its error is in the report)."""
     import torch
     from ultralytics import YOLO  # type: ignore[attr-defined]
+    from ultralytics.utils.torch_utils import strip_optimizer
 
+    stem = Path(model_yaml).stem
     torch.manual_seed(0)
-    model = YOLO(str(MODELS / model_yaml))
+    model = YOLO(str(init / f"{stem}.pt" if init else MODELS / model_yaml))
     start = time.time()
-    model.train(
-        data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=min(12, os.cpu_count() or 2),
-        project=str(out / "runs"), name=Path(model_yaml).stem, exist_ok=True, pretrained=False, plots=False,
-        verbose=False, seed=0, deterministic=False, amp=True, cache="ram", fliplr=0.5, flipud=0.2, degrees=15.0,
-        close_mosaic=max(1, epochs // 5), **({"time": minutes / 60} if minutes else {}),
-    )  # fmt: skip
+    error = ""
+    try:
+        _fit(model, data, out, stem, epochs=epochs, imgsz=imgsz, batch=batch, device=device, minutes=minutes,
+             fine_tune=init is not None)  # fmt: skip
+    except Exception as exc:  # a checkpoint saved before the failure is still worth keeping
+        error = f"{type(exc).__name__}: {exc}"
     seconds = time.time() - start
-    best = out / "runs" / Path(model_yaml).stem / "weights" / "best.pt"
-    target = out / (Path(model_yaml).stem + ".pt")
+    best = out / "runs" / stem / "weights" / "best.pt"
+    if not best.exists():
+        raise RuntimeError(f"training {model_yaml} saved no checkpoint ({error or 'no error'})")
+    target = out / (stem + ".pt")
     shutil.copy(best, target)
+    strip_optimizer(str(target))  # a run cut short leaves the optimizer in; the shipped file must not carry it
     metrics = YOLO(str(target)).val(data=str(data), imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False,
                                     project=str(out / "runs"), name="val", exist_ok=True)  # fmt: skip
     return {
         "model": model_yaml,
+        "init": str(init / f"{stem}.pt") if init else "random",
         "weights": target.name,
         "epochs": epochs,
         "imgsz": imgsz,
@@ -63,7 +80,21 @@ def train(
         "val_map50": round(float(metrics.box.map50), 4),
         "val_map50_95": round(float(metrics.box.map), 4),
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "error": error,
     }
+
+
+def _fit(  # the last 3 epochs without mosaic when time-capped (ultralytics re-counts the epochs to fit the time)
+    model: Any, data: Path, out: Path, stem: str, *, epochs: int, imgsz: int, batch: int, device: str,
+    minutes: float, fine_tune: bool,
+) -> None:  # fmt: skip
+    model.train(
+        data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=min(12, os.cpu_count() or 2),
+        project=str(out / "runs"), name=stem, exist_ok=True, pretrained=fine_tune, plots=False,
+        warmup_epochs=0.5 if fine_tune else 3.0,
+        verbose=False, seed=0, deterministic=False, amp=True, cache="ram", fliplr=0.5, flipud=0.2, degrees=15.0,
+        close_mosaic=3 if minutes else max(1, epochs // 5), **({"time": minutes / 60} if minutes else {}),
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -83,6 +114,7 @@ def main() -> None:
     p.add_argument("--augment", type=float, default=0.0, help="share of scenes given the StreetVision augmentation")
     p.add_argument("--min-quality", type=int, default=90, help="JPEG quality drawn per image from [this, 90]")
     p.add_argument("--data", type=Path, help="an existing data.yaml (skips generating)")
+    p.add_argument("--init", type=Path, help="fine-tune DIR/<model stem>.pt (e.g. detectors/models) instead of random")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -107,7 +139,7 @@ def main() -> None:
     print(json.dumps(report["data"]), flush=True)
     for m in args.models:
         kw = {"epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "device": args.device}
-        models.append(train(m, data, args.out, minutes=args.minutes, **kw))
+        models.append(train(m, data, args.out, minutes=args.minutes, init=args.init, **kw))
         (args.out / "train-report.json").write_text(json.dumps(report, indent=2))
         print(json.dumps(models[-1]), flush=True)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the two demo detectors on the offline GPU host (both at once on the one GPU), fit their
+# Train the two demo detectors on the offline GPU host, fit their
 # calibration and measure the MCC table through Detect: one device command, every result under $OUT.
 #
 #   device run, carry [".whl-train"]:  bash bench/gpu/train_detectors.sh
@@ -9,8 +9,8 @@
 # validator augmentation (boxes follow), JPEG quality 35-90. The held-out style (training.heldout)
 # is only rendered by training.quality, never written to a dataset.
 # The whole script keeps within BUDGET_S: training gets MINUTES each (ultralytics `time`), the other
-# steps their own timeouts. $OUT: steps.txt, *.log, train-report-*.json, the two .pt files,
-# calibration.json, calibration-report.json, quality.json (new weights), quality-before.json (shipped).
+# steps their own timeouts. $OUT (8 files): steps.txt, logs.tgz (logs, per-epoch CSVs), train-report.json,
+# the two .pt files, and with EVAL=1 calibration.json, calibration-report.json, quality.json.
 # DEVICE=cpu DETECT_DEVICE=cpu TRAIN=16 VAL=4 EPOCHS=1 MINUTES=0 IMGSZ=160 CAL_N=4 QUAL_N=4: a dry run.
 set -u
 OUT=${OUT:-/tmp/roadwork-det}
@@ -18,14 +18,16 @@ TRAIN=${TRAIN:-9000}
 VAL=${VAL:-600}
 AUGMENT=${AUGMENT:-0.35}
 EPOCHS=${EPOCHS:-40}
-MINUTES=${MINUTES:-4.0}
+MINUTES=${MINUTES:-2.2}
+INIT=${INIT-detectors/models}
+EVAL=${EVAL:-1}
 IMGSZ=${IMGSZ:-512}
 BATCH=${BATCH:-64}
 CAL_N=${CAL_N:-800}
 QUAL_N=${QUAL_N:-400}
 DEVICE=${DEVICE:-0}
 DETECT_DEVICE=${DETECT_DEVICE:-cuda}
-BUDGET_S=${BUDGET_S:-560}
+BUDGET_S=${BUDGET_S:-560}  # EVAL=0 BUDGET_S=360: training only
 WORK=${WORK:-/root/det-work}
 SITE=${SITE:-/root/roadwork-site}
 mkdir -p "$OUT" "$WORK"
@@ -61,38 +63,34 @@ step data 150 "$OUT/data.log" python3 -m training.synth "$WORK/data" --train "$T
   --augment "$AUGMENT" --min-quality 35 --workers "$(nproc)"
 tail -4 "$OUT/data.log" >> "$STEPS"
 
-# Both members train at once (a nano model leaves most of an H200 idle; the data loaders share the cores).
-TRAIN_S=$(( $(left) - 150 ))
-pids=()
+# Both members in one process, one after the other, each fine-tuned from the shipped weights (INIT) for
+# MINUTES (ultralytics `time`); INIT= trains from random weights.
+EVAL_RESERVE_S=$([ "$EVAL" = 1 ] && echo 130 || echo 15)
+INIT_ARGS=()
+[ -n "$INIT" ] && INIT_ARGS=(--init "$INIT")
+step train $(( $(left) - EVAL_RESERVE_S )) "$OUT/train.log" python3 -m training.train "$WORK/models" \
+  --data "$WORK/data/data.yaml" --models roadwork-yolo11n.yaml roadwork-yolov8n.yaml --epochs "$EPOCHS" \
+  --imgsz "$IMGSZ" --batch "$BATCH" --device "$DEVICE" --minutes "$MINUTES" "${INIT_ARGS[@]}"
+cp "$WORK"/models/*.pt "$WORK/models/train-report.json" "$OUT/" 2>> "$STEPS"
 for m in yolo11n yolov8n; do
-  ( step "train-$m" "$TRAIN_S" "$OUT/train-$m.log" python3 -m training.train "$WORK/$m" --data "$WORK/data/data.yaml" \
-      --models "roadwork-$m.yaml" --epochs "$EPOCHS" --imgsz "$IMGSZ" --batch "$BATCH" --device "$DEVICE" \
-      --minutes "$MINUTES" ) &
-  pids+=($!)
-done
-wait "${pids[@]}"
-for m in yolo11n yolov8n; do
-  cp "$WORK/$m/roadwork-$m.pt" "$OUT/" 2>> "$STEPS" && cp "$WORK/$m/train-report.json" "$OUT/train-report-$m.json"
-  grep -h '"val_map50"' "$WORK/$m/train-report.json" >> "$STEPS" 2>/dev/null
-  csv="$WORK/$m/runs/roadwork-$m/results.csv"
+  csv="$WORK/models/runs/roadwork-$m/results.csv"
   [ -f "$csv" ] && cp "$csv" "$OUT/results-$m.csv" && echo "$m epochs run: $(( $(wc -l < "$csv") - 1 ))" >> "$STEPS"
 done
+grep -h '"val_map50"' "$OUT/train-report.json" >> "$STEPS" 2>/dev/null
 ls -l "$OUT"/*.pt >> "$STEPS" 2>&1
 
-# The shipped weights' table first (side by side, same run), then the new weights' calibration and table.
-step quality-before 75 "$OUT/quality-before.log" python3 -m training.quality --n "$QUAL_N" --device "$DETECT_DEVICE" \
-  --json "$OUT/quality-before.json"
-export ROADWORK__DETECTORS__0__WEIGHTS="$OUT/roadwork-yolo11n.pt" ROADWORK__DETECTORS__1__WEIGHTS="$OUT/roadwork-yolov8n.pt"
-export ROADWORK__DETECTORS__0__DEVICE="$DETECT_DEVICE" ROADWORK__DETECTORS__1__DEVICE="$DETECT_DEVICE"
-step calibrate $(( $(left) - 70 )) "$OUT/calibrate.log" python3 -m training.calibrate --n "$CAL_N" \
-  --out "$OUT/calibration.json" --report "$OUT/calibration-report.json"
-if [ -f "$OUT/calibration.json" ]; then
+# The new weights' calibration and MCC table through Detect (EVAL=0: do these where the weights land).
+if [ "$EVAL" = 1 ]; then
+  export ROADWORK__DETECTORS__0__WEIGHTS="$OUT/roadwork-yolo11n.pt" ROADWORK__DETECTORS__1__WEIGHTS="$OUT/roadwork-yolov8n.pt"
+  export ROADWORK__DETECTORS__0__DEVICE="$DETECT_DEVICE" ROADWORK__DETECTORS__1__DEVICE="$DETECT_DEVICE"
+  step calibrate $(( $(left) - 60 )) "$OUT/calibrate.log" python3 -m training.calibrate --n "$CAL_N" \
+    --out "$OUT/calibration.json" --report "$OUT/calibration-report.json"
   export ROADWORK__DETECTION__CALIBRATION="$OUT/calibration.json"
-else
-  export ROADWORK__DETECTION__CALIBRATION=""
+  [ -f "$OUT/calibration.json" ] || export ROADWORK__DETECTION__CALIBRATION=""
+  step quality $(( $(left) - 5 )) "$OUT/quality.log" python3 -m training.quality --n "$QUAL_N" \
+    --device "$DETECT_DEVICE" --json "$OUT/quality.json"
 fi
-step quality $(( $(left) - 5 )) "$OUT/quality.log" python3 -m training.quality --n "$QUAL_N" --device "$DETECT_DEVICE" \
-  --json "$OUT/quality.json"
 echo "total ${SECONDS}s" >> "$STEPS"
+# At most 8 files come back: the logs and per-epoch CSVs travel as one archive.
+(cd "$OUT" && tar -czf logs.tgz ./*.log ./*.csv 2>/dev/null && rm -f ./*.log ./*.csv)
 cat "$STEPS"
-tail -6 "$OUT/calibrate.log" "$OUT/quality-before.log" "$OUT/quality.log" 2>/dev/null
