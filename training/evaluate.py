@@ -1,8 +1,8 @@
 """Image-level evaluation of detectors as StreetVision scores them: roadwork yes/no, MCC and accuracy.
 
-python -m training.evaluate WEIGHTS [WEIGHTS ...] --n 400 --seed 12345 [--style heldout] [--device cpu] [--json OUT]
-Scenes (training.synth, or with --style heldout training.heldout, never trained on) come from a seed
-no training shard uses; each image is scored clean and after the
+python -m training.evaluate WEIGHTS [WEIGHTS ...] --n 400 --seed 12345 [--style STYLE] [--device cpu] [--json OUT]
+Scenes (--style synth: training.synth; synth-randomized: with its domain randomization; heldout:
+training.heldout, never trained on) come from a seed no training shard uses; each image is scored clean and after the
 StreetVision validator augmentation (224x224 crops, rotation, flips, noise, blur, JPEG).
 A detector's score for an image is its highest confidence on an evidence class (0 when none).
 """
@@ -34,6 +34,14 @@ def synth_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
     return img, roadwork
 
 
+def randomized_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
+    """A training-generator scene with its domain randomization (what the detectors are fitted on)."""
+    from training.synth import render_scene
+
+    img, _labels, roadwork = render_scene(rng, randomize=True)
+    return img, roadwork
+
+
 def heldout_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
     """A held-out-style scene (training.heldout)."""
     from training.heldout import render
@@ -43,6 +51,7 @@ def heldout_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
 
 STYLES: dict[str, Callable[[np.random.Generator], tuple[Image.Image, bool]]] = {
     "synth": synth_scene,
+    "synth-randomized": randomized_scene,
     "heldout": heldout_scene,
 }
 
