@@ -14,9 +14,7 @@ import argparse
 import asyncio
 import io
 import json
-import os
 import tempfile
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,10 +24,9 @@ import grpc
 import numpy as np
 from PIL import Image
 
+from bench.detect_grpc import _serve as serve  # the quick-start router in-process, cache off
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
-from router.api.app import RouterApp
-from router.config import load_config
 from training.evaluate import heldout_scene, mcc, synth_scene
 
 Scene = Callable[[np.random.Generator], tuple[Image.Image, bool]]
@@ -69,26 +66,11 @@ def metrics(probs: list[float], labels: list[bool]) -> dict[str, Any]:
     }
 
 
-def _serve(config: str | None, store: str, device: str | None) -> tuple[RouterApp, asyncio.AbstractEventLoop, int]:
-    env = {k: v for k, v in os.environ.items() if k.startswith("ROADWORK__")}
-    env |= {"ROADWORK__SERVER__PORT": "0", "ROADWORK__SERVER__METRICS_PORT": "0", "ROADWORK__STORAGE__PATH": store,
-            "ROADWORK__DETECTION__CACHE_SIZE": "0"}  # fmt: skip
-    if device:
-        for i in range(len(load_config(config, env=env).detectors)):
-            env[f"ROADWORK__DETECTORS__{i}__DEVICE"] = device
-    app = RouterApp(load_config(config, env=env))
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    port = asyncio.run_coroutine_threadsafe(app.start(), loop).result(120)
-    asyncio.run_coroutine_threadsafe(app.wait_ready(600), loop).result(660)
-    return app, loop, port
-
-
 def measure(n: int, seed: int, config: str | None, device: str | None) -> dict[str, Any]:
     """The MCC table: every style x {clean, augmented}, each image through `Detect`."""
     report: dict[str, Any] = {"n_per_style": n, "seed": seed, "cells": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        app, loop, port = _serve(config, str(Path(tmp) / "quality.sqlite3"), device)
+        app, loop, port = serve(config, str(Path(tmp) / "quality.sqlite3"), device, "auto")
         try:
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
             stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
