@@ -11,6 +11,7 @@ JPEG quality from [that, 90]; --data trains on an existing dataset instead of ge
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -84,16 +85,49 @@ def train(
     }
 
 
+def _results_csv(path: Path) -> dict[str, list[Any]]:
+    """results.csv as {column: values}, what ultralytics' trainer reads with polars (missing on the GPU host)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[str, list[Any]] = {k.strip(): [] for k in (rows[0] if rows else {})}
+    for row in rows:
+        for k, v in row.items():
+            try:
+                out[k.strip()].append(float(v))
+            except ValueError:
+                out[k.strip()].append(v)
+    return out
+
+
+def _trainer() -> Any:
+    """ultralytics' detection trainer, or where polars is missing one that reads results.csv with csv."""
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        from ultralytics.models.yolo.detect import DetectionTrainer
+
+        class Trainer(DetectionTrainer):
+            def read_results_csv(self) -> dict[str, list[Any]]:
+                return _results_csv(Path(self.csv))
+
+        return Trainer
+    return None
+
+
 def _fit(  # the last 3 epochs without mosaic when time-capped (ultralytics re-counts the epochs to fit the time)
     model: Any, data: Path, out: Path, stem: str, *, epochs: int, imgsz: int, batch: int, device: str,
     minutes: float, fine_tune: bool,
 ) -> None:  # fmt: skip
+    trainer = _trainer()
     model.train(
         data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=min(12, os.cpu_count() or 2),
         project=str(out / "runs"), name=stem, exist_ok=True, pretrained=fine_tune, plots=False,
         warmup_epochs=0.5 if fine_tune else 3.0,
         verbose=False, seed=0, deterministic=False, amp=True, cache="ram", fliplr=0.5, flipud=0.2, degrees=15.0,
         close_mosaic=3 if minutes else max(1, epochs // 5), **({"time": minutes / 60} if minutes else {}),
+        **({"trainer": trainer} if trainer else {}),
     )  # fmt: skip
 
 

@@ -5,8 +5,9 @@
 #   device run, carry [".whl-train"]:  bash bench/gpu/train_detectors.sh
 #
 # .whl-train/ holds the cp312 wheels the host lacks (see bench/gpu/train_vlm.sh for the download), plus
-# polars (ultralytics 8.4.190 saves checkpoints through it: without it training stops after epoch 1),
-# grpcio-status, googleapis-common-protos, httpx, httpcore, h11, anyio, idna, certifi, prometheus-client.
+# grpcio-status, googleapis-common-protos, httpx, httpcore, h11, anyio, idna, certifi, prometheus-client
+# for the router. The host has no polars, which ultralytics 8.4.190 reads results.csv with when it saves
+# a checkpoint (its runs stopped after epoch 1 on 2026-12-01); training.train then reads it with csv.
 # Data: training.synth with domain randomization, AUGMENT of the scenes given the StreetVision
 # validator augmentation (boxes follow), JPEG quality 35-90. The held-out style (training.heldout)
 # is only rendered by training.quality, never written to a dataset.
