@@ -131,6 +131,16 @@ def _fit(  # the last 3 epochs without mosaic when time-capped (ultralytics re-c
     )  # fmt: skip
 
 
+def _data_facts(data: Path) -> dict[str, Any]:
+    """What an existing dataset holds, from the meta.json training.synth wrote beside data.yaml."""
+    meta_path = data.parent / "meta.json"
+    if not meta_path.exists():
+        return {"path": str(data)}
+    meta = json.loads(meta_path.read_text())
+    return {"path": str(data), "train": meta["images"]["train"], "val": meta["images"]["val"], "seed": meta["seed"],
+            "recipe": {k: meta.get(k) for k in ("randomize", "augment", "jpeg_quality")}}  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("out", type=Path)
@@ -161,11 +171,13 @@ def main() -> None:
         data = make_data(args.out / "data", args.train, args.val, args.jobs, args.seed, recipe)
     models: list[dict[str, Any]] = []
     report: dict[str, Any] = {
-        "data": {
+        "data": _data_facts(data)
+        if args.data
+        else {
             "train": args.train,
             "val": args.val,
             "seed": args.seed,
-            "recipe": vars(recipe) if not args.data else str(data),
+            "recipe": vars(recipe),
             "generate_seconds": round(time.time() - t0, 1),
         },
         "models": models,
