@@ -1,9 +1,10 @@
 """Fit the ensemble's calibration (detectors/calibration.py) on labelled validation scenes.
 
-python -m training.calibrate [--config router/config/default.toml] [--n 800] [--seed 2718]
+python -m training.calibrate [--config router/config/default.toml] [--n 800] [--seed 2718] [--no-randomize]
     [--out detectors/models/calibration.json] [--report docs/calibration-report.json]
 
-It renders --n scenes from a seed no training shard or evaluation uses, scores each clean and
+It renders --n scenes of the training generator (with its domain randomization unless
+--no-randomize; never the held-out style) from a seed no training shard or evaluation uses, scores each clean and
 after the StreetVision validator augmentation (so 2n images), runs them through the configured
 ensemble exactly as the router does, fits the calibration on the first half of the scenes and
 reports Brier score, log loss, ECE and MCC on the held-out second half, before and after.
@@ -47,13 +48,13 @@ def _metrics(cal: Calibration, scores: list[float], labels: list[bool]) -> dict[
     return reliability(probs, labels) | {"mcc": round(mcc(labels, [p > 0.5 for p in probs]), 4)}
 
 
-def calibrate(config: Path | None, n: int, seed: int) -> tuple[Calibration, dict[str, Any]]:
+def calibrate(config: Path | None, n: int, seed: int, randomize: bool = True) -> tuple[Calibration, dict[str, Any]]:
     from training.synth import augment_streetvision, render_scene
 
     rng = np.random.default_rng(seed)
     images, labels, augmented = [], [], []
     for _ in range(n):
-        image, _boxes, roadwork = render_scene(rng)
+        image, _boxes, roadwork = render_scene(rng, randomize=randomize)
         images += [image, augment_streetvision(rng, image)]
         labels += [roadwork, roadwork]
         augmented += [False, True]
@@ -63,7 +64,7 @@ def calibrate(config: Path | None, n: int, seed: int) -> tuple[Calibration, dict
     cal = fit(scores[:half], labels[:half], members)
     test = slice(half, None)
     report: dict[str, Any] = {
-        "command": f"python -m training.calibrate --n {n} --seed {seed}",
+        "command": f"python -m training.calibrate --n {n} --seed {seed}" + ("" if randomize else " --no-randomize"),
         "scenes": n,
         "seed": seed,
         "images_fit": half,
@@ -87,8 +88,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=2718)
     p.add_argument("--out", type=Path, default=Path("detectors/models/calibration.json"))
     p.add_argument("--report", type=Path, default=None, help="also write the report here")
+    p.add_argument("--randomize", action=argparse.BooleanOptionalAction, default=True,
+                   help="scenes with the training generator's domain randomization (default on)")  # fmt: skip
     args = p.parse_args()
-    cal, report = calibrate(args.config, args.n, args.seed)
+    cal, report = calibrate(args.config, args.n, args.seed, args.randomize)
     cal.save(args.out)
     if args.report:
         args.report.write_text(json.dumps(report, indent=2) + "\n")

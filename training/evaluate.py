@@ -1,7 +1,8 @@
 """Image-level evaluation of detectors as StreetVision scores them: roadwork yes/no, MCC and accuracy.
 
-python -m training.evaluate WEIGHTS [WEIGHTS ...] --n 400 --seed 12345 [--device cpu] [--json OUT]
-Scenes come from a seed no training shard uses; each image is scored clean and after the
+python -m training.evaluate WEIGHTS [WEIGHTS ...] --n 400 --seed 12345 [--style STYLE] [--device cpu] [--json OUT]
+Scenes (--style synth: training.synth; synth-randomized: with its domain randomization; heldout:
+training.heldout, never trained on) come from a seed no training shard uses; each image is scored clean and after the
 StreetVision validator augmentation (224x224 crops, rotation, flips, noise, blur, JPEG).
 A detector's score for an image is its highest confidence on an evidence class (0 when none).
 """
@@ -12,15 +13,47 @@ import argparse
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 os.environ.setdefault("YOLO_OFFLINE", "true")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 EVIDENCE = ("cone", "drum", "barricade", "barrier", "vertical_panel", "arrow_board", "work_sign")
+
+
+def synth_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
+    """A plain training-style scene (training.synth, no domain randomization)."""
+    from training.synth import render_scene
+
+    img, _labels, roadwork = render_scene(rng)
+    return img, roadwork
+
+
+def randomized_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
+    """A training-generator scene with its domain randomization (what the detectors are fitted on)."""
+    from training.synth import render_scene
+
+    img, _labels, roadwork = render_scene(rng, randomize=True)
+    return img, roadwork
+
+
+def heldout_scene(rng: np.random.Generator) -> tuple[Image.Image, bool]:
+    """A held-out-style scene (training.heldout)."""
+    from training.heldout import render
+
+    return render(rng)
+
+
+STYLES: dict[str, Callable[[np.random.Generator], tuple[Image.Image, bool]]] = {
+    "synth": synth_scene,
+    "synth-randomized": randomized_scene,
+    "heldout": heldout_scene,
+}
 
 
 def mcc(labels: list[bool], preds: list[bool]) -> float:
@@ -52,17 +85,20 @@ def scores(weights: str, images: list[Any], *, imgsz: int, device: str, conf: fl
     return out
 
 
-def evaluate(weights: list[str], n: int, seed: int, *, imgsz: int, device: str, threshold: float) -> dict[str, Any]:
-    from training.synth import augment_streetvision, render_scene
+def evaluate(
+    weights: list[str], n: int, seed: int, *, imgsz: int, device: str, threshold: float, style: str = "synth"
+) -> dict[str, Any]:
+    from training.synth import augment_streetvision
 
     rng = np.random.default_rng(seed)
     clean, augmented, labels = [], [], []
     for _ in range(n):
-        image, _boxes, roadwork = render_scene(rng)
+        image, roadwork = STYLES[style](rng)
         clean.append(image)
         augmented.append(augment_streetvision(rng, image))
         labels.append(roadwork)
-    report: dict[str, Any] = {"n": n, "seed": seed, "threshold": threshold, "imgsz": imgsz, "detectors": {}}
+    report: dict[str, Any] = {"n": n, "seed": seed, "style": style, "threshold": threshold, "imgsz": imgsz,
+                              "detectors": {}}  # fmt: skip
     for w in weights:
         entry = {}
         for name, images in (("clean", clean), ("streetvision_aug", augmented)):
@@ -86,9 +122,11 @@ def main() -> None:
     p.add_argument("--imgsz", type=int, default=512)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--style", choices=sorted(STYLES), default="synth")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    report = evaluate(args.weights, args.n, args.seed, imgsz=args.imgsz, device=args.device, threshold=args.threshold)
+    kw = {"imgsz": args.imgsz, "device": args.device, "threshold": args.threshold, "style": args.style}
+    report = evaluate(args.weights, args.n, args.seed, **kw)
     for w, entry in report["detectors"].items():
         print(
             f"{w}: clean MCC {entry['clean']['mcc']:.3f} acc {entry['clean']['accuracy']:.3f} | "

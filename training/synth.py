@@ -96,6 +96,9 @@ BUILDING_COLORS: tuple[RGB, ...] = (
     (140, 70, 55),
     (100, 125, 140),
 )
+# domain randomization: device colours away from the usual safety orange (faded, red, amber, dirty)
+DR_DEVICE_COLORS: tuple[RGB, ...] = ((225, 60, 40), (255, 160, 40), (205, 110, 70), (250, 120, 90), (190, 80, 30))
+AWNING_COLORS: tuple[RGB, ...] = ((200, 30, 35), (240, 110, 20), (30, 110, 60), (30, 60, 140), (250, 170, 30))
 GRASS: tuple[RGB, ...] = ((78, 120, 58), (100, 135, 62), (150, 150, 95), (120, 110, 80), (62, 100, 50), (140, 130, 100))
 FOLIAGE: tuple[RGB, ...] = ((50, 95, 40), (70, 120, 50), (40, 75, 35), (95, 130, 55), (150, 120, 40), (60, 90, 60))
 
@@ -311,7 +314,10 @@ def _side_quad(cv: Canvas, xs: float, ya: float, yb: float, za: float, zb: float
 
 
 # ------------------------------------------------------------------------------------------------- roadwork objects
-def draw_cone(cv: Canvas, x: float, z: float, *, h: float, color: RGB, bands: int, base: RGB) -> None:
+def draw_cone(
+    cv: Canvas, x: float, z: float, *, h: float, color: RGB, bands: int, base: RGB, r0: float = 0.2, r1: float = 0.04
+) -> None:
+    """A traffic cone: square base, tapered body (radius r0 at the foot, r1 at the top, in units of h), 0-2 bands."""
     b = BB(cv, x, z)
     if h * b.s < 3:
         b.rect(-0.18 * h, 0, 0.18 * h, h, color)
@@ -328,13 +334,13 @@ def draw_cone(cv: Canvas, x: float, z: float, *, h: float, color: RGB, bands: in
         base,
     )
     BB(cv, x, z - wb / 2).rect(-wb / 2, 0, wb / 2, t, _mul(base, 0.7))
-    r0, r1 = 0.2 * h, 0.04 * h
+    r0, r1 = r0 * h, r1 * h
 
     def hw(v: float) -> float:
         return r0 + (r1 - r0) * (v - t) / (h - t)
 
     b.poly([(-r0, t), (r0, t), (r1, h), (-r1, h)], color)
-    spans = ((0.5, 0.64),) if bands == 1 else ((0.34, 0.46), (0.6, 0.72))
+    spans = {0: (), 1: ((0.5, 0.64),)}.get(bands, ((0.34, 0.46), (0.6, 0.72)))
     for f0, f1 in spans:
         v0, v1 = t + f0 * (h - t), t + f1 * (h - t)
         b.poly([(-hw(v0), v0), (hw(v0), v0), (hw(v1), v1), (-hw(v1), v1)], WHITE)
@@ -1012,6 +1018,21 @@ def draw_pole(cv: Canvas, x: float, z: float, *, kind: str, h: float, arm: float
         b.rect(-0.33, 1.0, 0.33, 1.08, _mul(col, 0.7))
 
 
+def draw_lookalike(cv: Canvas, x: float, z: float, *, kind: str, color: RGB, n: int) -> None:
+    """Roadwork-coloured things that are not roadwork: a parking gate arm, a striped post, a skip."""
+    b = BB(cv, x, z)
+    if kind == "gate":
+        b.rect(-0.1, 0, 0.1, 1.1, (90, 90, 95))
+        for i in range(n):
+            b.rect(0.1 + i * 0.5, 0.95, 0.1 + (i + 1) * 0.5, 1.07, color if i % 2 == 0 else WHITE)
+    elif kind == "post":
+        for i in range(n):
+            b.rect(-0.06, i * 0.9 / n, 0.06, (i + 1) * 0.9 / n, color if i % 2 == 0 else WHITE)
+    else:  # skip (a waste container)
+        b.poly([(-0.8, 0), (0.8, 0), (1.0, 1.0), (-1.0, 1.0)], color)
+        b.rect(-1.05, 0.95, 1.05, 1.05, _mul(color, 0.7))
+
+
 # --------------------------------------------------------------------------------------------------------- the scene
 @dataclass
 class Road:
@@ -1060,6 +1081,7 @@ class Scene:
     ground: list[Callable[[Canvas], None]] = field(default_factory=list)
     closures: list[tuple[int, float, float]] = field(default_factory=list)  # (lane, z0, z1) free of traffic
     sun: tuple[float, float, int] = (0.0, 0.0, 0)  # shadow direction (dx, dz per m of height) and alpha
+    dr: bool = False  # domain randomization (wider camera, looks, distractors, occluders, finish)
 
     def add(
         self,
@@ -1086,14 +1108,15 @@ def _strip(cam: Cam, xa: float, xb: float, z0: float, z1: float, y: float = 0.0)
     return [cam.p(xa, y, z) for z in zs] + [cam.p(xb, y, z) for z in reversed(zs)]
 
 
-def _make_scene(rng: Rng, w: int, h: int) -> Scene:
+def _make_scene(rng: Rng, w: int, h: int, dr: bool = False) -> Scene:
+    """Camera and road; with domain randomization (dr), camera height 0.8-3.5 m, pitch and focal length wider."""
     cam = Cam(
         w=w,
         h=h,
-        hz=h * rng.uniform(0.3, 0.56),
-        vx=w * (0.5 + rng.uniform(-0.12, 0.12)),
-        f=w * rng.uniform(0.7, 1.15),
-        hc=rng.uniform(1.2, 2.3),
+        hz=h * (rng.uniform(0.2, 0.66) if dr else rng.uniform(0.3, 0.56)),
+        vx=w * (0.5 + rng.uniform(-0.2, 0.2) if dr else 0.5 + rng.uniform(-0.12, 0.12)),
+        f=w * (rng.uniform(0.55, 1.4) if dr else rng.uniform(0.7, 1.15)),
+        hc=rng.uniform(0.8, 3.5) if dr else rng.uniform(1.2, 2.3),
         k=0.0 if rng.random() < 0.55 else rng.uniform(-0.004, 0.004),
     )
     style = _choice(rng, ("urban", "suburban", "rural", "highway"), (0.35, 0.25, 0.22, 0.18))
@@ -1121,7 +1144,7 @@ def _make_scene(rng: Rng, w: int, h: int) -> Scene:
         walk_l=rng.uniform(*walk) if walk[1] else 0.0,
         walk_r=rng.uniform(*walk) if walk[1] else 0.0,
     )
-    sc = Scene(cam, road, style)
+    sc = Scene(cam, road, style, dr=dr)
     sunny = rng.random() < 0.6
     sc.sun = (rng.uniform(-1.2, 1.2), rng.uniform(-0.6, 1.2), int(rng.uniform(60, 120)) if sunny else 0)
     return sc
@@ -1272,6 +1295,8 @@ def _buildings(cv: Canvas, sc: Scene, sg: float) -> None:
         glass = _jit(rng, (60, 75, 95), 15)
         if cam.f / z0 * 1.2 < 3:
             continue
+        if sc.dr and rng.random() < 0.45:
+            _awning(cv, xf, z0 + rng.uniform(0, 2), min(z1, z0 + rng.uniform(4, 12)), sg, rng)
         floors = int(bh // 3.2)
         ncol = int((z1 - z0 - 1) // 3.0)
         for fl in range(floors):
@@ -1294,6 +1319,19 @@ def _buildings(cv: Canvas, sc: Scene, sg: float) -> None:
                 windows_left -= 1
 
 
+def _awning(cv: Canvas, xf: float, za: float, zb: float, sg: float, rng: Rng) -> None:
+    """A striped shop awning on a facade (a roadwork look-alike: orange or red and white stripes)."""
+    cam = cv.cam
+    col, out = _pick(rng, AWNING_COLORS, 15), rng.uniform(0.8, 1.6)
+    y_top, y_low = rng.uniform(2.8, 3.4), rng.uniform(2.1, 2.5)
+    n = int(rng.integers(4, 14))
+    for i in range(n):
+        z0, z1 = za + (zb - za) * i / n, za + (zb - za) * (i + 1) / n
+        xo = xf - sg * out
+        cv.d.polygon([cam.p(xf, y_top, z0), cam.p(xf, y_top, z1), cam.p(xo, y_low, z1), cam.p(xo, y_low, z0)],
+                     fill=col if i % 2 else WHITE)  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------------------- placement
 def _add_device(sc: Scene, kind: str, x: float, z: float, st: dict[str, Any], fs: float | None = None) -> None:
     rng: Rng = st["rng"]
@@ -1308,6 +1346,8 @@ def _add_device(sc: Scene, kind: str, x: float, z: float, st: dict[str, Any], fs
             color=st["cone_c"],
             bands=st["bands"],
             base=st["cone_base"],
+            r0=st["cone_r0"],
+            r1=st["cone_r1"],
         )
     elif kind == "drum":
         sc.add(
@@ -1353,8 +1393,9 @@ def _add_device(sc: Scene, kind: str, x: float, z: float, st: dict[str, Any], fs
         )
 
 
-def _style(rng: Rng) -> dict[str, Any]:
-    return {
+def _style(rng: Rng, dr: bool = False) -> dict[str, Any]:
+    """One work zone's look; with domain randomization (dr), wider sizes, shapes and colours."""
+    st = {
         "rng": rng,
         "cone_h": rng.uniform(0.45, 1.0),
         "cone_c": _pick(rng, CONE_COLORS, 10),
@@ -1366,7 +1407,17 @@ def _style(rng: Rng) -> dict[str, Any]:
         "panel_h": rng.uniform(0.6, 0.95),
         "panel_vb": rng.uniform(0.35, 0.7),
         "stripe": _pick(rng, CONE_COLORS, 10) if rng.random() < 0.85 else (200, 30, 30),
+        "cone_r0": 0.2,
+        "cone_r1": 0.04,
     }
+    if dr:
+        st["cone_h"] = rng.uniform(0.3, 1.2)
+        st["cone_r0"], st["cone_r1"] = rng.uniform(0.13, 0.3), rng.uniform(0.02, 0.08)
+        st["bands"] = int(rng.integers(0, 3))
+        for key in ("cone_c", "drum_c", "stripe"):
+            if rng.random() < 0.4:
+                st[key] = _pick(rng, DR_DEVICE_COLORS, 30)
+    return st
 
 
 def _barrier_line(sc: Scene, x: float, z0: float, z1: float, rng: Rng) -> None:
@@ -1532,7 +1583,7 @@ def _dig(sc: Scene, x0: float, x1: float, z0: float, z1: float, rng: Rng) -> Non
 
 def _plan_roadwork(sc: Scene, rng: Rng, force: bool) -> None:
     cam, road = sc.cam, sc.road
-    st = _style(rng)
+    st = _style(rng, sc.dr)
     zmin = cam.zmin
     if force:
         z = zmin * rng.uniform(1.5, 2.5)
@@ -1760,7 +1811,28 @@ def _sign(sc: Scene, x: float, z: float, rng: Rng, kind: str | None = None) -> N
     )
 
 
+def _plan_lookalikes(sc: Scene, rng: Rng, roadwork: bool) -> None:
+    """Domain randomization's extra look-alikes: orange cars, red signs, gate arms, striped posts, skips."""
+    zmin = sc.cam.zmin
+    for _ in range(int(rng.integers(0, 3) if roadwork else rng.integers(1, 5))):
+        what = _choice(rng, ("car", "sign", "gate", "post", "skip"), (0.25, 0.25, 0.15, 0.15, 0.2))
+        sg = 1.0 if rng.random() < 0.6 else -1.0
+        z = rng.uniform(max(4.0, zmin * 0.8), 45)
+        x = _shoulder_x(sc, sg, rng)
+        if what == "car":
+            lane = int(rng.integers(sc.road.lanes))
+            if sc.lane_free(lane, z) and not (lane == sc.road.cam_lane and z < 10):
+                _car(sc, lane, z, rng, lookalike=True)
+        elif what == "sign":
+            _sign(sc, x, z, rng, _choice(rng, ("stop", "noentry", "yield")))
+        else:
+            col = _pick(rng, (*LOOKALIKE_CARS, (200, 30, 35)), 15)
+            sc.add(z, -1, draw_lookalike, x, (1.0, 1.0), kind=what, color=col, n=int(rng.integers(3, 9)))
+
+
 def _plan_distractors(sc: Scene, rng: Rng, roadwork: bool) -> None:
+    if sc.dr:
+        _plan_lookalikes(sc, rng, roadwork)
     cam, road = sc.cam, sc.road
     zmin = cam.zmin
     n_cars = int(rng.integers(0, 7 if sc.style == "highway" else 5))
@@ -1914,15 +1986,15 @@ def _noise_tile() -> npt.NDArray[np.int16]:
     return np.clip(np.random.default_rng(12345).normal(0, 1, (1024, 1024, 1)) * 16, -64, 64).astype(np.int16)
 
 
-def _finish(rng: Rng, img: Image.Image) -> Image.Image:
-    """Global lighting (gain, contrast, gamma, tint), and sometimes sensor noise and blur."""
-    gain = rng.uniform(0.55, 1.25)
-    contrast = rng.uniform(0.75, 1.2)
-    gamma = rng.uniform(0.8, 1.25)
+def _finish(rng: Rng, img: Image.Image, dr: bool = False) -> Image.Image:
+    """Global lighting (gain, contrast, gamma, tint), and sometimes sensor noise and blur (more of each with dr)."""
+    gain = rng.uniform(0.4, 1.4) if dr else rng.uniform(0.55, 1.25)
+    contrast = rng.uniform(0.6, 1.3) if dr else rng.uniform(0.75, 1.2)
+    gamma = rng.uniform(0.7, 1.4) if dr else rng.uniform(0.8, 1.25)
     v = np.arange(256, dtype=np.float32) / 255.0
     base = ((v**gamma - 0.5) * contrast + 0.5) * gain
     lut: list[int] = []
-    for tint in rng.uniform(0.95, 1.05, 3):
+    for tint in rng.uniform(0.86, 1.14, 3) if dr else rng.uniform(0.95, 1.05, 3):
         lut += np.clip(base * tint * 255.0 + 0.5, 0, 255).astype(np.uint8).tolist()
     img = img.point(lut)
     if rng.random() < 0.35:
@@ -1935,12 +2007,77 @@ def _finish(rng: Rng, img: Image.Image) -> Image.Image:
             img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
     if rng.random() < 0.15:
         img = img.filter(ImageFilter.BoxBlur(rng.uniform(0.4, 1.0)))
+    if dr and rng.random() < 0.25:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 2.5)))
+    if dr and rng.random() < 0.15:  # horizontal motion blur
+        img = img.filter(ImageFilter.Kernel((5, 5), [0.0] * 10 + [0.2] * 5 + [0.0] * 10))
     return img
 
 
-def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool) -> tuple[Image.Image, list[Label], Scene]:
+def _occluders(cv: Canvas, rng: Rng) -> None:
+    """Unlabelled foreground things in front of everything: a near pole, foliage, a bonnet, a passing car's flank."""
+    w, h = cv.w, cv.h
+    cv.begin(0)
+    for _ in range(int(rng.integers(1, 4))):
+        kind = _choice(rng, ("pole", "foliage", "bonnet", "flank"))
+        col = _grey(rng, 20, 200) if kind != "foliage" else _pick(rng, FOLIAGE, 15)
+        if kind == "pole":
+            x, pw = rng.uniform(0, w), rng.uniform(0.02, 0.08) * w
+            cv.rect(x, 0, x + pw, h, col)
+        elif kind == "foliage":
+            cx, cy, r = rng.uniform(0, w), rng.uniform(0, h * 0.6), rng.uniform(0.06, 0.2) * w
+            for _ in range(int(rng.integers(3, 8))):
+                dx, dy, rr = rng.normal(0, r * 0.6), rng.normal(0, r * 0.4), r * rng.uniform(0.3, 0.7)
+                cv.ellipse(cx + dx - rr, cy + dy - rr, cx + dx + rr, cy + dy + rr, _jit(rng, col, 12))
+        elif kind == "bonnet":
+            y = h * rng.uniform(0.85, 0.97)
+            cv.poly([(0, h), (0, y + 0.03 * h), (w * 0.3, y), (w * 0.7, y), (w, y + 0.03 * h), (w, h)], col)
+        else:
+            x0 = w * (rng.uniform(-0.2, 0.1) if rng.random() < 0.5 else rng.uniform(0.75, 1.0))
+            y0, y1 = h * rng.uniform(0.35, 0.6), h * rng.uniform(0.8, 1.0)
+            cv.rect(x0, y0, x0 + w * rng.uniform(0.1, 0.3), y1, col)
+
+
+Obj = tuple[int, int, tuple[int, int, int, int], int]  # class, mask id, drawn box, drawn pixels
+
+
+@dataclass
+class Drawn:
+    """One rendered scene before labelling: the image, its object-id mask and the labelled objects drawn."""
+
+    img: Image.Image
+    mask: Image.Image
+    objs: list[Obj]
+    scene: Scene
+
+
+def _labels(mask: Image.Image, objs: Sequence[Obj], scale: float = 1.0) -> list[Label]:
+    """YOLO labels from the visible pixels of each object in the mask (scale: mask area / drawn area)."""
+    w, h = mask.size
+    ids = np.asarray(mask)
+    ys, xs = np.nonzero(ids)
+    v = ids[ys, xs]
+    count = np.bincount(v, minlength=256)
+    lo_x, lo_y = np.full(256, w), np.full(256, h)
+    hi_x, hi_y = np.full(256, -1), np.full(256, -1)
+    np.minimum.at(lo_x, v, xs)
+    np.minimum.at(lo_y, v, ys)
+    np.maximum.at(hi_x, v, xs)
+    np.maximum.at(hi_y, v, ys)
+    labels: list[Label] = []
+    for cls, oid, _box, n0 in objs:
+        if count[oid] < max(6, MIN_VISIBLE * n0 * scale):
+            continue
+        bx0, bx1, by0, by1 = int(lo_x[oid]), int(hi_x[oid]) + 1, int(lo_y[oid]), int(hi_y[oid]) + 1
+        if bx1 - bx0 < MIN_BOX_PX or by1 - by0 < MIN_BOX_PX:
+            continue
+        labels.append((cls, (bx0 + bx1) / 2 / w, (by0 + by1) / 2 / h, (bx1 - bx0) / w, (by1 - by0) / h))
+    return labels
+
+
+def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool, dr: bool = False) -> Drawn:
     w, h = size
-    sc = _make_scene(rng, w, h)
+    sc = _make_scene(rng, w, h, dr)
     img, hor, sky = _sky(rng, sc.cam)
     cv = Canvas(img, sc.cam, rng)
     cv.light = 1.0 if sc.sun[0] > 0 else -1.0
@@ -1952,7 +2089,7 @@ def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool) -> tup
     for g in sc.ground:
         g(cv)
     sc.items.sort(key=lambda it: -it.z)
-    objs: list[tuple[int, int, tuple[int, int, int, int], int]] = []
+    objs: list[Obj] = []
     for it in sc.items:
         _cast_shadow(cv, sc, it)
         if it.cls >= 0 and len(objs) < 250:
@@ -1967,50 +2104,60 @@ def _render(rng: Rng, size: tuple[int, int], roadwork: bool, force: bool) -> tup
         else:
             cv.begin(0)
             it.fn(cv, it.x, it.z, **it.kw)
-    img = _finish(rng, img)
+    if sc.dr and rng.random() < 0.35:
+        _occluders(cv, rng)
+    img = _finish(rng, img, sc.dr)
     mask = cv.mask
     if rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         objs = [(c, o, (w - b[2], b[1], w - b[0], b[3]), n) for c, o, b, n in objs]
-    labels: list[Label] = []
-    for cls, oid, (x0, y0, x1, y1), n0 in objs:
-        sel = np.asarray(mask.crop((x0, y0, x1, y1))) == oid
-        n = int(sel.sum())
-        if n < max(6, MIN_VISIBLE * n0):
-            continue
-        cols = np.flatnonzero(sel.any(axis=0))
-        rows = np.flatnonzero(sel.any(axis=1))
-        bx0, bx1 = x0 + int(cols[0]), x0 + int(cols[-1]) + 1
-        by0, by1 = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
-        if bx1 - bx0 < MIN_BOX_PX or by1 - by0 < MIN_BOX_PX:
-            continue
-        labels.append((cls, (bx0 + bx1) / 2 / w, (by0 + by1) / 2 / h, (bx1 - bx0) / w, (by1 - by0) / h))
-    return img, labels, sc
+    return Drawn(img, mask, objs, sc)
+
+
+def _draw(rng: Rng, size: tuple[int, int], roadwork: bool | None, dr: bool) -> tuple[Drawn, list[Label], bool]:
+    if roadwork is None:
+        roadwork = bool(rng.random() < 0.5)
+    drawn = _render(rng, size, roadwork, force=False, dr=dr)
+    labels = _labels(drawn.mask, drawn.objs)
+    attempt = 0
+    while roadwork and not labels:
+        attempt += 1
+        drawn = _render(rng, size, roadwork, force=attempt >= 3, dr=dr)
+        labels = _labels(drawn.mask, drawn.objs)
+    return drawn, labels, roadwork
 
 
 def render_scene(
-    rng: np.random.Generator, size: tuple[int, int] = (640, 480), roadwork: bool | None = None
+    rng: np.random.Generator, size: tuple[int, int] = (640, 480), roadwork: bool | None = None, randomize: bool = False
 ) -> tuple[Image.Image, list[tuple[int, float, float, float, float]], bool]:
     """Draw one street scene. Returns (RGB image, YOLO labels (cls, xc, yc, w, h) normalised, is_roadwork).
 
-    A roadwork scene always has at least one label; a non-roadwork scene never has any."""
-    img, labels, roadwork, _closures = render_scene_facts(rng, size, roadwork)
-    return img, labels, roadwork
+    A roadwork scene always has at least one label; a non-roadwork scene never has any. randomize turns on the
+    training generator's domain randomization (camera, device looks, look-alikes, occluders, lighting, blur)."""
+    drawn, labels, roadwork = _draw(rng, size, roadwork, randomize)
+    return drawn.img, labels, roadwork
 
 
 def render_scene_facts(
     rng: np.random.Generator, size: tuple[int, int] = (640, 480), roadwork: bool | None = None
 ) -> tuple[Image.Image, list[Label], bool, list[tuple[int, float, float]]]:
     """`render_scene` (the same draws from rng, the same output) plus the scene's lane closures (lane, z0, z1)."""
-    if roadwork is None:
-        roadwork = bool(rng.random() < 0.5)
-    img, labels, sc = _render(rng, size, roadwork, force=False)
-    attempt = 0
-    while roadwork and not labels:
-        attempt += 1
-        img, labels, sc = _render(rng, size, roadwork, force=attempt >= 3)
-    return img, labels, roadwork, list(sc.closures)
+    drawn, labels, roadwork = _draw(rng, size, roadwork, False)
+    return drawn.img, labels, roadwork, list(drawn.scene.closures)
+
+
+def render_scene_augmented(
+    rng: np.random.Generator, size: tuple[int, int] = (640, 480), roadwork: bool | None = None, randomize: bool = True
+) -> tuple[Image.Image, list[Label], bool]:
+    """`render_scene`, then the StreetVision augmentation (224x224), with labels moved by the same geometry.
+
+    The object-id mask goes through the same rotation, crop and flips (nearest neighbour), so each box is still
+    the tight box of the object's visible pixels. A roadwork scene may lose every label to the crop."""
+    drawn, _labels_full, roadwork = _draw(rng, size, roadwork, randomize)
+    img, mask, area = _augment(rng, drawn.img, None, drawn.mask)
+    assert mask is not None
+    return img, _labels(mask, drawn.objs, scale=224 * 224 / area), roadwork
 
 
 # -------------------------------------------------------------------------------------------- validator augmentation
@@ -2020,16 +2167,29 @@ def augment_streetvision(rng: np.random.Generator, image: Image.Image, level: in
     0: centre square crop. 1-3: rotation up to +-20 deg, random resized crop (20-100 % of the area), random h/v flips.
     2-3 add saturation / contrast change, JPEG re-compression (quality 30-90), Gaussian noise and Gaussian blur
     (level 3 stronger)."""
+    return _augment(rng, image, level, None)[0]
+
+
+def _augment(
+    rng: Rng, image: Image.Image, level: int | None, mask: Image.Image | None
+) -> tuple[Image.Image, Image.Image | None, int]:
+    """augment_streetvision, also moving an object-id mask through its geometry; returns (image, mask, crop area)."""
     img = image.convert("RGB")
     if level is None:
         level = int(rng.integers(4))
     out = (224, 224)
     w, h = img.size
+    nearest = Image.Resampling.NEAREST
     if level == 0:
         s = min(w, h)
         x0, y0 = (w - s) // 2, (h - s) // 2
-        return img.resize(out, Image.Resampling.BICUBIC, box=(x0, y0, x0 + s, y0 + s))
-    img = img.rotate(rng.uniform(-20, 20), resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+        box0 = (x0, y0, x0 + s, y0 + s)
+        small = mask.resize(out, nearest, box=box0) if mask is not None else None
+        return img.resize(out, Image.Resampling.BICUBIC, box=box0), small, s * s
+    angle = rng.uniform(-20, 20)
+    img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
+    if mask is not None:
+        mask = mask.rotate(angle, resample=nearest, fillcolor=0)
     box: tuple[int, int, int, int] | None = None
     for _ in range(10):
         area = w * h * rng.uniform(0.2, 1.0)
@@ -2043,10 +2203,12 @@ def augment_streetvision(rng: np.random.Generator, image: Image.Image, level: in
         s = min(w, h)
         box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
     img = img.resize(out, Image.Resampling.BILINEAR, box=box)
-    if rng.random() < 0.5:
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if rng.random() < 0.5:
-        img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    if mask is not None:
+        mask = mask.resize(out, nearest, box=box)
+    for flip in (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM):
+        if rng.random() < 0.5:
+            img = img.transpose(flip)
+            mask = mask.transpose(flip) if mask is not None else None
     if level >= 2:
         strong = level == 3
         img = ImageEnhance.Color(img).enhance(rng.uniform(0.3, 1.7) if strong else rng.uniform(0.6, 1.4))
@@ -2058,14 +2220,28 @@ def augment_streetvision(rng: np.random.Generator, image: Image.Image, level: in
         arr = np.asarray(img, dtype=np.float32) + rng.normal(0.0, sigma, (224, 224, 3)).astype(np.float32)
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 2.0) if strong else rng.uniform(0.3, 1.0)))
-    return img
+    return img, mask, (box[2] - box[0]) * (box[3] - box[1])
 
 
 # --------------------------------------------------------------------------------------------------------- datasets
-def _write_one(args: tuple[Path, Path, int, int, int, tuple[int, int], int]) -> tuple[list[int], bool]:
-    img_dir, lbl_dir, seed, split_id, i, size, quality = args
+@dataclass(frozen=True)
+class Recipe:
+    """How a dataset's images are drawn: domain randomization, the StreetVision-augmented share, JPEG quality."""
+
+    randomize: bool = False
+    augment: float = 0.0  # fraction of images passed through augment_streetvision (labels follow the geometry)
+    quality: tuple[int, int] = (90, 90)  # JPEG quality, drawn per image from this range (inclusive)
+
+
+def _write_one(args: tuple[Path, Path, int, int, int, tuple[int, int], Recipe]) -> tuple[list[int], bool]:
+    img_dir, lbl_dir, seed, split_id, i, size, recipe = args
     rng = np.random.default_rng([seed, split_id, i])
-    img, labels, rw = render_scene(rng, size)
+    if recipe.augment and rng.random() < recipe.augment:
+        img, labels, rw = render_scene_augmented(rng, size, randomize=recipe.randomize)
+    else:
+        img, labels, rw = render_scene(rng, size, randomize=recipe.randomize)
+    lo, hi = recipe.quality
+    quality = lo if lo == hi else int(rng.integers(lo, hi + 1))
     img.save(img_dir / f"{i:06d}.jpg", "JPEG", quality=quality)
     text = "".join(f"{c} {xc:.6f} {yc:.6f} {bw:.6f} {bh:.6f}\n" for c, xc, yc, bw, bh in labels)
     (lbl_dir / f"{i:06d}.txt").write_text(text)
@@ -2080,12 +2256,17 @@ def write_dataset(
     size: tuple[int, int] = (640, 480),
     jpeg_quality: int = 90,
     workers: int = 1,
+    recipe: Recipe | None = None,
 ) -> Path:
     """Write an ultralytics detection dataset (images/, labels/, data.yaml, meta.json); returns data.yaml's path.
 
-    Image i of a split depends only on (seed, split, i), so the output is the same for any number of workers."""
+    Image i of a split depends only on (seed, split, i), so the output is the same for any number of workers.
+    recipe (default: plain scenes at jpeg_quality) turns on domain randomization and StreetVision augmentation."""
     out = Path(out_dir).resolve()
-    meta: dict[str, Any] = {"seed": seed, "size": list(size), "jpeg_quality": jpeg_quality, "classes": list(CLASSES)}
+    recipe = recipe or Recipe(quality=(jpeg_quality, jpeg_quality))
+    meta: dict[str, Any] = {"seed": seed, "size": list(size), "jpeg_quality": list(recipe.quality),
+                            "randomize": recipe.randomize, "augment": recipe.augment,
+                            "classes": list(CLASSES)}  # fmt: skip
     counts: dict[str, dict[str, int]] = {}
     images: dict[str, int] = {}
     roadwork: dict[str, int] = {}
@@ -2095,7 +2276,7 @@ def write_dataset(
         lbl_dir.mkdir(parents=True, exist_ok=True)
         for stale in [*img_dir.glob("*.jpg"), *lbl_dir.glob("*.txt"), *(out / "labels").glob("*.cache")]:
             stale.unlink()
-        jobs = [(img_dir, lbl_dir, seed, split_id, i, size, jpeg_quality) for i in range(n)]
+        jobs = [(img_dir, lbl_dir, seed, split_id, i, size, recipe) for i in range(n)]
         if workers > 1 and n > 1:
             with ProcessPoolExecutor(workers) as pool:
                 results = list(pool.map(_write_one, jobs, chunksize=16))
@@ -2133,9 +2314,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--quality", type=int, default=90, help="JPEG quality")
     p.add_argument("--workers", type=int, default=1, help="processes (output is identical for any count)")
+    p.add_argument("--randomize", action="store_true", help="domain randomization (the training recipe)")
+    p.add_argument("--augment", type=float, default=0.0, help="fraction given the StreetVision augmentation")
+    p.add_argument("--min-quality", type=int, default=0, help="JPEG quality drawn from [this, --quality] per image")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    data = write_dataset(a.out_dir, a.train, a.val, a.seed, (a.width, a.height), a.quality, a.workers)
+    recipe = Recipe(a.randomize, a.augment, (a.min_quality or a.quality, a.quality))
+    data = write_dataset(a.out_dir, a.train, a.val, a.seed, (a.width, a.height), a.quality, a.workers, recipe)
     dt = time.perf_counter() - t0
     meta = json.loads((data.parent / "meta.json").read_text())
     n = a.train + a.val

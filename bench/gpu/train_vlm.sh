@@ -32,20 +32,8 @@ mkdir -p "$OUT" "$WORK"
 STEPS="$OUT/steps.txt"
 : > "$STEPS"
 
-left() { echo $((BUDGET_S - SECONDS)); }
-step() {  # step NAME SECONDS LOG COMMAND...: run under its own timeout, log its rc and duration
-  local name=$1 limit=$2 logfile=$3
-  shift 3
-  local t0=$SECONDS
-  if [ "$limit" -le 5 ]; then
-    echo "$name skipped: no time left" >> "$STEPS"
-    return 1
-  fi
-  timeout -k 10 "$limit" "$@" >> "$logfile" 2>&1
-  local rc=$?
-  echo "$name rc=$rc $((SECONDS - t0))s (limit ${limit}s, at ${SECONDS}s)" >> "$STEPS"
-  return $rc
-}
+# left, step: the step timer shared by the GPU scripts
+. "$(dirname "$0")/steps.sh"
 
 step pip 90 "$OUT/pip.log" python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl-train/*.whl
 export PYTHONPATH="$SITE:$PWD" PYTHONUNBUFFERED=1 YOLO_OFFLINE=true YOLO_AUTOINSTALL=false

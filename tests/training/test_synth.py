@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from training.synth import CLASSES, augment_streetvision, render_scene, write_dataset
+from training.synth import CLASSES, Recipe, augment_streetvision, render_scene, render_scene_augmented, write_dataset
 
 SIZE = (320, 240)
 
@@ -116,3 +116,44 @@ def test_augment_streetvision_levels_differ() -> None:
     assert (np.asarray(centre) == (120, 60, 30)).all()  # a plain centre crop of a flat image stays flat
     noisy = augment_streetvision(np.random.default_rng(0), img, level=3)
     assert np.asarray(noisy).reshape(-1, 3).std(axis=0).max() > 1
+
+
+def test_randomized_scenes_are_deterministic_and_valid() -> None:
+    a = render_scene(np.random.default_rng(7), SIZE, randomize=True)
+    b = render_scene(np.random.default_rng(7), SIZE, randomize=True)
+    assert a[0].tobytes() == b[0].tobytes() and a[1] == b[1]
+    plain = render_scene(np.random.default_rng(7), SIZE)
+    assert plain[0].tobytes() != a[0].tobytes()  # the randomization changes the draw
+    for seed in range(10):
+        for roadwork in (True, False):
+            _img, labels, rw = render_scene(np.random.default_rng(seed), SIZE, roadwork=roadwork, randomize=True)
+            assert rw is roadwork and (len(labels) >= 1 if roadwork else labels == [])
+
+
+def test_augmented_scenes_keep_boxes_on_their_objects() -> None:
+    """Boxes follow the validator augmentation's geometry: inside the 224x224 image, on non-background pixels."""
+    boxes = 0
+    for seed in range(12):
+        img, labels, rw = render_scene_augmented(np.random.default_rng(seed), SIZE, roadwork=True)
+        assert img.size == (224, 224) and rw
+        px = np.asarray(img)
+        for cls, xc, yc, w, h in labels:
+            assert 0 <= cls < len(CLASSES) and 0 <= xc - w / 2 and xc + w / 2 <= 1 + 1e-9
+            assert 0 <= yc - h / 2 and yc + h / 2 <= 1 + 1e-9 and w * 224 >= 4 - 1e-6 and h * 224 >= 4 - 1e-6
+            x0, y0 = int((xc - w / 2) * 224), int((yc - h / 2) * 224)
+            x1, y1 = max(x0 + 1, int((xc + w / 2) * 224)), max(y0 + 1, int((yc + h / 2) * 224))
+            assert px[y0:y1, x0:x1].max() > 20  # not the black fill a rotation leaves
+            boxes += 1
+    assert boxes >= 12
+
+
+def test_write_dataset_recipe(tmp_path: Path) -> None:
+    recipe = Recipe(randomize=True, augment=0.5, quality=(40, 90))
+    root = write_dataset(tmp_path / "r", n_train=8, n_val=2, seed=3, size=SIZE, recipe=recipe).parent
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["randomize"] is True and meta["augment"] == 0.5 and meta["jpeg_quality"] == [40, 90]
+    sizes = set()
+    for p in (root / "images" / "train").glob("*.jpg"):
+        with Image.open(p) as im:
+            sizes.add(im.size)
+    assert sizes == {SIZE, (224, 224)}  # about half the scenes went through the validator augmentation

@@ -54,3 +54,13 @@ def test_train_one_epoch_on_cpu_gives_loadable_weights(tmp_path: Path) -> None:
     member.load()
     member.detect(Image.new("RGB", (160, 120)))  # loads and runs; names come from the checkpoint
     assert member._model.names[0] == "cone"
+
+
+def test_results_csv_reader_matches_what_ultralytics_reads(tmp_path: Path) -> None:
+    """The stand-in for ultralytics' polars reader (the GPU host has no polars) gives {column: values}."""
+    from training.train import _results_csv
+
+    csv = tmp_path / "results.csv"
+    csv.write_text("epoch,  train/box_loss,metrics/mAP50(B)\n1,2.5,0.1\n2,2.0,0.25\n")
+    assert _results_csv(csv) == {"epoch": [1.0, 2.0], "train/box_loss": [2.5, 2.0], "metrics/mAP50(B)": [0.1, 0.25]}
+    assert _results_csv(tmp_path / "missing.csv") == {}
