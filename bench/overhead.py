@@ -52,14 +52,20 @@ Request = Callable[[int, int], Awaitable[tuple[float, float, int]]]  # (max_toke
 
 
 async def _exact_payload(config_env: dict[str, str], tokens: int, model: str = "tiny") -> dict[str, Any]:
-    """The chat request the router sends for (sample image, QUESTION), built with the router's own code."""
+    """The chat request the router sends for (sample image, QUESTION), built with the router's own code
+    and config (this process's ROADWORK__ overrides too, as the router process inherits them).
+
+    The ensemble is loaded first: an unloaded fused runner (the GPU default) fails every vote, and the
+    summary then read "failed" for each member where the router's read its boxes (the 54 vs 69 prompt
+    tokens seen on the H200)."""
     from router.config import load_config
     from router.flow.detection import build_ensemble
     from router.flow.prompting import build_messages
 
-    config = load_config(env=config_env)
+    config = load_config(env={k: v for k, v in os.environ.items() if k.startswith("ROADWORK__")} | config_env)
     ensemble = build_ensemble(config)
     try:
+        await ensemble.warmup()
         data = SAMPLE.read_bytes()
         from router.flow.images import decode_image
 
