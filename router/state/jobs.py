@@ -159,7 +159,7 @@ class JobStore:
         self.lease_s = lease_s
         self._changed: dict[str, asyncio.Event] = {}
         self.work_available = asyncio.Event()
-        self.running: dict[str, set[asyncio.Task[ItemOutcome]]] = {}
+        self.running: dict[str, set[asyncio.Future[list[ItemOutcome]]]] = {}
 
     def notify(self, job_id: str) -> None:
         event = self._changed.pop(job_id, None)
@@ -341,10 +341,16 @@ class JobStore:
         )
 
     async def claim(self) -> tuple[str, int, bytes, str, BatchOptions] | None:
-        """Take an item whose owner's lease ran out, else the oldest pending item of a live job (FIFO
-        across jobs), and mark it running under this process's lease."""
+        """Take one item (see `claim_many`)."""
+        claimed = await self.claim_many(1)
+        return claimed[0] if claimed else None
 
-        def take(c: sqlite3.Connection) -> tuple[str, int, bytes, str, BatchOptions] | None:
+    async def claim_many(self, limit: int) -> list[tuple[str, int, bytes, str, BatchOptions]]:
+        """Take an item whose owner's lease ran out, else the oldest pending item of a live job (FIFO
+        across jobs), and mark it running under this process's lease; of a detect-only job, up to
+        `limit` of its items at once (they run as one batch); [] when there is none."""
+
+        def take(c: sqlite3.Connection) -> list[tuple[str, int, bytes, str, BatchOptions]]:
             # Index lookups, no sort: the oldest live job with such items, then its lowest index.
             # (One query ordering the joined rows sorted every pending item's image through a temp
             # b-tree: 8 ms per claim at 1,000 pending items.)
@@ -360,37 +366,45 @@ class JobStore:
                 if job is not None:
                     break
             else:
-                return None
-            row = c.execute(
+                return []
+            options = options_from_dict(json.loads(job[1]))
+            rows = c.execute(
                 "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
                 f" ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.status = ? AND i.job_id = ?{lapsed}"
-                " ORDER BY i.idx LIMIT 1",
-                (status, job[0], *args[1:]),
-            ).fetchone()
-            c.execute(
+                " ORDER BY i.idx LIMIT ?",
+                (status, job[0], *args[1:], limit if options.detect_only else 1),
+            ).fetchall()
+            c.executemany(
                 "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
                 " WHERE job_id = ? AND idx = ?",
-                (self.owner, now + self.lease_s, job[0], row[0]),
+                [(self.owner, now + self.lease_s, job[0], row[0]) for row in rows],
             )
-            return job[0], row[0], bytes(row[1]), row[2], options_from_dict(json.loads(job[1]))
+            return [(job[0], row[0], bytes(row[1]), row[2], options) for row in rows]
 
         return await self._store.run(take)
 
     async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
         """Store an item's one result; False when it was canceled meanwhile, or another replica
         reclaimed it after this process's lease ran out (that replica stores its result)."""
-        status, result = _outcome_to_json(outcome)
+        return (await self.finish_many(job_id, [(idx, outcome)]))[0]
 
-        def write(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "UPDATE items SET status = ?, result = ?, image = x'', owner = NULL, lease_until = NULL"
-                " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
-                (status, result, job_id, idx, self.owner),
-            )
+    async def finish_many(self, job_id: str, outcomes: list[tuple[int, ItemOutcome]]) -> list[bool]:
+        """Store items' results in one transaction; each False as in `finish`."""
+        rows = [(idx, *_outcome_to_json(outcome)) for idx, outcome in outcomes]
+
+        def write(c: sqlite3.Connection) -> list[bool]:
+            stored = []
+            for idx, status, result in rows:
+                cur = c.execute(
+                    "UPDATE items SET status = ?, result = ?, image = x'', owner = NULL, lease_until = NULL"
+                    " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
+                    (status, result, job_id, idx, self.owner),
+                )
+                if cur.rowcount == 1:
+                    c.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+                stored.append(cur.rowcount == 1)
             c.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
-            if cur.rowcount == 1:
-                c.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
-            return cur.rowcount == 1
+            return stored
 
         stored = await self._store.run(write)
         self.notify(job_id)
@@ -401,9 +415,17 @@ class JobRunner:
     """`workers` tasks that claim pending items and run them through the pipeline at BATCH priority."""
 
     def __init__(
-        self, jobs: JobStore, pipeline: Pipeline, *, workers: int, poll_s: float, item_timeout_s: float = 300.0
+        self,
+        jobs: JobStore,
+        pipeline: Pipeline,
+        *,
+        workers: int,
+        poll_s: float,
+        item_timeout_s: float = 300.0,
+        detect_batch: int = 16,
     ) -> None:
         self._jobs = jobs
+        self._detect_batch = detect_batch  # a detect-only job's items claimed and detected together
         self._item_timeout_s = item_timeout_s
         self._pipeline = pipeline
         self._workers = workers
@@ -437,15 +459,35 @@ class JobRunner:
                 await asyncio.sleep(self._poll_s)
 
     async def _step(self) -> None:
-        """Claim one item and run it to its one stored result (or wait a while for work)."""
-        claimed = await self._jobs.claim()
-        if claimed is None:
+        """Claim one item (of a detect-only job, a batch of them) and run it to its one stored result
+        (or wait a while for work)."""
+        claimed = await self._jobs.claim_many(self._detect_batch)
+        if not claimed:
             self._jobs.work_available.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
             return
-        job_id, idx, image, question, options = claimed
-        task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
+        job_id, _, _, _, options = claimed[0]
+        if options.detect_only:  # the items go to the detectors as whole batches
+            work = self._pipeline.detect_items([c[2] for c in claimed])
+        else:
+            work = self._one(claimed[0][2], claimed[0][3], options)
+        outcomes = await self._supervised(job_id, asyncio.ensure_future(work), options, len(claimed))
+        if outcomes is None:
+            return  # CancelBatch canceled the items; their rows already say so
+        # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
+        stored = await self._jobs.finish_many(job_id, [(c[1], o) for c, o in zip(claimed, outcomes, strict=True)])
+        for outcome, ok in zip(outcomes, stored, strict=True):
+            if ok:
+                self._pipeline.metrics.batch_items.labels("failed" if outcome.error_code else "succeeded").inc()
+
+    async def _one(self, image: bytes, question: str, options: BatchOptions) -> list[ItemOutcome]:
+        return [await self._pipeline.answer_item(image, question, options)]
+
+    async def _supervised(
+        self, job_id: str, task: asyncio.Future[list[ItemOutcome]], options: BatchOptions, n: int
+    ) -> list[ItemOutcome] | None:
+        """The items' outcomes: stopped after the item timeout, None when CancelBatch canceled them."""
         tasks = self._jobs.running.setdefault(job_id, set())
         tasks.add(task)
         limit = options.item_timeout_s or self._item_timeout_s
@@ -454,30 +496,24 @@ class JobRunner:
             if not done:  # a hung engine must not hold a bulk slot for ever
                 task.cancel()
                 await asyncio.wait({task})
-                outcome = ItemOutcome.failed(
-                    DeadlineExceeded(
-                        f"the item took longer than {limit:g} s (options.item_timeout, else "
-                        "batch.item_timeout_s) and was stopped; the rest of the job goes on"
-                    )
+                message = (
+                    f"the item took longer than {limit:g} s (options.item_timeout, else "
+                    "batch.item_timeout_s) and was stopped; the rest of the job goes on"
                 )
-            elif task.cancelled():
-                return  # CancelBatch canceled the item; its row already says so
-            else:
-                outcome = task.result()
+                return [ItemOutcome.failed(DeadlineExceeded(message))] * n
+            if task.cancelled():
+                return None
+            return task.result()
         except asyncio.CancelledError:
-            task.cancel()  # the worker itself is stopping: stop the item too
+            task.cancel()  # the worker itself is stopping: stop the items too
             raise
         except Exception as exc:  # answer_item returns failures as outcomes: this is a bug below it
-            log.error("bulk item %d of %s raised", idx, job_id, exc_info=exc)
-            outcome = ItemOutcome.failed(RouterError(f"internal error (see the router log): {exc!r}"))
+            log.error("bulk items of %s raised", job_id, exc_info=exc)
+            return [ItemOutcome.failed(RouterError(f"internal error (see the router log): {exc!r}"))] * n
         finally:
             tasks.discard(task)
             if not tasks:
                 self._jobs.running.pop(job_id, None)
-        # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
-        if await self._jobs.finish(job_id, idx, outcome):
-            status = "failed" if outcome.error_code else "succeeded"
-            self._pipeline.metrics.batch_items.labels(status).inc()
 
     async def drain(self, grace_s: float) -> None:
         """Claim no more items; give the ones in flight `grace_s` to finish, then stop the rest."""
