@@ -125,3 +125,17 @@ def test_an_undecodable_jpeg_fails_alone(runner: FusedRunner, scenes: list[Image
     rows = runner.run([good, bad, scenes[1]])
     assert all(isinstance(o, UndecodableImage) for o in rows[1])
     assert all(isinstance(o, DetectorOutput) for o in (*rows[0], *rows[2]))
+
+
+def test_the_batched_jpeg_decode_path_and_its_fallback(scenes: list[Image.Image]) -> None:
+    """The GPU path's logic (one decode_jpeg call for the batch, one by one after a failure, PIL for
+    what it refuses) run on this device: torchvision decodes lists of JPEGs on the CPU too."""
+    r = FusedRunner(_pair(), DEVICE)
+    r.load()
+    r.decodes_jpeg = True
+    jpegs = [_jpeg(s) for s in scenes[:3]]
+    bad = EncodedJpeg(jpegs[0].data[:200] + b"\xff\xd9", jpegs[0].size)
+    together, alone = r.run(jpegs), r.run([jpegs[0], bad, jpegs[1], jpegs[2]])
+    assert all(isinstance(o, UndecodableImage) for o in alone[1])
+    for a, b in zip(together, [alone[0], *alone[2:]], strict=True):
+        assert [_ok(x).evidence for x in a] == pytest.approx([_ok(y).evidence for y in b], abs=1e-4)
