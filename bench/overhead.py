@@ -179,12 +179,14 @@ def _client_proc(conn: Any, urls: dict[str, str], router_url: str, body: dict[st
         targets["roadwork-router"] = _router_target(pb_grpc.RouterServiceStub(channel), image)  # type: ignore[no-untyped-call]
         return targets, client, channel
 
+    async def one_round(name: str, n: int, tokens: int) -> list[tuple[float, float, int]]:
+        return list(await asyncio.gather(*(targets[name](tokens, 0) for _ in range(n))))
+
     targets, client, channel = loop.run_until_complete(setup())
     conn.send("ready")
     while (cmd := conn.recv()) is not None:
-        name, n, tokens = cmd
         c0, t0 = time.process_time(), time.perf_counter()
-        results = loop.run_until_complete(asyncio.gather(*(targets[name](tokens, 0) for _ in range(n))))
+        results = loop.run_until_complete(one_round(*cmd))
         conn.send((results, time.process_time() - c0, time.perf_counter() - t0))
     loop.run_until_complete(client.aclose())
     loop.run_until_complete(channel.close())
