@@ -13,7 +13,8 @@ python -m bench.detect_speed [--device cuda] [--variants default cpu-decode] [--
    then a detect-only bulk job (images/s from its acceptance to its completion).
 Variants: `default` (the config as shipped), `cpu-decode` (detection.gpu_decode = false: PIL
 decodes on the router's CPU), `bulk-1` (batch.detect_batch = 1: bulk items one by one), and
-`workers-N` (server.workers = N). Images are distinct JPEGs (scenes re-encoded with a per-copy
+`workers-N` (server.workers = N), or any `ROADWORK__SECTION__KEY=VALUE` override. Images are
+distinct JPEGs (scenes re-encoded with a per-copy
 comment segment: same pixels, distinct bytes and digests).
 """
 
@@ -205,7 +206,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants:
-            extra = VARIANTS[name] if name in VARIANTS else {"ROADWORK__SERVER__WORKERS": name.removeprefix("workers-")}
+            extra = VARIANTS.get(name, {"ROADWORK__SERVER__WORKERS": name.removeprefix("workers-")})
+            if "=" in name:  # any override, e.g. ROADWORK__BATCH__WORKERS=8
+                extra = dict([name.split("=", 1)])
             rows.append(await _variant(name, _env(args.device, extra), args, images, bulk, Path(tmp)))
     best = runner["best_images_per_s"]
     for r in rows:
