@@ -7,6 +7,10 @@
 # grpcio-reflection, protobuf 7, pydantic, pydantic-core, annotated-types, typing-inspection,
 # typing-extensions, tenacity, ultralytics 8.4.190, ultralytics-thop; /work/gpu-stage/whl has them)
 # and the `py-spy` executable (from the project venv), which profiles the router process.
+# A device run sends the session's checkout, not a helper's worktree: on 2026-12-01 the branch's
+# bench/ router/ detectors/ tests/ travelled as a `git archive` tar in an ignored .stage-* folder of
+# that checkout (with the wheels), unpacked over the copy there before this script ran.
+# googleapis-common-protos and grpcio-status are needed too (google.rpc, the error details).
 # Each step has its own timeout; everything printed goes to $OUT/log.txt.
 set -u
 OUT=${OUT:-/tmp/roadwork-gpu}

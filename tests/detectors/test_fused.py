@@ -110,12 +110,13 @@ def _jpeg(image: Image.Image) -> EncodedJpeg:
 
 
 def test_jpegs_left_undecoded_detect_like_their_pixels(runner: FusedRunner, scenes: list[Image.Image]) -> None:
-    """On a GPU the runner decodes them with nvjpeg in one call; on a CPU with PIL: the same boxes."""
+    """On a GPU the runner decodes them with nvjpeg in one call; on a CPU with PIL: the same boxes.
+    nvjpeg's pixels differ slightly from libjpeg's (0.558 against 0.514 for one weak box on the H200)."""
     jpegs = [_jpeg(s) for s in scenes]
     decoded = [Image.open(io.BytesIO(j.data)).convert("RGB") for j in jpegs]
     for a, b in zip(runner.run(jpegs), runner.run(decoded), strict=True):
         for x, y in zip(a, b, strict=True):
-            assert _ok(x).evidence == pytest.approx(_ok(y).evidence, abs=0.03)
+            assert _ok(x).evidence == pytest.approx(_ok(y).evidence, abs=0.03 if DEVICE == "cpu" else 0.08)
             assert {z.class_name for z in _ok(y).boxes if z.confidence > 0.5} <= {z.class_name for z in _ok(x).boxes}
 
 
