@@ -18,14 +18,14 @@ import json
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from detectors.base import Runner
+from detectors.base import Picture, Runner
 from detectors.ensemble import Ensemble, Solo
 from detectors.fused import FusedRunner
 from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec
@@ -90,10 +90,10 @@ async def _latency(backend: str, n: int, images: list[Image.Image], device: str,
     }
 
 
-def _throughput(ens: Ensemble, images: list[Image.Image], batch: int) -> float:
+def _throughput(ens: Ensemble, images: Sequence[Picture], batch: int) -> float:
     """Images/s when each runner's worker is handed `batch` images at once (all members vote on each)."""
-    run: list[Callable[[list[Image.Image]], Any]] = [w.submit_batch for w in ens.workers]
-    batches = [images[i : i + batch] for i in range(0, len(images) - batch + 1, batch)] or [images]
+    run: list[Callable[[list[Picture]], Any]] = [w.submit_batch for w in ens.workers]
+    batches = [list(images[i : i + batch]) for i in range(0, len(images) - batch + 1, batch)] or [list(images)]
     for b in batches[:1]:  # warm this batch size
         for f in [r(b) for r in run]:
             f.result()

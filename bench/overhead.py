@@ -11,7 +11,10 @@ interleaved with the others like every target.
 Every target sends the byte-identical chat request (the prompt the router builds for the bundled
 sample image, checked by comparing prompt token counts), greedy, `ignore_eos`, so all do the same
 engine work. Targets are interleaved round by round (order rotated each round); at concurrency 1
-the added latency is paired by round (target minus direct, same round). The router's detection is
+the added latency is paired by round (target minus direct, same round). Above one client, a round's
+requests come from `--client-procs` load generator processes, each holding the same clients (httpx
+for the HTTP targets, grpc.aio for the router), and each round reports the busiest one's CPU share:
+one process driving 16 httpx streams saturated and made the router look faster than direct. The router's detection is
 a cache hit after the first request, so this measures routing. Cancellation: a client reads 5
 chunks of a 400-token stream and disconnects; the engine's generated tokens are read from its
 `vllm:generation_tokens_total`. Trials where vLLM delivered the chunks in one burst (a 2-core
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -56,14 +60,20 @@ Request = Callable[[int, int], Awaitable[tuple[float, float, int]]]  # (max_toke
 
 
 async def _exact_payload(config_env: dict[str, str], tokens: int, model: str = "tiny") -> dict[str, Any]:
-    """The chat request the router sends for (sample image, QUESTION), built with the router's own code."""
+    """The chat request the router sends for (sample image, QUESTION), built with the router's own code
+    and config (this process's ROADWORK__ overrides too, as the router process inherits them).
+
+    The ensemble is loaded first: an unloaded fused runner (the GPU default) fails every vote, and the
+    summary then read "failed" for each member where the router's read its boxes (the 54 vs 69 prompt
+    tokens seen on the H200)."""
     from router.config import load_config
     from router.flow.detection import build_ensemble
     from router.flow.prompting import build_messages
 
-    config = load_config(env=config_env)
+    config = load_config(env={k: v for k, v in os.environ.items() if k.startswith("ROADWORK__")} | config_env)
     ensemble = build_ensemble(config)
     try:
+        await ensemble.warmup()
         data = SAMPLE.read_bytes()
         from router.flow.images import decode_image
 
@@ -154,15 +164,91 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _overhead(targets: dict[str, Request], concurrency: int, rounds: int, tokens: int) -> dict[str, Any]:
-    names = list(targets)
+Fire = Callable[[str, int, int], Awaitable[tuple[list[tuple[float, float, int]], float]]]
+
+
+def _in_process(targets: dict[str, Request]) -> Fire:
+    """`concurrency` requests to a target from this process; client CPU share not measured (0)."""
+
+    async def fire(name: str, concurrency: int, tokens: int) -> tuple[list[tuple[float, float, int]], float]:
+        return list(await asyncio.gather(*(targets[name](tokens, 0) for _ in range(concurrency)))), 0.0
+
+    return fire
+
+
+def _client_proc(conn: Any, urls: dict[str, str], router_url: str, body: dict[str, Any], image: bytes) -> None:
+    """A load generator process: holds a client for every target and runs the rounds it is sent."""
+    loop = asyncio.new_event_loop()
+
+    async def setup() -> tuple[dict[str, Request], httpx.AsyncClient, grpc.aio.Channel]:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
+        client = httpx.AsyncClient(timeout=120, limits=limits)
+        channel = grpc.aio.insecure_channel(router_url)
+        targets = {n: _http_target(client, u, body) for n, u in urls.items()}
+        targets["roadwork-router"] = _router_target(pb_grpc.RouterServiceStub(channel), image)  # type: ignore[no-untyped-call]
+        return targets, client, channel
+
+    async def one_round(name: str, n: int, tokens: int) -> list[tuple[float, float, int]]:
+        return list(await asyncio.gather(*(targets[name](tokens, 0) for _ in range(n))))
+
+    targets, client, channel = loop.run_until_complete(setup())
+    conn.send("ready")
+    while (cmd := conn.recv()) is not None:
+        c0, t0 = time.process_time(), time.perf_counter()
+        results = loop.run_until_complete(one_round(*cmd))
+        conn.send((results, time.process_time() - c0, time.perf_counter() - t0))
+    loop.run_until_complete(client.aclose())
+    loop.run_until_complete(channel.close())
+
+
+class ClientProcesses:
+    """Load generators in `procs` processes, each with the same clients (httpx for the HTTP targets,
+    grpc.aio for the router): a round's requests are spread over them, so no one client process is
+    saturated at 16 streams, and each reports its CPU share of the round (as `bench.scale` does)."""
+
+    def __init__(self, procs: int, urls: dict[str, str], router_url: str, body: dict[str, Any], image: bytes) -> None:
+        ctx = mp.get_context("spawn")
+        self._conns = []
+        self._procs = []
+        for _ in range(procs):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_client_proc, args=(theirs, urls, router_url, body, image), daemon=True)
+            proc.start()
+            self._conns.append(ours)
+            self._procs.append(proc)
+        for c in self._conns:
+            assert c.recv() == "ready"
+
+    def _round(self, name: str, concurrency: int, tokens: int) -> tuple[list[tuple[float, float, int]], float]:
+        shares = [
+            concurrency // len(self._conns) + (i < concurrency % len(self._conns)) for i in range(len(self._conns))
+        ]
+        busy = [(c, n) for c, n in zip(self._conns, shares, strict=True) if n]
+        for c, n in busy:
+            c.send((name, n, tokens))
+        replies = [c.recv() for c, _ in busy]
+        return [r for rep in replies for r in rep[0]], max(cpu / max(wall, 1e-9) for _, cpu, wall in replies)
+
+    async def fire(self, name: str, concurrency: int, tokens: int) -> tuple[list[tuple[float, float, int]], float]:
+        return await asyncio.to_thread(self._round, name, concurrency, tokens)
+
+    def close(self) -> None:
+        for c in self._conns:
+            c.send(None)
+        for p in self._procs:
+            p.join(10)
+
+
+async def _overhead(names: list[str], fire: Fire, concurrency: int, rounds: int, tokens: int) -> dict[str, Any]:
     per_round: dict[str, list[list[float]]] = {n: [] for n in names}
     busy: dict[str, float] = dict.fromkeys(names, 0.0)
+    cpu: dict[str, float] = dict.fromkeys(names, 0.0)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             t = time.perf_counter()
-            results = await asyncio.gather(*(targets[name](tokens, 0) for _ in range(concurrency)))
+            results, share = await fire(name, concurrency, tokens)
             busy[name] += time.perf_counter() - t
+            cpu[name] = max(cpu[name], share)
             per_round[name].append([total for _ttft, total, _p in results])
     out: dict[str, Any] = {"concurrency": concurrency, "rounds": rounds, "targets": {}}
     direct = [statistics.median(x) for x in per_round["direct"]]
@@ -176,6 +262,7 @@ async def _overhead(targets: dict[str, Request], concurrency: int, rounds: int, 
             "added_p50_ms": statistics.median(added),
             "added_p99_ms": _pct(added, 0.99),
             "requests_per_s": rounds * concurrency / busy[name],
+            "busiest_client_cpu_share": cpu[name],
         }
     for name in names:
         out["targets"][name]["throughput_vs_direct"] = (
@@ -262,7 +349,15 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 prompts = {n: (await t(args.tokens, 0))[2] for n, t in targets.items()}  # also warms every path
             if len(set(prompts.values())) != 1:
                 raise SystemExit(await _unfair(stub, image, body, prompts))
-            overhead = [await _overhead(targets, c, args.rounds, args.tokens) for c in args.concurrency]
+            # One client in this process; more from load generator processes (one process driving 16
+            # httpx streams was the bottleneck on the H200, and made the router look 1.47x direct).
+            pool = ClientProcesses(args.client_procs, urls, router.url, body, image) if args.client_procs else None
+            overhead = []
+            for c in args.concurrency:
+                fire = pool.fire if pool is not None and c > 1 else _in_process(targets)
+                overhead.append(await _overhead(list(targets), fire, c, args.rounds, args.tokens))
+            if pool is not None:
+                pool.close()
             cancel = await _cancellation(targets, vllm_url, args.cancel_trials) if args.cancel_trials else {}
             for channel in channels.values():
                 await channel.close()
@@ -280,6 +375,8 @@ def main() -> None:
     p.add_argument("--sglang-router", help="python of a venv with sglang-router installed")
     p.add_argument("--vllm-router", help="the vllm-router executable")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--client-procs", type=int, default=4,
+                   help="load generator processes for concurrency > 1 (0: this process alone)")  # fmt: skip
     p.add_argument("--router-workers", type=int, default=1, help="roadwork-router processes on its port")
     p.add_argument("--router-clients", nargs="+", choices=["aiohttp", "lean"], default=["aiohttp"],
                    help="one roadwork-router per engine HTTP client (pools.<name>.http_client)")  # fmt: skip
@@ -298,11 +395,11 @@ def main() -> None:
     for block in report["overhead"]:
         print(f"\nconcurrency {block['concurrency']}, {block['rounds']} rounds, interleaved")
         cols = ("p50 ms", 8), ("p99 ms", 8), ("added p50", 10), ("added p99", 10), ("req/s", 7), ("vs direct", 9)
-        print(f"{'target':>16} " + " ".join(f"{c:>{w}}" for c, w in cols))
+        print(f"{'target':>16} " + " ".join(f"{c:>{w}}" for c, w in cols) + " client cpu")
         for name, t in block["targets"].items():
             values = (t["p50_ms"], t["p99_ms"], t["added_p50_ms"], t["added_p99_ms"], t["requests_per_s"])
             print(f"{name:>16} " + " ".join(f"{v:>{w}.2f}" for v, (_c, w) in zip(values, cols, strict=False))
-                  + f" {t['throughput_vs_direct']:>9.2f}")  # fmt: skip
+                  + f" {t['throughput_vs_direct']:>9.2f} {t['busiest_client_cpu_share']:>10.2f}")  # fmt: skip
     if report["cancellation"]:
         print(f"\ncancel after 5 chunks of a 400-token stream, {args.cancel_trials} trials per target")
         print(f"{'target':>16} {'median gen':>10} {'max gen':>8} {'over direct':>11} {'dropped':>8}")

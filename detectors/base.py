@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
 from PIL import Image
+
+
+class UndecodableImage(ValueError):
+    """An image whose header was valid but whose pixels could not be decoded (a runner found out)."""
+
+
+@dataclass(frozen=True)
+class EncodedJpeg:
+    """A JPEG validated from its header but not decoded yet: a runner that decodes on its GPU takes the
+    bytes as they are (one batched nvjpeg call), any other decodes it on the CPU (`rgb`)."""
+
+    data: bytes
+    size: tuple[int, int]  # (width, height), from the header
+
+
+Picture = Image.Image | EncodedJpeg
+
+
+def rgb(picture: Picture) -> Image.Image:
+    """The picture's RGB pixels, decoded on the CPU if they were not yet; UndecodableImage if they cannot be."""
+    if isinstance(picture, Image.Image):
+        return picture if picture.mode == "RGB" else picture.convert("RGB")
+    try:
+        with Image.open(io.BytesIO(picture.data)) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:  # corrupt or truncated data past a valid header
+        raise UndecodableImage(f"the JPEG is corrupt or truncated: {exc}") from exc
+
+
+def decoded(images: list[Picture]) -> list[Image.Image | UndecodableImage]:
+    """Each picture's RGB pixels (decoded on the CPU where needed), or why it could not be decoded."""
+    out: list[Image.Image | UndecodableImage] = []
+    for p in images:
+        try:
+            out.append(rgb(p))
+        except UndecodableImage as exc:
+            out.append(exc)
+    return out
 
 
 @dataclass(frozen=True)
@@ -127,6 +166,12 @@ class Runner(Protocol):
         """Load every member; a member that fails to load reports its error in every run."""
         ...
 
-    def run(self, images: list[Image.Image]) -> list[list[DetectorOutput | Exception]]:
-        """Every member's output (or error) for every image: result[image][member]."""
+    @property
+    def decodes_jpeg(self) -> bool:
+        """Whether `run` decodes EncodedJpeg pictures on its own device (else the CPU decodes them)."""
+        ...
+
+    def run(self, images: list[Picture]) -> list[list[DetectorOutput | Exception]]:
+        """Every member's output (or error, UndecodableImage for an image it could not decode) for
+        every image: result[image][member]."""
         ...

@@ -48,12 +48,22 @@ class BatchWorker(Generic[T, R]):
         self._queue.put((fn, future, None))
         return future
 
+    def submit_many(self, items: list[T]) -> list[Future[R]]:
+        """Queue items that run together: each batch of `max_batch` of them is one forward pass (a bulk
+        job's items), not merged with others. Their futures resolve one per item, like `submit`'s."""
+        futures: list[Future[R]] = [Future() for _ in items]
+        for i in range(0, len(items), self._max):
+            self._queue.put(list(zip(items[i : i + self._max], futures[i : i + self._max], strict=True)))
+        return futures
+
     def submit_batch(self, items: list[T]) -> Future[list[R]]:
         """Run `fn` on exactly these items as one batch (benchmarks, bulk scoring)."""
         return self.call(lambda: self._fn(items))
 
     def _take(self) -> list[tuple[T, Future[R]]]:
         first = self._queue.get()
+        if isinstance(first, list):  # a group from submit_many: one batch as it is
+            return [(item, f) for item, f in first if not f.cancelled()]
         if first is _STOP or len(first) == 3:
             return [first]
         batch = [first]
@@ -67,7 +77,7 @@ class BatchWorker(Generic[T, R]):
                 )
             except queue.Empty:
                 break
-            if nxt is _STOP or len(nxt) == 3:
+            if nxt is _STOP or isinstance(nxt, list) or len(nxt) == 3:
                 self._queue.put(nxt)  # run it after this batch
                 break
             if not nxt[1].cancelled():  # its request gave up: drop it without taking a slot
@@ -77,6 +87,8 @@ class BatchWorker(Generic[T, R]):
     def _loop(self) -> None:
         while True:
             batch = self._take()
+            if not batch:  # a group whose every item gave up
+                continue
             if batch[0] is _STOP:
                 return
             if len(batch[0]) == 3:

@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import time
 from concurrent.futures import Future
 from dataclasses import replace
 
 from PIL import Image
 
-from detectors.base import Detection, Detector, DetectorOutput, Member, Runner, Vote, VoteStatus, WeightsError
+from detectors.base import (
+    Detection,
+    Detector,
+    DetectorOutput,
+    EncodedJpeg,
+    Member,
+    Picture,
+    Runner,
+    UndecodableImage,
+    Vote,
+    VoteStatus,
+    WeightsError,
+    decoded,
+)
 from detectors.batching import BATCH_SIZE, BatchWorker
 from detectors.cache import LRUCache
 from detectors.calibration import IDENTITY, Calibration
@@ -31,6 +45,8 @@ class Solo:
         self.members: tuple[Member, ...] = (detector,)
         self._error: Exception | None = None
 
+    decodes_jpeg = False
+
     def load(self) -> None:
         try:
             self.detector.load()
@@ -39,10 +55,13 @@ class Solo:
         except Exception as exc:  # left out of every vote, with this reason
             self._error = exc
 
-    def run(self, images: list[Image.Image]) -> list[list[DetectorOutput | Exception]]:
+    def run(self, images: list[Picture]) -> list[list[DetectorOutput | Exception]]:
         if self._error is not None:
             return [[self._error] for _ in images]
-        return [[out] for out in self.detector.detect_batch(images)]
+        pixels = decoded(images)
+        good = [p for p in pixels if isinstance(p, Image.Image)]
+        outs = iter(self.detector.detect_batch(good) if good else [])
+        return [[next(outs)] if isinstance(p, Image.Image) else [p] for p in pixels]
 
 
 class _Pending:
@@ -107,16 +126,26 @@ class Ensemble:
         return self._cache
 
     @property
-    def workers(self) -> list[BatchWorker[Image.Image, list[DetectorOutput | Exception]]]:
+    def workers(self) -> list[BatchWorker[Picture, list[DetectorOutput | Exception]]]:
         return self._workers
 
+    @property
+    def decodes_jpeg(self) -> bool:
+        """Whether every runner decodes JPEGs on its own device: then callers pass EncodedJpeg pictures."""
+        return bool(self._runners) and all(r.decodes_jpeg for r in self._runners)
+
     async def warmup(self) -> None:
-        """Load every runner on its own worker thread and run it once on a dummy image."""
+        """Load every runner on its own worker thread and run it once on a dummy image (and once on
+        a dummy JPEG where runners decode them, so the first request does not set up the decoder)."""
         dummy = Image.new("RGB", (640, 480), (128, 128, 128))
         await asyncio.gather(
             *(asyncio.wrap_future(w.call(r.load)) for r, w in zip(self._runners, self._workers, strict=True))
         )
-        await asyncio.gather(*(asyncio.wrap_future(w.submit(dummy)) for w in self._workers))
+        buf = io.BytesIO()
+        dummy.save(buf, "JPEG")
+        dummies: list[Picture] = [dummy, EncodedJpeg(buf.getvalue(), dummy.size)] if self.decodes_jpeg else [dummy]
+        for d in dummies:
+            await asyncio.gather(*(asyncio.wrap_future(w.submit(d)) for w in self._workers))
         self.ready = True
 
     def batch_sizes(self, digest: str) -> dict[str, int]:
@@ -128,8 +157,9 @@ class Ensemble:
         cached = self._cache.get(digest)
         return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
 
-    async def detect(self, image: Image.Image, data: bytes, digest: str | None = None) -> Detection:
-        """Detection for one decoded image; `data` (its bytes) gives the cache key.
+    async def detect(self, image: Picture, data: bytes, digest: str | None = None) -> Detection:
+        """Detection for one image (decoded, or a JPEG for runners that decode on their GPU); `data`
+        (its bytes) gives the cache key. UndecodableImage when a runner could not decode it.
 
         Each runner's work on an image is queued once, however many requests wait for it: a
         request that reaches its deadline leaves with the votes in so far, while the work runs on
@@ -137,21 +167,60 @@ class Ensemble:
         overloaded CPU detector fall behind for good (every answer partial, none cached). Work
         that has not started when its last waiter leaves is dropped."""
         digest = digest or hashlib.sha256(data).hexdigest()
+        done, pending = self._join(digest)
+        if done is not None:
+            return done
+        start = time.perf_counter()
+        if pending is not None:
+            return await self._wait(digest, pending, True, start)
+        pending = self._start(digest, image, [w.submit(image) for w in self._workers])
+        return await self._wait(digest, pending, False, start)
+
+    async def detect_many(self, images: list[Picture], digests: list[str]) -> list[Detection | UndecodableImage]:
+        """Detection for many images at once (a bulk job's): those neither cached nor in flight go to
+        each runner as whole batches of `max_batch` (`BatchWorker.submit_many`), not one by one."""
+        start = time.perf_counter()
+        found = [self._join(d) for d in digests]
+        fresh: dict[str, int] = {}
+        for i, (done, pending) in enumerate(found):
+            if done is None and pending is None:
+                fresh.setdefault(digests[i], i)
+        futures = [w.submit_many([images[i] for i in fresh.values()]) for w in self._workers]
+        started = {d: self._start(d, images[i], [f[k] for f in futures]) for k, (d, i) in enumerate(fresh.items())}
+
+        async def one(i: int) -> Detection | UndecodableImage:
+            done, pending = found[i]
+            if done is not None:
+                return done
+            ours = fresh.get(digests[i]) == i
+            try:
+                return await self._wait(digests[i], pending or started[digests[i]], not ours, start)
+            except UndecodableImage as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(i) for i in range(len(digests)))))
+
+    def _join(self, digest: str) -> tuple[Detection | None, _Pending | None]:
+        """The image's cached (or just finished) detection, else its detection in flight, else neither."""
         cached = self.lookup(digest)
         if cached is not None:
-            return cached
-        start = time.perf_counter()
+            return cached, None
         pending = self._in_flight.get(digest)
         if pending is not None and all(f.done() for f in pending.futures):  # over; not yet settled
             result = self._complete(digest, pending)
             if result is not None and whole(result):
-                return replace(result, cached=True, latency_ms=0.0)
+                return replace(result, cached=True, latency_ms=0.0), None
             pending = None  # a partial result is not reused: detect again
-        joined = pending is not None
-        if pending is None:
-            futures = [w.submit(image) for w in self._workers]
-            pending = self._in_flight[digest] = _Pending(futures, (image.width, image.height))
-            pending.settled = asyncio.ensure_future(self._settle(digest, pending))
+        return None, pending
+
+    def _start(self, digest: str, image: Picture, futures: list[Future[list[DetectorOutput | Exception]]]) -> _Pending:
+        pending = self._in_flight[digest] = _Pending(futures, image.size)
+        pending.settled = asyncio.ensure_future(self._settle(digest, pending))
+        return pending
+
+    async def _wait(self, digest: str, pending: _Pending, joined: bool, start: float) -> Detection:
+        """Wait (up to the deadline) for the image's runners; a request that joined another's work is
+        answered as a cache hit."""
         pending.waiters += 1
         try:
             await asyncio.wait(pending.waitables, timeout=self._deadline_s)
@@ -160,6 +229,7 @@ class Ensemble:
             if pending.waiters == 0:
                 for f in pending.futures:
                     f.cancel()  # skipped by the worker unless it has started
+        _raise_undecodable(pending)
         result = self._complete(digest, pending)
         if result is None:  # the deadline passed first: the votes in so far
             return self._tally(digest, pending, start)
@@ -239,6 +309,15 @@ class Ensemble:
     def close(self) -> None:
         for w in self._workers:
             w.close()
+
+
+def _raise_undecodable(pending: _Pending) -> None:
+    """A runner could not decode the image (its header was valid): the request's error, not a vote."""
+    for f in pending.futures:
+        if f.done() and not f.cancelled() and f.exception() is None:
+            bad = next((o for o in f.result() if isinstance(o, UndecodableImage)), None)
+            if bad is not None:
+                raise bad
 
 
 def whole(result: Detection) -> bool:

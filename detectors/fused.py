@@ -1,6 +1,8 @@
 """Several YOLO members on one device run as one step, for speed (issue 3's GPU goal).
 
-Per batch of images: one letterbox per distinct input size (done on the device), then each
+Per batch of images: on a GPU, one batched nvjpeg decode of the JPEGs that arrive undecoded
+(`EncodedJpeg`: the router then skips its CPU decode; anything else is decoded on the CPU), one
+letterbox per distinct input size and image shape (done on the device), then each
 member's forward pass, then one NMS call for every member and image together, then one copy
 back to the host. On a GPU each member's forward (with its box decoding) is a CUDA graph per
 batch-size bucket, replayed on the member's own CUDA stream in fp16: Python launches one graph
@@ -19,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from detectors.base import Box, DetectorOutput, WeightsError
+from detectors.base import Box, DetectorOutput, EncodedJpeg, Picture, UndecodableImage, WeightsError, decoded
 from detectors.ultralytics import UltralyticsDetector, clip_box, load_yolo
 
 BUCKETS = (1, 2, 4, 8, 16)
@@ -55,10 +56,12 @@ class FusedRunner:
         cuda_graphs: bool = True,
         max_batch: int = 16,
         iou: float = 0.7,
+        gpu_decode: bool = True,
     ) -> None:
         self.members = tuple(members)
         self._device_name = device
         self._cuda_graphs = cuda_graphs
+        self.decodes_jpeg = gpu_decode and device.startswith("cuda")
         self._max_batch = max_batch
         self._iou = iou
         self._m = [_Member(d, k) for k, d in enumerate(members)]
@@ -130,44 +133,93 @@ class FusedRunner:
                     if m.module is not None and (b == 1 or b <= self._max_batch):
                         self._graph(m, b)
 
-    def _letterbox(
-        self, images: list[Image.Image], size: int, square: bool
-    ) -> tuple[Any, list[tuple[float, float, float]]]:
-        """Images resized to fit size x size (aspect kept, grey pad), plus (ratio, left, top) each.
+    def _pixels(self, images: list[Picture]) -> list[Any]:
+        """Each image as a uint8 (3, h, w) tensor on the device, or the UndecodableImage it raised.
+
+        JPEGs that arrive undecoded go through one batched nvjpeg call; one it refuses (CMYK, a
+        corrupt stream) is decoded on the CPU instead, where PIL names what is wrong with it."""
+        torch = self._torch
+        out: list[Any] = [None] * len(images)
+        jpegs = [i for i, p in enumerate(images) if isinstance(p, EncodedJpeg)] if self.decodes_jpeg else []
+        for i, t in zip(jpegs, self._nvjpeg([images[i] for i in jpegs]), strict=True):
+            out[i] = t
+        rest = [i for i, t in enumerate(out) if t is None]
+        for i, p in zip(rest, decoded([images[i] for i in rest]), strict=True):
+            out[i] = (
+                p
+                if isinstance(p, UndecodableImage)
+                else torch.from_numpy(np.array(p)).to(self._device).permute(2, 0, 1)
+            )
+        return out
+
+    def _nvjpeg(self, jpegs: list[Picture]) -> list[Any]:
+        """Decoded (3, h, w) uint8 tensors on the GPU, None for each JPEG nvjpeg refused."""
+        if not jpegs:
+            return []
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        torch = self._torch
+        data = [torch.frombuffer(bytearray(p.data), dtype=torch.uint8) for p in jpegs if isinstance(p, EncodedJpeg)]
+        try:  # one call for the batch; it returns nothing when any image fails
+            return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=self._device))
+        except RuntimeError:
+            out = []
+            for d in data:
+                try:
+                    out.append(decode_jpeg(d, mode=ImageReadMode.RGB, device=self._device))
+                except RuntimeError:
+                    out.append(None)
+            return out
+
+    def _letterbox(self, pixels: list[Any], size: int, square: bool) -> tuple[Any, list[tuple[float, float, float]]]:
+        """Images (uint8 (3, h, w) tensors) resized to fit size x size (aspect kept, grey pad), plus
+        (ratio, left, top) each; images of one shape are resized together, in one call.
 
         `square` pads to exactly size x size (the shape a CUDA graph was captured for); otherwise
         only up to the batch's largest multiple of 32, as `predict()` does (less work on a CPU)."""
         torch = self._torch
-        arrays = [np.array(im.convert("RGB") if im.mode != "RGB" else im) for im in images]
-        fits = [min(size / a.shape[0], size / a.shape[1]) for a in arrays]
+        fits = [min(size / t.shape[1], size / t.shape[2]) for t in pixels]
         shapes = [
-            (max(1, round(a.shape[0] * r)), max(1, round(a.shape[1] * r))) for a, r in zip(arrays, fits, strict=True)
+            (max(1, round(t.shape[1] * r)), max(1, round(t.shape[2] * r))) for t, r in zip(pixels, fits, strict=True)
         ]
         hh = size if square else min(size, -(-max(s[0] for s in shapes) // 32) * 32)
         ww = size if square else min(size, -(-max(s[1] for s in shapes) // 32) * 32)
-        out = torch.full((len(images), 3, hh, ww), PAD, dtype=self._dtype, device=self._device)
-        geometry = []
-        for i, (arr, r, (nh, nw)) in enumerate(zip(arrays, fits, shapes, strict=True)):
-            h, w = arr.shape[:2]
-            t = torch.from_numpy(arr).to(self._device, non_blocking=True).permute(2, 0, 1)[None].float()
+        out = torch.full((len(pixels), 3, hh, ww), PAD, dtype=self._dtype, device=self._device)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, t in enumerate(pixels):
+            groups.setdefault((t.shape[1], t.shape[2]), []).append(i)
+        geometry: list[tuple[float, float, float]] = [(1.0, 0.0, 0.0)] * len(pixels)
+        for (h, w), idx in groups.items():
+            r, (nh, nw) = fits[idx[0]], shapes[idx[0]]
+            x = torch.stack([pixels[i] for i in idx]).float()
             if (nh, nw) != (h, w):
-                t = torch.nn.functional.interpolate(t, size=(nh, nw), mode="bilinear", align_corners=False)
+                x = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
             top, left = round((hh - nh) / 2 - 0.1), round((ww - nw) / 2 - 0.1)
-            out[i, :, top : top + nh, left : left + nw] = (t[0] / 255).to(self._dtype)
-            geometry.append((r, float(left), float(top)))
+            rows: Any = slice(None) if len(idx) == len(pixels) else idx
+            out[rows, :, top : top + nh, left : left + nw] = (x / 255).to(self._dtype)
+            for i in idx:
+                geometry[i] = (r, float(left), float(top))
         return out, geometry
 
-    def run(self, images: list[Image.Image]) -> list[list[DetectorOutput | Exception]]:
-        """Every member's output for every image: result[image][member]."""
+    def run(self, images: list[Picture]) -> list[list[DetectorOutput | Exception]]:
+        """Every member's output for every image: result[image][member] (each member's entry the
+        UndecodableImage for an image that could not be decoded)."""
+        with self._torch.inference_mode():
+            pixels = self._pixels(images)
+        good = [i for i, p in enumerate(pixels) if not isinstance(p, UndecodableImage)]
+        results = iter(self._run([pixels[i] for i in good], [images[i].size for i in good]) if good else [])
+        return [[p] * len(self._m) if isinstance(p, UndecodableImage) else next(results) for p in pixels]
+
+    def _run(self, pixels: list[Any], sizes: list[tuple[int, int]]) -> list[list[DetectorOutput | Exception]]:
         torch = self._torch
-        n = len(images)
+        n = len(pixels)
         live = [m for m in self._m if m.module is not None]
         inputs: dict[int, tuple[Any, list[tuple[float, float, float]]]] = {}
         outs: list[Any] = []
         graphs = self._device.type == "cuda" and self._cuda_graphs and n <= BUCKETS[-1]
         with torch.inference_mode():
             for size in {m.detector.spec.imgsz for m in live}:
-                inputs[size] = self._letterbox(images, size, square=graphs)
+                inputs[size] = self._letterbox(pixels, size, square=graphs)
             main = torch.cuda.current_stream(self._device) if self._device.type == "cuda" else None
             for m in live:
                 x = inputs[m.detector.spec.imgsz][0]
@@ -189,7 +241,7 @@ class FusedRunner:
                 for m in live:
                     main.wait_stream(m.stream)
             found = self._nms(outs, n) if live else []
-        return self._assemble(images, found, inputs)
+        return self._assemble(sizes, found, inputs)
 
     def _nms(self, outs: list[Any], n: int) -> list[Any]:
         """One batched NMS over every (member, image, class) group of candidate rows."""
@@ -205,7 +257,7 @@ class FusedRunner:
 
     def _assemble(
         self,
-        images: list[Image.Image],
+        sizes: list[tuple[int, int]],
         found: list[Any],
         inputs: dict[int, tuple[Any, list[tuple[float, float, float]]]],
     ) -> list[list[DetectorOutput | Exception]]:
@@ -214,13 +266,13 @@ class FusedRunner:
             k, i = int(k_f), int(i_f)
             m = self._m[k]
             r, left, top = inputs[m.detector.spec.imgsz][1][i]
-            w, h = images[i].size
+            w, h = sizes[i]
             name = m.names.get(int(cls), str(int(cls)))
             evidence = m.detector.spec.evidence_classes
             xyxy = clip_box(((x1 - left) / r, (y1 - top) / r, (x2 - left) / r, (y2 - top) / r), w, h)
             per.setdefault((k, i), []).append(Box(name, float(conf), xyxy, not evidence or name in evidence))
         result: list[list[DetectorOutput | Exception]] = []
-        for i in range(len(images)):
+        for i in range(len(sizes)):
             row: list[DetectorOutput | Exception] = []
             for m in self._m:
                 if m.module is None:

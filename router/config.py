@@ -344,6 +344,7 @@ class DetectionConfig(_Strict):
     max_batch: int = Field(16, ge=1, le=256, description="most images one detector forward pass takes")
     batch_wait_ms: float = Field(0.0, ge=0, le=1000, description="wait for more images before a batch")
     cuda_graphs: bool = Field(True, description="replay fused members as CUDA graphs on GPUs")
+    gpu_decode: bool = Field(True, description="fused runners on GPUs decode JPEGs there (nvjpeg), not PIL")
     deadline_s: float = Field(10.0, gt=0)
     cache_size: int = Field(4096, ge=0)
     shared_cache: str = Field("", description="redis://host:6379/0: a detection cache replicas share ('' = none)")
@@ -359,6 +360,7 @@ class DetectionConfig(_Strict):
 
 class BatchConfig(_Strict):
     workers: int = Field(4, gt=0, description="items in flight per router")
+    detect_batch: int = Field(16, ge=1, le=256, description="a detect-only job's items detected together")
     poll_s: float = Field(0.2, gt=0)
     item_timeout_s: float = Field(
         300.0, gt=0, description="longest one bulk item may take; a job's options.item_timeout overrides it"

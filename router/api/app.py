@@ -112,7 +112,12 @@ class RouterApp:
         self.jobs = JobStore(self.store, lease_s=config.batch.lease_s)
         batch = config.batch
         self.runner = JobRunner(
-            self.jobs, self.pipeline, workers=batch.workers, poll_s=batch.poll_s, item_timeout_s=batch.item_timeout_s
+            self.jobs,
+            self.pipeline,
+            workers=batch.workers,
+            poll_s=batch.poll_s,
+            item_timeout_s=batch.item_timeout_s,
+            detect_batch=batch.detect_batch,
         )
         self.health = health.aio.HealthServicer()
         self.ready = asyncio.Event()

@@ -83,7 +83,11 @@ def build_ensemble(config: Config) -> Ensemble:
         else:
             runners.append(Solo(UltralyticsDetector(spec)))
     for device, members in groups.items():
-        runners.append(FusedRunner(members, device, cuda_graphs=det.cuda_graphs, max_batch=det.max_batch))
+        runners.append(
+            FusedRunner(
+                members, device, cuda_graphs=det.cuda_graphs, max_batch=det.max_batch, gpu_decode=det.gpu_decode
+            )
+        )
     order = {d.name: i for i, d in enumerate(config.detectors)}
     runners.sort(key=lambda r: order[r.members[0].name])
     return Ensemble(

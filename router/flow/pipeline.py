@@ -16,16 +16,24 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 from weakref import WeakValueDictionary
 
-from detectors.base import Detection
+from detectors.base import Detection, UndecodableImage
 from detectors.ensemble import Ensemble, whole
 from engines.base import Delta, GenerationRequest, ImagePart, ResponseSchema, Usage
 from router.config import Config
 from router.dispatch.dispatcher import Dispatcher, Served
 from router.dispatch.policies.base import RouteKey
 from router.dispatch.pricing import estimate
-from router.errors import ConflictingFields, MissingField, OptionOutOfRange, QuestionTooLong, RouterError, Unavailable
+from router.errors import (
+    BadImage,
+    ConflictingFields,
+    MissingField,
+    OptionOutOfRange,
+    QuestionTooLong,
+    RouterError,
+    Unavailable,
+)
 from router.flow.classify import classify
-from router.flow.images import DecodedImage, decode_image, sniff_mime
+from router.flow.images import DecodedImage, check_jpeg, decode_image, sniff_mime
 from router.flow.prompting import build_messages, degraded_answer
 from router.flow.shared_cache import SharedDetectionCache
 from router.flow.verdict import INSTRUCTION, SCHEMA, SCHEMA_NAME, Verdict, VerdictError, merge, parse_verdict
@@ -96,26 +104,39 @@ class Pipeline:
                 digest = hashlib.sha256(data).hexdigest()
                 if self.ensemble.cache.peek(digest) is not None:
                     return DecodedImage(data=data, sha256=digest, mime=mime, pixels=None)
+                if mime == "image/jpeg" and self.ensemble.decodes_jpeg:  # its GPU decodes it: check the header here
+                    checked = check_jpeg(data, digest, max_bytes=lim.max_image_bytes, max_pixels=lim.max_image_pixels,
+                                         field=field)  # fmt: skip
+                    if checked is not None:
+                        return checked
             return await self._decode_full(data, field)
 
     async def _decode_full(self, data: bytes, field: str = "image") -> DecodedImage:
         lim = self.config.limits
         return await asyncio.to_thread(
-            decode_image, data, max_bytes=lim.max_image_bytes, max_pixels=lim.max_image_pixels, field=field
+            decode_image,
+            data,
+            max_bytes=lim.max_image_bytes,
+            max_pixels=lim.max_image_pixels,
+            field=field,
+            defer_jpeg=self.ensemble.decodes_jpeg,
         )
 
-    async def detect_image(self, image: DecodedImage) -> Detection:
+    async def detect_image(self, image: DecodedImage, field: str = "image") -> Detection:
         with tracing.stage("detection", {"roadwork.image.sha256": image.sha256}) as span:
             result = self.ensemble.lookup(image.sha256) if image.pixels is None else None
             if result is None:
-                result = await self._shared_or_detect(image)
+                result = await self._shared_or_detect(image, field)
             tracing.detection_done(span, result, self.ensemble.batch_sizes(image.sha256))
+        return self._observed(result)
+
+    def _observed(self, result: Detection) -> Detection:
         self.metrics.detection_cache.labels("hit" if result.cached else "miss").inc()
         if not result.cached:
             self.metrics.detection_seconds.observe(result.latency_ms / 1e3)
         return result
 
-    async def _shared_or_detect(self, image: DecodedImage) -> Detection:
+    async def _shared_or_detect(self, image: DecodedImage, field: str) -> Detection:
         """From the replicas' shared cache (when configured), else the ensemble's, then shared."""
         if self.shared_cache is not None:  # another replica may have detected it
             shared = await self.shared_cache.get(image.sha256)
@@ -123,12 +144,45 @@ class Pipeline:
                 self.ensemble.cache.put(image.sha256, shared)
                 return replace(shared, cached=True, latency_ms=0.0)
         if image.pixels is None:  # evicted since `decode` looked: decode after all
-            image = await self._decode_full(image.data)
+            image = await self._decode_full(image.data, field)
         assert image.pixels is not None
-        result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
+        try:
+            result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
+        except UndecodableImage as exc:  # a JPEG left to the GPU whose data was corrupt
+            raise _undecodable(exc, field) from exc
         if self.shared_cache is not None and not result.cached and whole(result):  # what the LRU keeps
             await self.shared_cache.put(image.sha256, result)
         return result
+
+    def _validated(self, images: list[bytes], field: str) -> list[DecodedImage | RouterError]:
+        """Each image validated (and decoded, unless left to the GPU), or its error (on a worker thread)."""
+        lim, defer = self.config.limits, self.ensemble.decodes_jpeg
+        out: list[DecodedImage | RouterError] = []
+        for data in images:
+            try:
+                out.append(decode_image(data, max_bytes=lim.max_image_bytes, max_pixels=lim.max_image_pixels,
+                                        field=field, defer_jpeg=defer))  # fmt: skip
+            except RouterError as exc:
+                out.append(exc)
+        return out
+
+    async def detect_items(self, images: list[bytes], field: str = "item.image") -> list[ItemOutcome]:
+        """Detect-only bulk items as one batch: validated together on a worker thread, then to each
+        runner in whole batches (`Ensemble.detect_many`), skipping the per-request path."""
+        checked = await asyncio.to_thread(self._validated, images, field)
+        ok = [d for d in checked if isinstance(d, DecodedImage) and d.pixels is not None]
+        found = iter(await self.ensemble.detect_many([d.pixels for d in ok if d.pixels], [d.sha256 for d in ok]))
+        outcomes = []
+        for d in checked:
+            if isinstance(d, RouterError):
+                outcomes.append(ItemOutcome.failed(d))
+                continue
+            result = next(found)
+            if isinstance(result, UndecodableImage):
+                outcomes.append(ItemOutcome.failed(_undecodable(result, field)))
+            else:
+                outcomes.append(ItemOutcome(detection=self._observed(result)))
+        return outcomes
 
     async def detect(self, data: bytes) -> Detection:
         """Detect RPC: validate the image, run (or reuse) the ensemble."""
@@ -420,7 +474,7 @@ class Pipeline:
         start = time.perf_counter()
         try:
             image = await self.decode(image_bytes, "item.image")
-            detection = await self.detect_image(image)
+            detection = await self.detect_image(image, "item.image")
             if options.detect_only:
                 return ItemOutcome(detection=detection)
             gen = self.generation_options(options.max_tokens, options.temperature, "options.generation")
@@ -449,6 +503,10 @@ class Pipeline:
             return ItemOutcome(detection=detection, done=done)
         except RouterError as exc:
             return ItemOutcome.failed(exc)
+
+
+def _undecodable(exc: UndecodableImage, field: str) -> BadImage:
+    return BadImage(f"{field} could not be decoded: {exc}", field=field)
 
 
 def _image_part(image: DecodedImage, detection: Detection) -> ImagePart:

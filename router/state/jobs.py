@@ -164,7 +164,7 @@ class JobStore:
         self.lease_s = lease_s
         self._changed: dict[str, asyncio.Event] = {}
         self.work_available = asyncio.Event()
-        self.running: dict[str, set[asyncio.Task[ItemOutcome]]] = {}
+        self.running: dict[str, set[asyncio.Future[list[ItemOutcome]]]] = {}
         self._checks: set[asyncio.Task[None]] = set()
 
     async def follow_peers(self, poll_s: float) -> None:
@@ -448,6 +448,38 @@ class JobStore:
 
         return await self._store.run(take)
 
+    async def claim_many(self, limit: int) -> list[Claimed]:
+        """`claim`'s item and, of a detect-only job, up to `limit` - 1 more of its pending items (they
+        run as one batch); [] when there is none."""
+        first = await self.claim()
+        if first is None:
+            return []
+        job_id, options = first[0], first[4]
+        if not options.detect_only or limit <= 1:
+            return [first]
+
+        async def take(tx: Tx) -> list[Claimed]:
+            rows = (
+                await tx.execute(
+                    "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
+                    " ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND i.status = 'pending'"
+                    " ORDER BY i.idx LIMIT ?",
+                    (job_id, limit - 1),
+                )
+            ).rows
+            until, taken = time.time() + self.lease_s, []
+            for idx, image, question in rows:
+                cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
+                    "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
+                    " WHERE job_id = ? AND idx = ? AND status = 'pending'",
+                    (self.owner, until, job_id, idx),
+                )
+                if cur.rowcount == 1:
+                    taken.append((job_id, idx, bytes(image), question, options))
+            return taken
+
+        return [first, *await self._store.run(take)]
+
     async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
         """Store an item's one result; False when it was canceled meanwhile, or another replica
         reclaimed it after this process's lease ran out (that replica stores its result)."""
@@ -517,9 +549,17 @@ class JobRunner:
     """`workers` tasks that claim pending items and run them through the pipeline at BATCH priority."""
 
     def __init__(
-        self, jobs: JobStore, pipeline: Pipeline, *, workers: int, poll_s: float, item_timeout_s: float = 300.0
+        self,
+        jobs: JobStore,
+        pipeline: Pipeline,
+        *,
+        workers: int,
+        poll_s: float,
+        item_timeout_s: float = 300.0,
+        detect_batch: int = 16,
     ) -> None:
         self._jobs = jobs
+        self._detect_batch = detect_batch  # a detect-only job's items claimed and detected together
         self._item_timeout_s = item_timeout_s
         self._pipeline = pipeline
         self._workers = workers
@@ -558,19 +598,38 @@ class JobRunner:
                 await asyncio.sleep(self._poll_s)
 
     async def _step(self) -> None:
-        """Claim one item and run it to its one stored result (or wait a while for work)."""
-        claimed = await self._jobs.claim()
-        if claimed is None:
+        """Claim one item (of a detect-only job, a batch of them) and run it to its one stored result
+        (or wait a while for work)."""
+        claimed = await self._jobs.claim_many(self._detect_batch)
+        if not claimed:
             self._jobs.work_available.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._jobs.work_available.wait(), self._poll_s)
             return
-        with tracing.stage("bulk item", {"roadwork.job_id": claimed[0], "roadwork.item_index": claimed[1]}):
-            await self._run(*claimed)
+        job_id, first, _, _, options = claimed[0]
+        span = {"roadwork.job_id": job_id, "roadwork.item_index": first, "roadwork.items": len(claimed)}
+        with tracing.stage("bulk item", span):
+            if options.detect_only:  # the items go to the detectors as whole batches
+                work = self._pipeline.detect_items([c[2] for c in claimed])
+            else:
+                work = self._one(claimed[0][2], claimed[0][3], options)
+            outcomes = await self._supervised(job_id, asyncio.ensure_future(work), options, len(claimed))
+            if outcomes is None:
+                return  # CancelBatch canceled the items; their rows already say so
+            for (_, idx, *_), outcome in zip(claimed, outcomes, strict=True):
+                # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
+                with tracing.stage("persist result", {"roadwork.item.failed": bool(outcome.error_code)}):
+                    stored = await self._store_result(job_id, idx, outcome)
+                if stored:
+                    self._pipeline.metrics.batch_items.labels("failed" if outcome.error_code else "succeeded").inc()
 
-    async def _run(self, job_id: str, idx: int, image: bytes, question: str, options: BatchOptions) -> None:
-        """One claimed item, run to its one stored result."""
-        task = asyncio.create_task(self._pipeline.answer_item(image, question, options))
+    async def _one(self, image: bytes, question: str, options: BatchOptions) -> list[ItemOutcome]:
+        return [await self._pipeline.answer_item(image, question, options)]
+
+    async def _supervised(
+        self, job_id: str, task: asyncio.Future[list[ItemOutcome]], options: BatchOptions, n: int
+    ) -> list[ItemOutcome] | None:
+        """The items' outcomes: stopped after the item timeout, None when CancelBatch canceled them."""
         tasks = self._jobs.running.setdefault(job_id, set())
         tasks.add(task)
         limit = options.item_timeout_s or self._item_timeout_s
@@ -579,32 +638,24 @@ class JobRunner:
             if not done:  # a hung engine must not hold a bulk slot for ever
                 task.cancel()
                 await asyncio.wait({task})
-                outcome = ItemOutcome.failed(
-                    DeadlineExceeded(
-                        f"the item took longer than {limit:g} s (options.item_timeout, else "
-                        "batch.item_timeout_s) and was stopped; the rest of the job goes on"
-                    )
+                message = (
+                    f"the item took longer than {limit:g} s (options.item_timeout, else "
+                    "batch.item_timeout_s) and was stopped; the rest of the job goes on"
                 )
-            elif task.cancelled():
-                return  # CancelBatch canceled the item; its row already says so
-            else:
-                outcome = task.result()
+                return [ItemOutcome.failed(DeadlineExceeded(message))] * n
+            if task.cancelled():
+                return None
+            return task.result()
         except asyncio.CancelledError:
-            task.cancel()  # the worker itself is stopping: stop the item too
+            task.cancel()  # the worker itself is stopping: stop the items too
             raise
         except Exception as exc:  # answer_item returns failures as outcomes: this is a bug below it
-            log.error("bulk item %d of %s raised", idx, job_id, exc_info=exc)
-            outcome = ItemOutcome.failed(RouterError(f"internal error (see the router log): {exc!r}"))
+            log.error("bulk items of %s raised", job_id, exc_info=exc)
+            return [ItemOutcome.failed(RouterError(f"internal error (see the router log): {exc!r}"))] * n
         finally:
             tasks.discard(task)
             if not tasks:
                 self._jobs.running.pop(job_id, None)
-        # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
-        with tracing.stage("persist result", {"roadwork.item.failed": bool(outcome.error_code)}):
-            stored = await self._store_result(job_id, idx, outcome)
-        if stored:
-            status = "failed" if outcome.error_code else "succeeded"
-            self._pipeline.metrics.batch_items.labels(status).inc()
 
     async def _store_result(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
         """`finish`, again every poll_s while the store is unreachable: the result is kept until it

@@ -53,3 +53,25 @@ def test_calls_run_on_the_worker_thread_in_order() -> None:
     f1.result(5)
     assert names == ["detector-x"] and f2.result(5) == [1, 2, 3]
     w.close()
+
+
+def test_submit_many_runs_whole_batches_of_its_own() -> None:
+    gate, seen = threading.Event(), []
+
+    def fn(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        gate.wait(5)
+        return [i + 1 for i in items]
+
+    w: BatchWorker[int, int] = BatchWorker(fn, name="t", max_batch=4)
+    first = w.submit(0)
+    while not seen:  # the first batch is running
+        pass
+    group = w.submit_many(list(range(10, 16)))
+    after = w.submit(99)
+    group[1].cancel()  # gave up before its batch started: left out of it
+    gate.set()
+    assert [f.result(5) for f in group if not f.cancelled()] == [11, 13, 14, 15, 16]
+    assert first.result(5) == 1 and after.result(5) == 100
+    assert seen == [[0], [10, 12, 13], [14, 15], [99]]  # max_batch each, never merged with other requests
+    w.close()

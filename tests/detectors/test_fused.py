@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detectors.base import DetectorOutput
+from detectors.base import DetectorOutput, EncodedJpeg, UndecodableImage
 from detectors.ensemble import Ensemble
 from detectors.fused import FusedRunner
 from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec
@@ -100,3 +101,42 @@ async def test_concurrent_requests_share_batches(scenes: list[Image.Image]) -> N
         assert results[0].roadwork and [r.votes[0].detector for r in results] == ["y11"] * len(scenes)
     finally:
         ens.close()
+
+
+def _jpeg(image: Image.Image) -> EncodedJpeg:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=95)
+    return EncodedJpeg(buf.getvalue(), image.size)
+
+
+def test_jpegs_left_undecoded_detect_like_their_pixels(runner: FusedRunner, scenes: list[Image.Image]) -> None:
+    """On a GPU the runner decodes them with nvjpeg in one call; on a CPU with PIL: the same boxes.
+    nvjpeg's pixels differ slightly from libjpeg's (0.558 against 0.514 for one weak box on the H200)."""
+    jpegs = [_jpeg(s) for s in scenes]
+    decoded = [Image.open(io.BytesIO(j.data)).convert("RGB") for j in jpegs]
+    for a, b in zip(runner.run(jpegs), runner.run(decoded), strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert _ok(x).evidence == pytest.approx(_ok(y).evidence, abs=0.03 if DEVICE == "cpu" else 0.08)
+            assert {z.class_name for z in _ok(y).boxes if z.confidence > 0.5} <= {z.class_name for z in _ok(x).boxes}
+
+
+def test_an_undecodable_jpeg_fails_alone(runner: FusedRunner, scenes: list[Image.Image]) -> None:
+    good = _jpeg(scenes[0])
+    bad = EncodedJpeg(good.data[:200] + b"\xff\xd9", good.size)  # the header, then nothing: no pixels
+    rows = runner.run([good, bad, scenes[1]])
+    assert all(isinstance(o, UndecodableImage) for o in rows[1])
+    assert all(isinstance(o, DetectorOutput) for o in (*rows[0], *rows[2]))
+
+
+def test_the_batched_jpeg_decode_path_and_its_fallback(scenes: list[Image.Image]) -> None:
+    """The GPU path's logic (one decode_jpeg call for the batch, one by one after a failure, PIL for
+    what it refuses) run on this device: torchvision decodes lists of JPEGs on the CPU too."""
+    r = FusedRunner(_pair(), DEVICE)
+    r.load()
+    r.decodes_jpeg = True
+    jpegs = [_jpeg(s) for s in scenes[:3]]
+    bad = EncodedJpeg(jpegs[0].data[:200] + b"\xff\xd9", jpegs[0].size)
+    together, alone = r.run(jpegs), r.run([jpegs[0], bad, jpegs[1], jpegs[2]])
+    assert all(isinstance(o, UndecodableImage) for o in alone[1])
+    for a, b in zip(together, [alone[0], *alone[2:]], strict=True):
+        assert [_ok(x).evidence for x in a] == pytest.approx([_ok(y).evidence for y in b], abs=1e-4)

@@ -44,7 +44,7 @@ def test_single_shot_falls_back_to_vllm(
                  generation=pb.GenerationOptions(max_tokens=8))  # fmt: skip
     done = events[-1].done
     assert done.route.kind == pb.REQUEST_KIND_SINGLE_SHOT
-    assert (done.route.pool, done.route.engine, done.route.replica) == ("vllm", "openai_http", vllm_server.url)
+    assert (done.route.pool, done.route.engine, done.route.replica) == ("vllm", pb.ENGINE_OPENAI_HTTP, vllm_server.url)
     assert list(done.route.fallback_from) == ["dead"] and done.route.model == "tiny"
     assert done.usage.completion_tokens == 8 and done.usage.prompt_tokens > 50
     assert not any("placeholder model" in n for n in done.notices)  # a real engine answered

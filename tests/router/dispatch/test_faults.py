@@ -144,7 +144,7 @@ def test_sigkill_mid_stream_then_failover_breaker_opens_and_closes_after_restart
         (move,) = done.route.migrations
         assert (move.from_replica, move.to_pool, move.to_replica) == (a.url, "vllm", b.url)
         assert done.route.replica == b.url and 0 < move.tokens_kept < MIGRATED_TOKENS
-        assert done.usage.completion_tokens == MIGRATED_TOKENS and done.finish_reason == "length"
+        assert done.usage.completion_tokens == MIGRATED_TOKENS and done.finish_reason == pb.FINISH_REASON_LENGTH
         kept = answer[: move.chars_kept]
         assert len(kept) >= len(before) and whole.startswith(kept), "a's part is the uninterrupted answer's"
         (body,) = to_b

@@ -148,7 +148,7 @@ def test_a_killed_server_is_restarted_and_serves_again(launched: RunningRouter, 
         time.sleep(0.5)
     assert replica.healthy
     done = ask(launched.stub, image=sample_jpeg, question="Still there?", generation=pb.GenerationOptions(max_tokens=4))
-    assert done[-1].done.route.engine == "vllm" and done[-1].done.usage.completion_tokens == 4
+    assert done[-1].done.route.engine == pb.ENGINE_VLLM and done[-1].done.usage.completion_tokens == 4
 
 
 def test_a_launch_port_held_by_another_process_is_a_start_up_error(tmp_path: Path) -> None:

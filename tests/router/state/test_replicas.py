@@ -113,7 +113,7 @@ def test_a_replica_killed_mid_job_its_peers_finish_every_item_once(
 
     # The session opened on the killed replica goes on on another, about the same image.
     turn2 = _ask(a.stub, question="And now?", session_id=session.session_id)
-    assert turn2[0].detection.detection.image_sha256 == session.image_sha256
+    assert turn2[0].detected.detection.image_sha256 == session.image_sha256
     assert turn2[-1].done.session_id == session.session_id
     with psycopg.connect(url) as db:
         row = db.execute("SELECT history FROM sessions WHERE id = %s", (session.session_id,)).fetchone()
