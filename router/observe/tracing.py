@@ -124,7 +124,7 @@ def detection_done(span: Span, result: Detection, batch_sizes: Mapping[str, int]
         return
     end = time.time_ns()
     for vote in result.votes:
-        attributes = {
+        attributes: dict[str, Any] = {
             "roadwork.detector": vote.detector,
             "roadwork.vote.status": vote.status.name,
             "roadwork.vote.roadwork": vote.roadwork,
