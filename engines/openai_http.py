@@ -197,7 +197,7 @@ class OpenAIHTTPEngine:
         abort_path: str | None = None,
         continue_fields: dict[str, Any] | None = None,
         continuous_usage: bool = False,
-        http_client: HttpClient = "aiohttp",
+        http_client: HttpClient = "lean",
     ) -> None:
         self._base = base_url.rstrip("/")
         self._kind = kind  # reported to clients: "vllm", "sglang", "lmdeploy" or plain "openai_http"

@@ -210,7 +210,7 @@ class PoolConfig(_Strict):
     )
     api_key_env: str = Field("", description="env var holding a bearer token for the servers")
     http_client: Literal["aiohttp", "lean"] = Field(
-        "aiohttp",
+        "lean",
         description="the engine stream's HTTP client: aiohttp (traced by its OpenTelemetry instrumentation) or "
         "lean (the router's own HTTP/1.1 for plain http without a proxy; docs/benchmarks.md compares them)",
     )
