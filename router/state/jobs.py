@@ -17,7 +17,6 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import astuple
 from typing import Any
 
 from router.errors import (
@@ -42,6 +41,8 @@ from router.state.serialize import (
     image_sent_to_dict,
     options_from_dict,
     options_to_dict,
+    route_from_dict,
+    route_to_dict,
     usage_from_dict,
     usage_to_dict,
     verdict_from_dict,
@@ -56,9 +57,6 @@ from router.types import (
     ItemResult,
     ItemStatus,
     JobView,
-    Migration,
-    RequestKind,
-    Route,
 )
 
 log = logging.getLogger(__name__)
@@ -76,14 +74,12 @@ def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
         "error": [outcome.error_code, outcome.error_message, outcome.error_reason] if outcome.error_code else None,
     }
     if done is not None:
-        r = done.route
         data.update(
             answer=done.answer,
             degraded=done.degraded,
             usage=usage_to_dict(done.usage),
             cost=[done.cost.prompt_usd, done.cost.completion_usd],
-            route=[r.kind.value, r.pool, r.engine, r.replica, r.model, list(r.fallback_from)],
-            migrations=[astuple(m) for m in r.migrations],
+            route=route_to_dict(done.route),
             verdict=verdict_to_dict(done.verdict) if done.verdict else None,
             image=image_sent_to_dict(done.image) if done.image else None,
         )
@@ -94,11 +90,7 @@ def _result_from_row(idx: int, item_id: str, status: str, raw: str | None) -> It
     if not raw:
         return ItemResult(index=idx, item_id=item_id, status=ItemStatus(status))
     data = json.loads(raw)
-    route = None
-    if data.get("route"):
-        k, pool, engine, replica, model, fb = data["route"]
-        moves = tuple(Migration(*m) for m in data.get("migrations") or ())
-        route = Route(RequestKind(k), pool, engine, replica, model, tuple(fb), moves)
+    route = route_from_dict(data["route"], data.get("migrations")) if data.get("route") else None
     err = [*(data.get("error") or ()), "", "", ""]  # results stored before reasons existed have two
     cost = data.get("cost") or [0.0, 0.0]
     return ItemResult(

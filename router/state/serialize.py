@@ -1,4 +1,4 @@
-"""Detections, usage, verdicts, sent images and bulk options to and from JSON, for the durable store."""
+"""Detections, usage, verdicts, sent images, routes and bulk options to and from JSON, for the durable store."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from detectors.base import Box, Detection, Vote, VoteStatus
 from engines.base import Usage
 from router.flow.verdict import ModelVerdict, Verdict
 from router.flow.vision import ImageSent
-from router.types import AnswerFormat, BatchOptions
+from router.types import AnswerFormat, BatchOptions, Migration, RequestKind, Route
 
 
 def detection_to_dict(d: Detection) -> dict[str, Any]:
@@ -124,3 +124,32 @@ def options_to_dict(o: BatchOptions) -> dict[str, Any]:
 def options_from_dict(raw: dict[str, Any]) -> BatchOptions:
     """Options as stored; jobs stored before `format` existed are text jobs."""
     return BatchOptions(**(raw | {"format": AnswerFormat(raw.get("format", "text"))}))
+
+
+def route_to_dict(r: Route) -> dict[str, Any]:
+    return {
+        "kind": r.kind.value,
+        "pool": r.pool,
+        "engine": r.engine,
+        "replica": r.replica,
+        "model": r.model,
+        "fallback_from": list(r.fallback_from),
+        "migrations": [asdict(m) for m in r.migrations],
+    }
+
+
+def route_from_dict(raw: dict[str, Any] | list[Any], old_migrations: list[list[Any]] | None = None) -> Route:
+    """A stored route; results stored before 0.2 hold it as a list, and their migrations beside it."""
+    if isinstance(raw, list):
+        kind, pool, engine, replica, model, fallback_from = raw
+        moves = tuple(Migration(*m) for m in old_migrations or ())
+        return Route(RequestKind(kind), pool, engine, replica, model, tuple(fallback_from), moves)
+    return Route(
+        RequestKind(raw["kind"]),
+        raw["pool"],
+        raw["engine"],
+        raw["replica"],
+        raw["model"],
+        tuple(raw.get("fallback_from", ())),
+        tuple(Migration(**m) for m in raw.get("migrations", ())),
+    )

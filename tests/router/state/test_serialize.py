@@ -91,6 +91,15 @@ def test_a_stored_result_keeps_every_field() -> None:
     assert all(getattr(back, name) not in (None, "") for name in stored - {"degraded"})
 
 
+def test_a_result_stored_with_a_positional_route_reads_it() -> None:
+    """Results stored before 0.2 hold the route as a list and its migrations beside it."""
+    raw = (
+        '{"detection":null,"error":null,"answer":"a","route":["batch","lmdeploy","lmdeploy","http://x:1","m",["vllm"]],'
+        '"migrations":[["http://x:0","lmdeploy","http://x:1",12,40]]}'
+    )
+    assert _result_from_row(0, "", "succeeded", raw).route == _done().route
+
+
 def test_a_failed_result_keeps_its_error() -> None:
     outcome = ItemOutcome(error_code="INVALID_ARGUMENT", error_message="bad image", error_reason="IMAGE_UNDECODABLE")
     status, raw = _outcome_to_json(outcome)
