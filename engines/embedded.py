@@ -42,6 +42,9 @@ def resolve_model(name: str) -> str:
     return str(bundled) if (bundled / "config.json").exists() else name
 
 
+# Temperatures under this decode greedily, as vLLM does (its _SAMPLING_EPS): logits divided by a
+# denormal temperature (the fuzzer sent 1.4e-45) are inf, and sampling from their softmax raises.
+GREEDY_BELOW = 1e-5
 _DONE = object()
 
 
@@ -197,7 +200,7 @@ class EmbeddedEngine:
         inputs = self._processor(text=[text], images=images or None, return_tensors="pt").to(self._device)
         prompt = int(inputs["input_ids"].shape[1])
         self._check_fits(prompt, request.max_tokens)
-        sample = request.temperature > 0
+        sample = request.temperature >= GREEDY_BELOW
         options: dict[str, Any] = {"do_sample": sample, "max_new_tokens": request.max_tokens}
         if sample:
             options |= {"temperature": request.temperature, "top_k": 0, "top_p": 1.0}
@@ -241,7 +244,7 @@ class EmbeddedEngine:
                 out = self._model(input_ids=inputs, use_cache=True, **{cache_arg: past})
                 past = out[cache_arg]
                 logits = out.logits[0, -1]
-                if request.temperature > 0:
+                if request.temperature >= GREEDY_BELOW:
                     probs = torch.softmax(logits / request.temperature, dim=-1)
                     token = int(torch.multinomial(probs, 1, generator=gen))
                 else:

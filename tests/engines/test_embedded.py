@@ -117,6 +117,16 @@ async def test_the_demo_model_takes_the_image_and_answers_the_sample(demo: Embed
     assert isinstance(small[-1], Finished) and small[-1].usage.image_tokens == 64
 
 
+async def test_a_denormal_temperature_decodes_greedily(demo: EmbeddedEngine, engine: EmbeddedEngine) -> None:
+    """1.4e-45 (a valid temperature the fuzzer sent) made sampling raise: under 1e-5 is greedy, as in vLLM."""
+    messages = (Message("system", SUMMARY), Message("user", "How many cones are there?", _sample()))
+    tiny = await _collect(demo, GenerationRequest(messages, 8, 1.4e-45))
+    greedy = await _collect(demo, GenerationRequest(messages, 8, 0.0))
+    assert [e for e in tiny if isinstance(e, Delta)] == [e for e in greedy if isinstance(e, Delta)]
+    text = (Message("user", "hello"),)
+    assert isinstance((await _collect(engine, GenerationRequest(text, 4, 1.4e-45)))[-1], Finished)
+
+
 async def test_closing_a_vision_stream_stops_generation(demo: EmbeddedEngine) -> None:
     config = demo._model.generation_config
     eos, config.eos_token_id = config.eos_token_id, None  # nothing ends it but the cancel (2,000 tokens: ~20 s)
