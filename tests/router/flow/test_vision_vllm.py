@@ -313,15 +313,16 @@ def test_a_migrated_answer_of_the_demo_model_equals_the_uninterrupted_one(
         if whole.route.replica == a.url:  # round robin: the next one goes to b, the one after to a
             ask(r.stub, image=sample_jpeg, question="Cones?", generation=pb.GenerationOptions(max_tokens=2))
         call = r.stub.Ask(question, timeout=120)
-        text, deltas = "", 0
+        text, deltas, seen = "", 0, []
         for event in call:
+            seen.append(event)
             if event.WhichOneof("event") == "delta":
                 text, deltas = text + event.delta.text, deltas + 1
                 if deltas == 3:
                     a.cut()
                     break
         events = list(call)
-        done = _done(events)
+        done = _done(seen + events)  # the whole stream: the progress checks start at its detected event
         text += "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
         (move,) = done.route.migrations
         assert (move.from_replica, move.to_replica) == (a.url, demo_server.url) and move.tokens_kept >= 3
