@@ -409,85 +409,95 @@ class JobStore:
     async def claim(self) -> Claimed | None:
         """Take an item whose owner's lease ran out, else the oldest pending item of a live job (FIFO
         across jobs), and mark it running under this process's lease."""
-
-        async def take(tx: Tx) -> Claimed | None:
-            now = time.time()
-            if self._store.dialect == "postgresql":
-                return await _claim_postgresql(tx, self.owner, now, self.lease_s)
-            for status, lapsed in (("running", " AND i.lease_until < ?"), ("pending", "")):
-                args: tuple[Any, ...] = (status, now) if lapsed else (status,)
-                key = await _pick_sqlite(tx, lapsed, args)
-                if key is not None:
-                    break
-            else:
-                return None
-            job_id, idx = key
-            await tx.execute(
-                "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
-                " WHERE job_id = ? AND idx = ?",
-                (self.owner, now + self.lease_s, job_id, idx),
-            )
-            row = (
-                await tx.execute(
-                    "SELECT COALESCE(m.image, i.image), i.question, j.options FROM items i"
-                    " JOIN jobs j ON j.id = i.job_id LEFT JOIN item_images m ON m.job_id = i.job_id AND m.idx = i.idx"
-                    " WHERE i.job_id = ? AND i.idx = ?",
-                    (job_id, idx),
-                )
-            ).one()
-            assert row is not None
-            return job_id, idx, bytes(row[0]), row[1], options_from_dict(json.loads(row[2]))
-
-        return await self._store.run(take)
+        return await self._store.run(self._take)
 
     async def claim_many(self, limit: int) -> list[Claimed]:
         """`claim`'s item and, of a detect-only job, up to `limit` - 1 more of its pending items (they
-        run as one batch); [] when there is none."""
-        first = await self.claim()
-        if first is None:
-            return []
-        job_id, options = first[0], first[4]
-        if not options.detect_only or limit <= 1:
-            return [first]
+        run as one batch), in one transaction; [] when there is none."""
 
         async def take(tx: Tx) -> list[Claimed]:
-            rows = (
-                await tx.execute(
-                    "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
-                    " ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND i.status = 'pending'"
-                    " ORDER BY i.idx LIMIT ?",
-                    (job_id, limit - 1),
-                )
-            ).rows
-            until, taken = time.time() + self.lease_s, []
-            for idx, image, question in rows:
-                cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
-                    "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
-                    " WHERE job_id = ? AND idx = ? AND status = 'pending'",
-                    (self.owner, until, job_id, idx),
-                )
-                if cur.rowcount == 1:
-                    taken.append((job_id, idx, bytes(image), question, options))
-            return taken
+            first = await self._take(tx)
+            if first is None:
+                return []
+            if not first[4].detect_only or limit <= 1:
+                return [first]
+            return [first, *await self._take_more(tx, first[0], first[4], limit - 1)]
 
-        return [first, *await self._store.run(take)]
+        return await self._store.run(take)
+
+    async def _take(self, tx: Tx) -> Claimed | None:
+        now = time.time()
+        if self._store.dialect == "postgresql":
+            return await _claim_postgresql(tx, self.owner, now, self.lease_s)
+        for status, lapsed in (("running", " AND i.lease_until < ?"), ("pending", "")):
+            args: tuple[Any, ...] = (status, now) if lapsed else (status,)
+            key = await _pick_sqlite(tx, lapsed, args)
+            if key is not None:
+                break
+        else:
+            return None
+        job_id, idx = key
+        await tx.execute(
+            "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
+            " WHERE job_id = ? AND idx = ?",
+            (self.owner, now + self.lease_s, job_id, idx),
+        )
+        row = (
+            await tx.execute(
+                "SELECT COALESCE(m.image, i.image), i.question, j.options FROM items i"
+                " JOIN jobs j ON j.id = i.job_id LEFT JOIN item_images m ON m.job_id = i.job_id AND m.idx = i.idx"
+                " WHERE i.job_id = ? AND i.idx = ?",
+                (job_id, idx),
+            )
+        ).one()
+        assert row is not None
+        return job_id, idx, bytes(row[0]), row[1], options_from_dict(json.loads(row[2]))
+
+    async def _take_more(self, tx: Tx, job_id: str, options: BatchOptions, n: int) -> list[Claimed]:
+        """Up to `n` more pending items of `job_id`, lowest index first."""
+        rows = (
+            await tx.execute(
+                "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
+                " ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND i.status = 'pending'"
+                " ORDER BY i.idx LIMIT ?",
+                (job_id, n),
+            )
+        ).rows
+        until, taken = time.time() + self.lease_s, []
+        for idx, image, question in rows:
+            cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
+                "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
+                " WHERE job_id = ? AND idx = ? AND status = 'pending'",
+                (self.owner, until, job_id, idx),
+            )
+            if cur.rowcount == 1:
+                taken.append((job_id, idx, bytes(image), question, options))
+        return taken
 
     async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
         """Store an item's one result; False when it was canceled meanwhile, or another replica
         reclaimed it after this process's lease ran out (that replica stores its result)."""
-        status, result = _outcome_to_json(outcome)
+        return (await self.finish_many(job_id, [(idx, outcome)]))[0]
 
-        async def write(tx: Tx) -> bool:
-            cur = await tx.execute(
-                "UPDATE items SET status = ?, result = ?, image = ?, owner = NULL, lease_until = NULL"
-                " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
-                (status, result, b"", job_id, idx, self.owner),
-            )
+    async def finish_many(self, job_id: str, outcomes: list[tuple[int, ItemOutcome]]) -> list[bool]:
+        """Store items' results in one transaction; each False as in `finish`."""
+        rows = [(idx, *_outcome_to_json(outcome)) for idx, outcome in outcomes]
+
+        async def write(tx: Tx) -> list[bool]:
+            stored = []
+            for idx, status, result in rows:
+                cur = await tx.execute(
+                    "UPDATE items SET status = ?, result = ?, image = ?, owner = NULL, lease_until = NULL"
+                    " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
+                    (status, result, b"", job_id, idx, self.owner),
+                )
+                if cur.rowcount == 1:
+                    await tx.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+                stored.append(cur.rowcount == 1)
             await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
-            if cur.rowcount == 1:
-                await tx.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
+            if any(stored):
                 await self._store.notify(tx, CHANNEL, "change:" + job_id)  # watchers on other replicas
-            return cur.rowcount == 1
+            return stored
 
         stored = await self._store.run(write)
         self.notify(job_id)
@@ -608,11 +618,12 @@ class JobRunner:
             outcomes = await self._supervised(job_id, asyncio.ensure_future(work), options, len(claimed))
             if outcomes is None:
                 return  # CancelBatch canceled the items; their rows already say so
-            for (_, idx, *_), outcome in zip(claimed, outcomes, strict=True):
-                # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
-                with tracing.stage("persist result", {"roadwork.item.failed": bool(outcome.error_code)}):
-                    stored = await self._store_result(job_id, idx, outcome)
-                if stored:
+            # Guarded: an item CancelBatch ended meanwhile keeps its CANCELED row.
+            failed = sum(bool(o.error_code) for o in outcomes)
+            with tracing.stage("persist result", {"roadwork.items.failed": failed}):
+                stored = await self._store_results(job_id, [(c[1], o) for c, o in zip(claimed, outcomes, strict=True)])
+            for outcome, ok in zip(outcomes, stored, strict=True):
+                if ok:
                     self._pipeline.metrics.batch_items.labels("failed" if outcome.error_code else "succeeded").inc()
 
     async def _one(self, image: bytes, question: str, options: BatchOptions) -> list[ItemOutcome]:
@@ -649,15 +660,15 @@ class JobRunner:
             if not tasks:
                 self._jobs.running.pop(job_id, None)
 
-    async def _store_result(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:
-        """`finish`, again every poll_s while the store is unreachable: the result is kept until it
-        lands (or the lease lapsed meanwhile and another replica runs the item: then it is refused)."""
+    async def _store_results(self, job_id: str, outcomes: list[tuple[int, ItemOutcome]]) -> list[bool]:
+        """`finish_many`, again every poll_s while the store is unreachable: the results are kept until
+        they land (or a lease lapsed meanwhile and another replica runs that item: then it is refused)."""
         while True:
             try:
-                return await self._jobs.finish(job_id, idx, outcome)
+                return await self._jobs.finish_many(job_id, outcomes)
             except StoreUnavailable as exc:  # PostgreSQL lost
-                log.warning("bulk item %d of %s: storing its result failed (%s); again in %.1f s",
-                            idx, job_id, exc, self._poll_s)  # fmt: skip
+                log.warning("bulk items of %s: storing %d results failed (%s); again in %.1f s",
+                            job_id, len(outcomes), exc, self._poll_s)  # fmt: skip
                 await asyncio.sleep(self._poll_s)
 
     async def drain(self, grace_s: float) -> None:
