@@ -97,7 +97,8 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     only once warmed up (no connection ever meets a NOT_SERVING process); a SIGKILLed worker is
     started again and serves; SIGTERM stops both. The first process's /metrics sums both processes'
     counters and histograms (the killed one's counts are kept), and shows each live process's own
-    breakers (a pid label); its /readyz answers 503 until the router is SERVING, /healthz 200."""
+    breakers (a pid label); its /readyz answers 503 until the router is SERVING, /healthz 200, and
+    /readyz's body counts the processes serving."""
     import signal
 
     import grpc
@@ -140,6 +141,7 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
         misses, answered = until_misses(2, deadline)
         assert misses == 2, f"{misses} cache misses in {answered} connections: both processes should have answered"
         assert_summed(scrape(http), answered, misses=2, pids={proc.pid, int(first[0])})
+        assert readyz(http) == "ok: 2 of 2 router processes serving"
 
         os.kill(int(first[0]), signal.SIGKILL)
         again: list[str] = []
@@ -147,9 +149,11 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
             time.sleep(0.5)
             again = [c for c in children() if c != first[0]]
         assert again, "the killed worker was not started again"
+        assert readyz(http) == "ok: 1 of 2 router processes serving", "the new worker is still warming up"
         misses2, answered2 = until_misses(1, deadline)  # the first process's cache is warm: the new one misses
         assert misses2 == 1, f"{misses2} cache misses in {answered2} connections after the restart"
         assert_summed(scrape(http), answered + answered2, misses=3, pids={proc.pid, int(again[0])})
+        assert readyz(http) == "ok: 2 of 2 router processes serving"
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
@@ -177,6 +181,13 @@ def probe_until_ready(http: str, proc: subprocess.Popen[bytes], deadline: float)
             seen.append(code)
         time.sleep(0.2)
     return seen
+
+
+def readyz(http: str) -> str:
+    """/readyz's body."""
+    import httpx
+
+    return httpx.get(f"{http}/readyz", timeout=5).text.strip()
 
 
 def scrape(http: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -178,7 +178,9 @@ class RouterApp:
             raise ConfigError(_cannot_bind("server.host / server.port", s.host, s.port))
         if s.metrics_port:  # before the gRPC server starts: a refused port leaves nothing half started
             try:
-                self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port, ready=self.serving)
+                self.metrics_port = self.metrics.serve(
+                    s.metrics_host, s.metrics_port, ready=self.serving, processes=s.workers
+                )
             except OSError as exc:
                 raise ConfigError(_cannot_bind("server.metrics_port", s.metrics_host, s.metrics_port, exc)) from exc
         await server.start()
@@ -217,6 +219,7 @@ class RouterApp:
         for name in ("", SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.ready.set()
+        self.metrics.serving.set(1)
         log.info("roadwork-router is SERVING (detectors and engines warmed up)")
 
     async def _start_engines(self) -> None:
@@ -269,6 +272,7 @@ class RouterApp:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
         self._stopping = True
+        self.metrics.serving.set(0)
         await self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
         # Bulk workers take no new items; those in flight get the same grace as the RPCs.

@@ -260,7 +260,9 @@ class Dispatcher:
                 avoid.add(id(failed))
                 moved = None
                 if exc.retryable and migrates(pool, answer):
-                    moved = await self._migrate(call, pool, answer, avoid)
+                    with tracing.migration(pool.name, failed.name, answer.tokens) as span:
+                        moved = await self._migrate(call, pool, answer, avoid)
+                        tracing.moved(span, *((moved[0].name, moved[1].replica.name) if moved else (None, None)))
                 if moved is None:
                     raise from_engine_error(exc, pool.name) from exc
             pool, opened, image = moved

@@ -79,6 +79,10 @@ class Metrics:
             "roadwork_bulk_window", "Bulk items a replica admits at once now (sum)", ["replica"], registry=r,
             multiprocess_mode="livesum",
         )  # fmt: skip
+        self.serving = Gauge(
+            "roadwork_serving", "1 while a router process is SERVING (sum: the processes serving)", registry=r,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
         self.engine_load = Gauge(
             "roadwork_engine_load",
             "An engine server's figures from its /metrics: running, waiting, kv_cache_usage, prefix_cache_hit_rate"
@@ -131,9 +135,10 @@ class Metrics:
                 self.queue_depth.labels(replica.name, priority).set(slots.queued(interactive))
             self.bulk_window.labels(replica.name).set(slots.batch_window())
 
-    def serve(self, host: str, port: int, ready: Callable[[], bool] = lambda: True) -> int:
+    def serve(self, host: str, port: int, ready: Callable[[], bool] = lambda: True, processes: int = 1) -> int:
         """Start the HTTP endpoint (/metrics, and /healthz and /readyz for load balancers that cannot
-        speak gRPC health: 200 while the process runs / while it is SERVING); returns the bound port."""
+        speak gRPC health: 200 while the process runs / while it is SERVING, /readyz's body saying how
+        many of the `processes` (`server.workers`) serve); returns the bound port."""
         directory = multiprocess_dir()
         registry = self.registry
         if directory:
@@ -147,7 +152,10 @@ class Metrics:
                 ok = path == "/healthz" or ready()
                 status = "200 OK" if ok else "503 Service Unavailable"
                 start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
-                return [b"ok\n" if ok else b"not serving\n"]
+                body = "ok" if ok else "not serving"
+                if path == "/readyz":
+                    body += f": {serving_processes(registry)} of {processes} router processes serving"
+                return [body.encode() + b"\n"]
             return metrics_app(environ, start_response)  # type: ignore[no-any-return]
 
         self._server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
@@ -167,6 +175,11 @@ class _Quiet(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def serving_processes(registry: CollectorRegistry) -> int:
+    """The `roadwork_serving` sum in `registry` (every live process's, in multiprocess mode)."""
+    return int(sum(s.value for m in registry.collect() if m.name == "roadwork_serving" for s in m.samples))
 
 
 def process_exited(pid: int) -> None:

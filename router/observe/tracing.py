@@ -151,6 +151,23 @@ def dispatch_attempt(pool: str, replica: str, breaker: str, attempt: Mapping[str
         yield span
 
 
+@contextmanager
+def migration(pool: str, replica: str, kept_tokens: int) -> Iterator[Span]:
+    """An answer moving off a replica that failed mid-stream: the continuation's dispatch attempts
+    (and its engine stream) are its children; `moved` records where it went."""
+    attributes = {"roadwork.pool": pool, "roadwork.migrated_from": replica, "roadwork.kept_tokens": kept_tokens}
+    with stage("migration", attributes) as span:
+        yield span
+
+
+def moved(span: Span, pool: str | None, replica: str | None) -> None:
+    """The migration's outcome: the pool and replica that continue the answer, or none."""
+    if pool is None or replica is None:
+        span.set_status(Status(StatusCode.ERROR, "no replica could continue the answer"))
+        return
+    span.set_attributes({"roadwork.migrated_to_pool": pool, "roadwork.migrated_to": replica})
+
+
 def engine_stream(engine: str, replica: str) -> Span:
     """The engine stream's span, a CLIENT child of the current one: started now, ended by the caller
     when the stream ends (it outlives the attempt); its context goes to the engine as `traceparent`."""

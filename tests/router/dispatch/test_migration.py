@@ -7,6 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from engines.base import GenerationEvent, GenerationRequest
 from engines.registry import SERVER_KINDS
@@ -16,6 +20,7 @@ from router.dispatch.breaker import CircuitBreaker
 from router.dispatch.dispatcher import Served
 from router.dispatch.pools import Pool
 from router.errors import Unavailable
+from router.observe import tracing
 from router.types import Migration, RequestKind, Route
 from tests.router.dispatch.test_dispatch import REQ, Scripted, dispatcher, pool, run
 
@@ -91,6 +96,47 @@ async def test_a_continuation_that_breaks_too_moves_again_and_keeps_every_part()
     (last,) = replicas[3].requests
     assert last.messages[-1].text == text[:3] and last.max_tokens == REQ.max_tokens - 3
     assert all(len(r.requests) == 1 for r in replicas), "no replica is tried twice for one answer"
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The router's spans, kept in memory (an SDK tracer in place of the module's)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "tracer", provider.get_tracer("test"))
+    return exporter
+
+
+async def test_the_move_is_traced_as_a_migration_over_the_continuations_attempt(spans: InMemorySpanExporter) -> None:
+    with tracing.tracer.start_as_current_span("rpc"):
+        await answer(served_by(pool("p", Scripted("a", "die_mid"), Recording("b", "ok"))))
+    done = spans.get_finished_spans()
+    by_id = {s.context.span_id: s for s in done}
+
+    def parent(span: ReadableSpan) -> ReadableSpan:
+        assert span.parent is not None, span.name
+        return by_id[span.parent.span_id]
+
+    (move,) = [s for s in done if s.name == "migration"]
+    assert dict(move.attributes or {}) == {
+        "roadwork.pool": "p", "roadwork.migrated_from": "a", "roadwork.kept_tokens": 1,
+        "roadwork.migrated_to_pool": "p", "roadwork.migrated_to": "b",
+    }  # fmt: skip
+    assert parent(move).name == "rpc"
+    streams = {(s.attributes or {})["roadwork.replica"]: s for s in done if s.name == "engine stream"}
+    assert streams["a"].status.status_code is StatusCode.ERROR
+    assert parent(streams["a"]).name == "dispatch attempt" and parent(parent(streams["a"])).name == "rpc"
+    attempt = parent(streams["b"])
+    assert attempt.name == "dispatch attempt" and (attempt.attributes or {})["roadwork.replica"] == "b"
+    assert parent(attempt) is move, "the continuation's attempt is the migration's child"
+
+
+async def test_a_move_no_replica_takes_is_a_failed_migration_span(spans: InMemorySpanExporter) -> None:
+    with pytest.raises(Unavailable):
+        await answer(served_by(pool("p", Scripted("a", "die_mid"), model="m1")))
+    (move,) = [s for s in spans.get_finished_spans() if s.name == "migration"]
+    assert move.status.status_code is StatusCode.ERROR and "roadwork.migrated_to" not in (move.attributes or {})
 
 
 def test_the_route_on_the_wire_names_every_move() -> None:

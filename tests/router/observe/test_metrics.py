@@ -85,9 +85,12 @@ def test_healthz_and_readyz() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 503
+        not_ready = httpx.get(f"{base}/readyz", timeout=5)
+        assert (not_ready.status_code, not_ready.text) == (503, "not serving: 0 of 1 router processes serving\n")
         ready[0] = True
-        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        metrics.serving.set(1)
+        serving = httpx.get(f"{base}/readyz", timeout=5)
+        assert (serving.status_code, serving.text) == (200, "ok: 1 of 1 router processes serving\n")
         assert "# HELP roadwork_in_flight " in httpx.get(f"{base}/metrics", timeout=5).text
     finally:
         metrics.close()
