@@ -3,7 +3,8 @@ one pool and serves a steady load (4 Ask streams looping, one paced Ask a second
 replica a is SIGKILLed with two long answers on it, replica b SIGSTOPped, then the router itself is
 SIGKILLed mid bulk job and restarted on the same config and store. It asserts every goal: answers
 migrated whole, recovery within 1 s of an engine being healthy, no request that arrives after the stop
-waiting more than stall_s + 0.5 s, no orphaned engine process, the restarted router launching its own,
+waiting more than stall_s + 0.5 s, no orphaned engine process (a rival router on the same config
+failing start-up naming the port's holder), the restarted router launching its own,
 the bulk job finishing with exactly one result per item, and no request failing, answered degraded
 or ending past its deadline. docs/resilience.md has the figures."""
 
@@ -26,8 +27,8 @@ from engines import vllm
 from engines.servers import listening_sockets
 from router._proto.roadwork.v1 import router_pb2 as pb
 from tests.conftest import SAMPLE, free_port, require_vllm_python
+from tests.router.dispatch.procs import _holder, _stat, descendants
 from tests.router.dispatch.test_launcher import _launch
-from tests.router.dispatch.test_orphans import _holder, _stat, descendants
 from tests.router.state.test_batch import _images, _submit
 from tests.router.state.test_durability import RouterProcess, routers  # noqa: F401 (a fixture)
 
