@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from router.config import BreakerConfig
 from router.dispatch.breaker import CircuitBreaker, State
 
@@ -115,3 +118,21 @@ def test_reset_closes_at_once_from_open_or_half_open_and_forgets_failures() -> N
     b.reset()  # closed already: no transition
     assert seen == [("CLOSED", "OPEN"), ("OPEN", "CLOSED"), ("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"),
                     ("HALF_OPEN", "CLOSED")]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 6), st.booleans()), max_size=60))
+def test_the_rate_trip_matches_a_recount_of_the_window(outcomes: list[tuple[float, bool]]) -> None:
+    """The breaker opens on the outcome where a recount of its window (or the consecutive run) says so."""
+    b, clock, _ = make(consecutive_failures=6, failure_rate=0.5, min_requests=4, window_s=10)
+    window: list[tuple[float, bool]] = []
+    run = 0
+    for dt, ok in outcomes:
+        clock.t += dt
+        window = [(t, o) for t, o in (*window, (clock.t, ok)) if clock.t - t <= 10]
+        run = 0 if ok else run + 1
+        rate = len(window) >= 4 and sum(not o for _, o in window) / len(window) >= 0.5
+        b.record(ok)
+        assert (b.state is State.OPEN) == (run >= 6 or rate)
+        if b.state is State.OPEN:
+            return
