@@ -30,6 +30,7 @@ from router.dispatch.pools import (
     watch_health,
     watch_load,
     watch_stalls,
+    watched,
 )
 from router.errors import ConfigError
 from router.flow.detection import build_ensemble, warm_up_ensemble
@@ -197,8 +198,10 @@ class RouterApp:
         replicas = distinct_replicas(self.pools)
         await asyncio.gather(warm_up_ensemble(self.ensemble, self.config), self._start_engines())
         await self.runner.start()
+        stall_limits = {id(w.progress): w.stall_s for w in watched(self.pools)}
         for replica in replicas:
-            watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
+            probe_s = stall_limits.get(id(replica.progress), 5.0)  # a generation within stall_s, once marked hung
+            watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r), probe_s=probe_s)
             self._background.append(asyncio.create_task(watch, name=f"health-{replica.name}"))
         self._background.append(
             asyncio.create_task(

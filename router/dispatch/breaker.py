@@ -52,7 +52,7 @@ class CircuitBreaker:
         self.opened_at = 0.0
         self._consecutive = 0
         self._window: deque[tuple[float, bool]] = deque()
-        self._failures = 0  # failures in the window, kept as it moves (summing it per outcome cost 7 % of a busy router)
+        self._failures = 0  # in the window, kept as it moves (a sum per outcome cost 7 % of a busy router)
         self._probes = 0  # probes in flight (HALF_OPEN)
         self._probe_ok = 0
 

@@ -283,9 +283,16 @@ def hung(replica: Replica, idle_s: float) -> int:
     return replica.progress.stall(idle_s)
 
 
-async def _healthy(replica: Replica) -> bool:
+async def _healthy(replica: Replica, probe_s: float) -> bool:
+    """Its health check passes; a replica marked hung must also finish a one-token generation (its
+    warm-up) within `probe_s`: a hung engine's /health may still answer."""
     try:
-        return await replica.engine.health() is True
+        if await replica.engine.health() is not True:
+            return False
+        if replica.progress.stalled_for:
+            async with asyncio.timeout(probe_s):
+                await replica.engine.warmup()
+        return True
     except Exception:
         return False
 
@@ -295,20 +302,28 @@ async def watch_health(
     on_recovered: Callable[[Replica], None],
     interval_s: float = 5.0,
     recovery_s: float = 0.1,
+    probe_s: float = 5.0,
 ) -> None:
     """Check one replica's health forever, updating `healthy`: every `interval_s` while it is healthy
     and its breaker closed, every `recovery_s` otherwise, so a recovery is seen at the engine's speed;
-    `on_recovered(replica)` hears each unhealthy -> healthy change."""
+    `on_recovered(replica)` hears each unhealthy -> healthy change. A replica marked hung comes back
+    only once a generation finishes within `probe_s` too (`_healthy`)."""
     checked = time.monotonic()
+    told = False  # that a hung replica's /health answers: logged once per outage
     while True:
         await asyncio.sleep(recovery_s)
         suspect = not replica.healthy or replica.breaker.state is not State.CLOSED
         if not suspect and time.monotonic() - checked < interval_s:
             continue
         checked = time.monotonic()
-        healthy = await _healthy(replica)
+        healthy = await _healthy(replica, probe_s)
         if healthy != replica.healthy:
             log.warning("engine %s is now %s", replica.name, "healthy" if healthy else "unhealthy")
+        elif not healthy and replica.progress.stalled_for and not told:
+            told = True
+            log.warning("engine %s is still hung: no generation finished within %.1f s (its health check may pass)",
+                        replica.name, probe_s)  # fmt: skip
+        told = told and not healthy  # a recovery re-arms the message
         was, replica.healthy = replica.healthy, healthy
         if healthy and not was:
             on_recovered(replica)

@@ -17,7 +17,7 @@ from router.config import BreakerConfig, PoolConfig, RetryConfig, RoutingConfig
 from router.dispatch.admission import PrioritySlots
 from router.dispatch.breaker import CircuitBreaker, State
 from router.dispatch.dispatcher import Dispatcher, Served
-from router.dispatch.pools import Pool, Replica, hung, recovered, watch_stalls
+from router.dispatch.pools import Pool, Replica, hung, recovered, watch_health, watch_stalls
 from router.dispatch.stall import Progress, Watched, stalled
 from router.types import RequestKind
 
@@ -131,7 +131,8 @@ class Engine:
         return True
 
     async def warmup(self) -> None:
-        return None
+        async for _ in self.generate(GenerationRequest((Message("user", "ping"),), max_tokens=1, temperature=0.0)):
+            pass
 
     async def close(self) -> None:
         return None
@@ -194,8 +195,22 @@ async def test_requests_on_a_hung_replica_fail_over_within_stall_s(mode: str) ->
     assert elapsed < stall_s + 0.5 + REQ.max_tokens * 0.02 + 0.5
     assert bad_replica.breaker.state is State.OPEN, "the replica's breaker counted each failed stream"
     assert p.breaker.state is State.CLOSED, "one replica hung is no failure of its pool"
-    bad.mode = "steady"
-    bad_replica.healthy = True  # its health check passed again
-    recovered({"p": p}, bad_replica)
+    # Its /health still answers: the health watch brings it back only once a generation finishes.
+    health = asyncio.create_task(
+        watch_health(bad_replica, lambda r: recovered({"p": p}, r), recovery_s=0.02, probe_s=0.2)
+    )
+    try:
+        await asyncio.sleep(0.8)
+        assert not bad_replica.healthy and bad_replica.progress.stalled_for, "back while it still hangs"
+        assert len(bad.requests) > 3, "the health watch probed it with a generation"
+        bad.mode = "steady"
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if bad_replica.healthy:
+                break
+        assert bad_replica.healthy and not bad_replica.progress.stalled_for
+        assert bad_replica.breaker.state is State.CLOSED
+    finally:
+        health.cancel()
     served_by = {(await _ask(d, time.monotonic()))[2].route.replica for _ in range(2)}
     assert served_by == {"http://bad", "http://good"}, "back in the rotation"
