@@ -8,11 +8,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 import httpx
 
-from engines.base import Engine
+from engines.base import Engine, GenerationRequest, Message
 from engines.embedded import EmbeddedEngine
 from engines.errors import EngineUnsupported
 from engines.openai_http import OpenAIHTTPEngine
@@ -283,15 +284,20 @@ def hung(replica: Replica, idle_s: float) -> int:
     return replica.progress.stall(idle_s)
 
 
+_PROBE = GenerationRequest((Message("user", "ping"),), max_tokens=1, temperature=0.0)
+
+
 async def _healthy(replica: Replica, probe_s: float) -> bool:
-    """Its health check passes; a replica marked hung must also finish a one-token generation (its
-    warm-up) within `probe_s`: a hung engine's /health may still answer."""
+    """Its health check passes; a replica marked hung must also finish a one-token generation within
+    `probe_s`: a hung engine's /health may still answer."""
     try:
         if await replica.engine.health() is not True:
             return False
         if replica.progress.stalled_for:
             async with asyncio.timeout(probe_s):
-                await replica.engine.warmup()
+                async with aclosing(replica.engine.generate(_PROBE)) as events:
+                    async for _ in events:
+                        pass
         return True
     except Exception:
         return False

@@ -131,8 +131,7 @@ class Engine:
         return True
 
     async def warmup(self) -> None:
-        async for _ in self.generate(GenerationRequest((Message("user", "ping"),), max_tokens=1, temperature=0.0)):
-            pass
+        return None
 
     async def close(self) -> None:
         return None
