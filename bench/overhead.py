@@ -49,6 +49,7 @@ from bench._servers import (
     vllm_routes,
     vllm_server,
 )
+from bench.spans import EXPORT_SOON, Receiver, router_share
 from engines.base import GenerationRequest, ImagePart
 from engines.openai_http import OpenAIHTTPEngine
 from router._proto.roadwork.v1 import router_pb2 as pb
@@ -176,29 +177,31 @@ def _in_process(targets: dict[str, Request]) -> Fire:
     return fire
 
 
-def _client_proc(conn: Any, urls: dict[str, str], router_url: str, body: dict[str, Any], image: bytes) -> None:
+def _client_proc(conn: Any, urls: dict[str, str], routers: dict[str, str], body: dict[str, Any], image: bytes) -> None:
     """A load generator process: holds a client for every target and runs the rounds it is sent."""
     loop = asyncio.new_event_loop()
 
-    async def setup() -> tuple[dict[str, Request], httpx.AsyncClient, grpc.aio.Channel]:
+    async def setup() -> tuple[dict[str, Request], httpx.AsyncClient, list[grpc.aio.Channel]]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
         client = httpx.AsyncClient(timeout=120, limits=limits)
-        channel = grpc.aio.insecure_channel(router_url)
+        channels = {n: grpc.aio.insecure_channel(u) for n, u in routers.items()}
         targets = {n: _http_target(client, u, body) for n, u in urls.items()}
-        targets["roadwork-router"] = _router_target(pb_grpc.RouterServiceStub(channel), image)  # type: ignore[no-untyped-call]
-        return targets, client, channel
+        for n, channel in channels.items():  # one per router (`--router-clients aiohttp lean`: two)
+            targets[n] = _router_target(pb_grpc.RouterServiceStub(channel), image)  # type: ignore[no-untyped-call]
+        return targets, client, list(channels.values())
 
     async def one_round(name: str, n: int, tokens: int) -> list[tuple[float, float, int]]:
         return list(await asyncio.gather(*(targets[name](tokens, 0) for _ in range(n))))
 
-    targets, client, channel = loop.run_until_complete(setup())
+    targets, client, channels = loop.run_until_complete(setup())
     conn.send("ready")
     while (cmd := conn.recv()) is not None:
         c0, t0 = time.process_time(), time.perf_counter()
         results = loop.run_until_complete(one_round(*cmd))
         conn.send((results, time.process_time() - c0, time.perf_counter() - t0))
     loop.run_until_complete(client.aclose())
-    loop.run_until_complete(channel.close())
+    for channel in channels:
+        loop.run_until_complete(channel.close())
 
 
 class ClientProcesses:
@@ -206,13 +209,14 @@ class ClientProcesses:
     grpc.aio for the router): a round's requests are spread over them, so no one client process is
     saturated at 16 streams, and each reports its CPU share of the round (as `bench.scale` does)."""
 
-    def __init__(self, procs: int, urls: dict[str, str], router_url: str, body: dict[str, Any], image: bytes) -> None:
+    def __init__(self, procs: int, urls: dict[str, str], routers: dict[str, str], body: dict[str, Any],
+                 image: bytes) -> None:  # fmt: skip
         ctx = mp.get_context("spawn")
         self._conns = []
         self._procs = []
         for _ in range(procs):
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_client_proc, args=(theirs, urls, router_url, body, image), daemon=True)
+            proc = ctx.Process(target=_client_proc, args=(theirs, urls, routers, body, image), daemon=True)
             proc.start()
             self._conns.append(ours)
             self._procs.append(proc)
@@ -315,13 +319,15 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         procs += [vllm] if vllm else []
         env = vllm_routes(vllm_url, args.model)
         workers = {"ROADWORK__SERVER__WORKERS": str(args.router_workers)}
+        receiver = Receiver() if args.spans else None
+        traced = {"ROADWORK__OBSERVE__TRACE_ENDPOINT": receiver.start(), **EXPORT_SOON} if receiver else {}
         routers: dict[str, Process] = {}
         for client in args.router_clients:  # one router per engine HTTP client (pools.<name>.http_client)
             pools = {f"ROADWORK__POOLS__{p}__HTTP_CLIENT": client for p in ("VLLM", "SGLANG", "LMDEPLOY")}
             store = {"ROADWORK__STORAGE__PATH": str(Path(args.workdir) / f"bench-{client}.sqlite3")}
-            routers[_router_name(client, args.router_clients)] = router = await start_router(
-                env | workers | pools | store
-            )
+            name = _router_name(client, args.router_clients)
+            service = {"OTEL_SERVICE_NAME": name} if receiver else {}
+            routers[name] = router = await start_router(env | workers | pools | store | traced | service)
             procs.append(router)
         urls = {"direct": vllm_url}
         if args.sglang_router:
@@ -351,11 +357,20 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(await _unfair(stub, image, body, prompts))
             # One client in this process; more from load generator processes (one process driving 16
             # httpx streams was the bottleneck on the H200, and made the router look 1.47x direct).
-            pool = ClientProcesses(args.client_procs, urls, router.url, body, image) if args.client_procs else None
-            overhead = []
+            routes = {n: r.url for n, r in routers.items()}
+            pool = ClientProcesses(args.client_procs, urls, routes, body, image) if args.client_procs else None
+            overhead, windows = [], []
             for c in args.concurrency:
                 fire = pool.fire if pool is not None and c > 1 else _in_process(targets)
+                started = time.time_ns()
                 overhead.append(await _overhead(list(targets), fire, c, args.rounds, args.tokens))
+                windows.append((started, time.time_ns()))
+            if receiver is not None:
+                await asyncio.sleep(2)  # the routers' last spans are exported
+                spans = receiver.received()
+                for block, window in zip(overhead, windows, strict=True):
+                    block["router_share"] = {n: router_share(spans, n, window) for n in routers}
+                receiver.stop()
             if pool is not None:
                 pool.close()
             cancel = await _cancellation(targets, vllm_url, args.cancel_trials) if args.cancel_trials else {}
@@ -381,6 +396,11 @@ def main() -> None:
     p.add_argument("--router-clients", nargs="+", choices=["aiohttp", "lean"], default=["aiohttp"],
                    help="one roadwork-router per engine HTTP client (pools.<name>.http_client)")  # fmt: skip
     p.add_argument("--rounds", type=int, default=80)
+    p.add_argument(
+        "--spans",
+        action="store_true",
+        help="trace the routers (bench/spans.py): their time before and after the engine, per Ask",
+    )
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--cancel-trials", type=int, default=20)
     p.add_argument("--workdir", default=tempfile.mkdtemp(prefix="roadwork-bench-"))
@@ -400,6 +420,12 @@ def main() -> None:
             values = (t["p50_ms"], t["p99_ms"], t["added_p50_ms"], t["added_p99_ms"], t["requests_per_s"])
             print(f"{name:>16} " + " ".join(f"{v:>{w}.2f}" for v, (_c, w) in zip(values, cols, strict=False))
                   + f" {t['throughput_vs_direct']:>9.2f} {t['busiest_client_cpu_share']:>10.2f}")  # fmt: skip
+    for block in report["overhead"]:
+        for name, share in block.get("router_share", {}).items():
+            stages = ", ".join(f"{s} {v['p50_ms']}" for s, v in share["steps_before"].items())
+            print(f"\n{name} at concurrency {block['concurrency']} ({share['asks']} traced Asks), p50 ms:"
+                  f" before the engine {share['before_engine']['p50_ms']} ({stages}),"
+                  f" after it {share['after_engine']['p50_ms']}")  # fmt: skip
     if report["cancellation"]:
         print(f"\ncancel after 5 chunks of a 400-token stream, {args.cancel_trials} trials per target")
         print(f"{'target':>16} {'median gen':>10} {'max gen':>8} {'over direct':>11} {'dropped':>8}")
