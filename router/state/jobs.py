@@ -412,8 +412,8 @@ class JobStore:
         return await self._store.run(self._take)
 
     async def claim_many(self, limit: int) -> list[Claimed]:
-        """`claim`'s item and, of a detect-only job, up to `limit` - 1 more of its pending items (they
-        run as one batch), in one transaction; [] when there is none."""
+        """`claim`'s item and, of a detect-only job, up to `limit` - 1 more of its items (they run as one
+        batch), lapsed leases first as in `claim`, in one transaction; [] when there is none."""
 
         async def take(tx: Tx) -> list[Claimed]:
             first = await self._take(tx)
@@ -454,24 +454,33 @@ class JobStore:
         return job_id, idx, bytes(row[0]), row[1], options_from_dict(json.loads(row[2]))
 
     async def _take_more(self, tx: Tx, job_id: str, options: BatchOptions, n: int) -> list[Claimed]:
-        """Up to `n` more pending items of `job_id`, lowest index first."""
-        rows = (
-            await tx.execute(
-                "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
-                " ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND i.status = 'pending'"
-                " ORDER BY i.idx LIMIT ?",
-                (job_id, n),
-            )
-        ).rows
-        until, taken = time.time() + self.lease_s, []
-        for idx, image, question in rows:
-            cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
-                "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
-                " WHERE job_id = ? AND idx = ? AND status = 'pending'",
-                (self.owner, until, job_id, idx),
-            )
-            if cur.rowcount == 1:
-                taken.append((job_id, idx, bytes(image), question, options))
+        """Up to `n` more items of `job_id`, lowest index first: those whose lease ran out, then pending
+        ones. (Taking lapsed items only one per claim left a dead replica's whole batch waiting behind
+        the pending ones.) Two index range scans, no sort of the images."""
+        now, taken = time.time(), list[Claimed]()
+        skip_locked = " FOR UPDATE OF i SKIP LOCKED" if self._store.dialect == "postgresql" else ""
+        for claimable, args in (
+            ("i.status = 'running' AND i.lease_until < ?", (now,)),
+            ("i.status = 'pending'", ()),
+        ):
+            if len(taken) == n:
+                break
+            rows = (
+                await tx.execute(
+                    "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
+                    f" ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND {claimable}"
+                    f" ORDER BY i.idx LIMIT ?{skip_locked}",
+                    (job_id, *args, n - len(taken)),
+                )
+            ).rows
+            for idx, image, question in rows:
+                cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
+                    "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
+                    f" WHERE job_id = ? AND idx = ? AND {claimable.replace('i.', '')}",
+                    (self.owner, now + self.lease_s, job_id, idx, *args),
+                )
+                if cur.rowcount == 1:
+                    taken.append((job_id, idx, bytes(image), question, options))
         return taken
 
     async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:

@@ -144,6 +144,25 @@ async def test_an_expired_lease_is_reclaimed_and_the_late_owner_stores_nothing(s
     await store.close()
 
 
+async def test_a_dead_replicas_batch_is_reclaimed_as_one_batch_before_pending_items(store_url: str) -> None:
+    """Detect-only items are claimed in batches: once a replica holding one died and its leases ran out,
+    one claim takes the whole lapsed batch back (one lapsed item per claim left the rest waiting
+    behind every pending item: the fault test's reclaim took 34 s with an 8 s lease)."""
+    store = await opened(store_url)
+    job = await JobStore(store).submit(BatchOptions(detect_only=True), _items(40), max_items=40, max_image_bytes=10_000)
+    a, b = JobStore(store, lease_s=0.3), JobStore(store, lease_s=60)
+    assert [c[1] for c in await a.claim_many(16)] == list(range(16))
+    assert [c[1] for c in await b.claim_many(4)] == [16, 17, 18, 19]  # a's leases hold: pending items
+    await asyncio.sleep(0.4)  # a is gone: no renewal
+    again = await b.claim_many(16)
+    assert [c[1] for c in again] == list(range(16)), "the lapsed batch, whole, before pending items"
+    assert [c[2] for c in again] == [bytes([i]) * 1000 for i in range(16)]
+    assert [c[1] for c in await b.claim_many(8)] == list(range(20, 28))
+    assert await rows(store, "SELECT COUNT(*) FROM items WHERE attempts = 2") == [(16,)]
+    assert not await a.finish(job.job_id, 0, _done("a")), "the late owner's result is refused"
+    await store.close()
+
+
 async def test_renewal_keeps_a_lease_past_its_length(store_url: str) -> None:
     store = await opened(store_url)
     await _one_job(store, 1)
