@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from router.errors import (
@@ -64,6 +64,8 @@ FINISHED = ("succeeded", "failed", "canceled")
 MAX_ITEM_TIMEOUT_S = 86400.0  # BatchOptions.item_timeout: a day at most
 STALE_STAGING_S = 600.0  # an upload silent this long is abandoned, whoever was receiving it
 CHANNEL = "roadwork_jobs"  # replicas tell each other "cancel:<job id>" and "change:<job id>" (PostgreSQL)
+WATCH_POLL_S = 1.0  # watchers re-read at least this often: on SQLite, how they see other processes' progress
+ENDED = (BatchState.COMPLETED, BatchState.CANCELED)
 
 
 def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
@@ -208,6 +210,40 @@ class JobStore:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
 
+    async def watch(self, job_id: str, poll_s: float = WATCH_POLL_S) -> AsyncGenerator[JobView, None]:
+        """The job's view now and after each change, until it completed or was canceled (WatchBatch).
+        A change made here or told by a peer (NOTIFY) wakes it at once; it re-reads every `poll_s` anyway."""
+        last = None
+        while True:
+            view = await self.get(job_id)
+            if view != last:
+                yield view
+                last = view
+            if view.state in ENDED:
+                return
+            await self.wait_change(job_id, poll_s)
+
+    async def follow_results(
+        self, job_id: str, offset: int, limit: int, poll_s: float = WATCH_POLL_S
+    ) -> AsyncGenerator[ItemResult, None]:
+        """Results from index `offset` on, in index order, each as soon as its item ended, until the last
+        item's (or `limit` of them; 0: no limit): ListBatchResults --follow. Waits as `watch` does."""
+        left = limit or None
+        while left is None or left > 0:
+            rows = await self.results(job_id, offset, left or 0, finished_only=False)
+            if not rows:
+                return  # past the last item
+            for r in rows:
+                if r.status.value in ("pending", "running"):
+                    break
+                yield r
+                offset = r.index + 1
+                if left is not None:
+                    left -= 1
+            else:
+                continue
+            await self.wait_change(job_id, poll_s)
+
     async def submit(
         self, options: BatchOptions, items: AsyncIterator[BatchItemInput], *, max_items: int, max_image_bytes: int
     ) -> JobView:
@@ -306,7 +342,7 @@ class JobStore:
 
     async def cancel(self, job_id: str) -> JobView:
         view = await self.get(job_id)
-        if view.state in (BatchState.COMPLETED, BatchState.CANCELED):
+        if view.state in ENDED:
             raise JobFinished(
                 f"batch job '{job_id}' already ended ({view.state.value}); nothing to cancel",
                 metadata={"job_id": job_id, "state": view.state.name},

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from router.state.jobs import ItemOutcome, JobStore
+from router.state.jobs import WATCH_POLL_S, ItemOutcome, JobStore
 from router.state.store import Store, Tx, open_store
-from router.types import BatchItemInput, BatchOptions
+from router.types import BatchItemInput, BatchOptions, BatchState, ItemResult, JobView
 
 
 async def opened(url: str) -> Store:
@@ -63,7 +63,7 @@ async def test_images_stored_inline_by_an_older_router_are_still_claimed(store_u
 
 CLAIMER = """
 import asyncio, os, sys, time
-from router.state.jobs import ItemOutcome, JobStore
+from router.state.jobs import WATCH_POLL_S, ItemOutcome, JobStore
 from router.state.store import open_store
 
 async def main() -> None:
@@ -227,16 +227,38 @@ async def test_a_cancel_on_one_replica_stops_the_items_running_on_another(store_
         assert not await a.finish(job, claimed[1], _done("late")), "the canceled item keeps its CANCELED row"
 
 
-async def test_watchers_on_one_replica_wake_when_another_finishes_an_item(store_url: str) -> None:
-    async with _two_replicas(store_url, 1, listening="b") as (job, a, b):
-        claimed = await a.claim()
-        assert claimed is not None
+async def test_watchers_on_one_replica_see_the_items_another_finishes(store_url: str) -> None:
+    """WatchBatch (`watch`) and ListBatchResults --follow (`follow_results`) on replica b see what
+    replica a stores: b's own connection to the store, no change of b's own to wake it. PostgreSQL tells b
+    at once (NOTIFY); on SQLite b learns it only by re-reading every WATCH_POLL_S."""
+    backend = "postgresql" if store_url.startswith("postgresql://") else "sqlite"
+    bound = 0.5 if backend == "postgresql" else WATCH_POLL_S + 0.6  # + a loaded machine's read
+    async with _two_replicas(store_url, 2, listening="b") as (job, a, b):
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        waiting = asyncio.create_task(b.wait_change(job, 1.0))  # WatchBatch's wait: re-read after 1 s at most
-        await asyncio.sleep(0.05)
-        await a.finish(job, claimed[1], _done("a"))
-        await waiting
-        woke = loop.time() - t0
-        assert (await b.get(job)).succeeded + (await b.get(job)).failed == 1
-        assert woke < (0.5 if store_url.startswith("postgresql://") else 1.2), woke  # told at once on PostgreSQL
+        views: list[JobView] = []
+        results: list[ItemResult] = []
+
+        async def watch() -> None:
+            async for view in b.watch(job):
+                views.append(view)
+
+        async def follow() -> None:
+            async for result in b.follow_results(job, 0, 0):
+                results.append(result)
+
+        watching = [asyncio.create_task(watch()), asyncio.create_task(follow())]
+        await asyncio.sleep(0.2)  # both read the job once and wait
+        assert [(v.state, v.pending) for v in views] == [(BatchState.QUEUED, 2)] and results == []
+        waits = []
+        for n in (1, 2):
+            claimed = await a.claim()
+            assert claimed is not None and await a.finish(job, claimed[1], _done(f"from a {n}"))
+            t0 = loop.time()
+            while not (views[-1].failed == n and len(results) == n):
+                assert loop.time() - t0 < bound, f"b saw {views[-1]} and {len(results)} results {bound} s after"
+                await asyncio.sleep(0.01)
+            waits.append(loop.time() - t0)
+        await asyncio.wait_for(asyncio.gather(*watching), 1.0)  # both end with the job
+        assert views[-1].state is BatchState.COMPLETED and views[-1].pending == 0
+        assert [(r.index, r.error_message) for r in results] == [(0, "from a 1"), (1, "from a 2")]
+        print(f"\n{backend}: b saw a's items {', '.join(f'{w:.2f}' for w in waits)} s after it stored them")
