@@ -195,7 +195,10 @@ class JobStore:
             self._stop_local(job_id)
 
     def _stop_local(self, job_id: str) -> None:
-        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
+        runs = self.running.get(job_id, ())
+        if runs:
+            log.info("bulk job %s canceled: stopping its %d item run(s) in flight here", job_id, len(runs))
+        for task in runs:  # abort items in flight (their engine streams close)
             task.cancel()
         self.notify(job_id)
 
