@@ -30,10 +30,7 @@ pytestmark = pytest.mark.slow
 N_ITEMS = 300
 LEASE_S = 8.0  # renewed every 2.7 s: long enough for a loaded CI machine's event-loop hold-ups
 MARGIN_S = 15.0  # an item's run and the claim round trips on a loaded 2-core machine (8 s seen at load 35)
-# A lapsed item waits for a survivor's worker to come free: with 16-item batches each survivor had 64
-# items in flight, ~18 s of detection at the 3.5 items/s a loaded 2-core machine gave it (the reclaim
-# then ended 20-24 s after the kill); 4-item batches keep that wait a few seconds.
-DETECT_BATCH = 4
+DETECT_BATCH = 16  # batch.detect_batch, the default: a worker claims and detects 16 items together
 WORKERS = 4  # batch.workers, the default
 CANCEL_ITEMS = 48
 CANCEL_TOKENS = 400  # the placeholder model never stops early: 1-3 s an item on a 2-core CPU
@@ -206,8 +203,9 @@ def test_a_replica_killed_mid_job_its_peers_finish_every_item_once(
         f" {complete_s:.1f} s after it;"
         f" {reruns} items ran twice"
     )
-    # After the lease ran out, and a survivor's worker came free: each holds WORKERS x DETECT_BATCH items,
-    # as long again at its half of the survivors' rate (7 s at the 4.5 items/s of a load-15 machine).
+    # After the lease ran out, and once a survivor's worker came free: each survivor holds WORKERS x
+    # DETECT_BATCH items, that much work at its half of the survivors' rate (18 s at the 7 items/s of a
+    # 2-core machine at load 15: the reclaim ended 20-24 s after the kill, past a fixed 15 s margin).
     queued_s = WORKERS * DETECT_BATCH / ((N_ITEMS - done_at_kill) / complete_s / 2)
     summary += f" (a survivor's items in flight: {queued_s:.1f} s of work)"
     print("\n" + summary)
