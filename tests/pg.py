@@ -25,7 +25,10 @@ SETTINGS += ["-c", "full_page_writes=off", "-c", "max_connections=200"]
 
 
 def _bindir() -> Path:
-    """The newest installed server's bin directory (/usr/lib/postgresql/<major>/bin)."""
+    """$ROADWORK_PG_BINDIR (a staged server, bench/gpu/replicas.sh), else the newest installed
+    server's bin directory (/usr/lib/postgresql/<major>/bin)."""
+    if os.environ.get("ROADWORK_PG_BINDIR"):
+        return Path(os.environ["ROADWORK_PG_BINDIR"])
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
     if not found:
         raise RuntimeError("no PostgreSQL server under /usr/lib/postgresql: run `make pg-env` (Debian's postgresql)")

@@ -28,11 +28,10 @@ from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.jobs import JobStore
 from router.state.sessions import SessionStore
-from router.types import AskEvent, BatchItemInput, BatchOptions, BatchState
+from router.types import AskEvent, BatchItemInput, BatchOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_TERMINAL = (BatchState.COMPLETED, BatchState.CANCELED)
 _UNAUTHENTICATED = (
     "missing or wrong bearer token: send metadata 'authorization: Bearer <token>' (server.auth_token_env)"
 )
@@ -352,39 +351,21 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
     async def WatchBatch(self, request: pb.WatchBatchRequest, context: grpc.aio.ServicerContext) -> None:
         async def events(_rid: str) -> AsyncGenerator[pb.WatchBatchResponse, None]:
-            last = None
-            while True:
-                view = await self._jobs.get(request.job_id)
-                if view != last:
+            async with aclosing(self._jobs.watch(request.job_id)) as views:
+                async for view in views:
                     yield pb.WatchBatchResponse(job=convert.job_pb(view))
-                    last = view
-                if view.state in _TERMINAL:
-                    return
-                await self._jobs.wait_change(request.job_id, 1.0)
 
         await self._stream("WatchBatch", context, events)
 
     async def ListBatchResults(self, request: pb.ListBatchResultsRequest, context: grpc.aio.ServicerContext) -> None:
         async def events(_rid: str) -> AsyncGenerator[pb.ListBatchResultsResponse, None]:
-            offset, left = request.offset, request.limit or None
-            if not request.follow:
-                for r in await self._jobs.results(request.job_id, offset, request.limit, finished_only=True):
-                    yield pb.ListBatchResultsResponse(result=convert.item_result_pb(r))
+            if request.follow:
+                async with aclosing(self._jobs.follow_results(request.job_id, request.offset, request.limit)) as rs:
+                    async for r in rs:
+                        yield pb.ListBatchResultsResponse(result=convert.item_result_pb(r))
                 return
-            while left is None or left > 0:
-                rows = await self._jobs.results(request.job_id, offset, left or 0, finished_only=False)
-                if not rows:
-                    return  # past the last item
-                for r in rows:
-                    if r.status.value in ("pending", "running"):
-                        break
-                    yield pb.ListBatchResultsResponse(result=convert.item_result_pb(r))
-                    offset = r.index + 1
-                    if left is not None:
-                        left -= 1
-                else:
-                    continue
-                await self._jobs.wait_change(request.job_id, 1.0)
+            for r in await self._jobs.results(request.job_id, request.offset, request.limit, finished_only=True):
+                yield pb.ListBatchResultsResponse(result=convert.item_result_pb(r))
 
         await self._stream("ListBatchResults", context, events)
 

@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from router.errors import (
@@ -64,6 +64,8 @@ FINISHED = ("succeeded", "failed", "canceled")
 MAX_ITEM_TIMEOUT_S = 86400.0  # BatchOptions.item_timeout: a day at most
 STALE_STAGING_S = 600.0  # an upload silent this long is abandoned, whoever was receiving it
 CHANNEL = "roadwork_jobs"  # replicas tell each other "cancel:<job id>" and "change:<job id>" (PostgreSQL)
+WATCH_POLL_S = 1.0  # watchers re-read at least this often: on SQLite, how they see other processes' progress
+ENDED = (BatchState.COMPLETED, BatchState.CANCELED)
 
 
 def _outcome_to_json(outcome: ItemOutcome) -> tuple[str, str]:
@@ -193,7 +195,10 @@ class JobStore:
             self._stop_local(job_id)
 
     def _stop_local(self, job_id: str) -> None:
-        for task in self.running.get(job_id, ()):  # abort items in flight (their engine streams close)
+        runs = self.running.get(job_id, ())
+        if runs:
+            log.info("bulk job %s canceled: stopping its %d item run(s) in flight here", job_id, len(runs))
+        for task in runs:  # abort items in flight (their engine streams close)
             task.cancel()
         self.notify(job_id)
 
@@ -207,6 +212,40 @@ class JobStore:
         event = self._changed.setdefault(job_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout_s)
+
+    async def watch(self, job_id: str, poll_s: float = WATCH_POLL_S) -> AsyncGenerator[JobView, None]:
+        """The job's view now and after each change, until it completed or was canceled (WatchBatch).
+        A change made here or told by a peer (NOTIFY) wakes it at once; it re-reads every `poll_s` anyway."""
+        last = None
+        while True:
+            view = await self.get(job_id)
+            if view != last:
+                yield view
+                last = view
+            if view.state in ENDED:
+                return
+            await self.wait_change(job_id, poll_s)
+
+    async def follow_results(
+        self, job_id: str, offset: int, limit: int, poll_s: float = WATCH_POLL_S
+    ) -> AsyncGenerator[ItemResult, None]:
+        """Results from index `offset` on, in index order, each as soon as its item ended, until the last
+        item's (or `limit` of them; 0: no limit): ListBatchResults --follow. Waits as `watch` does."""
+        left = limit or None
+        while left is None or left > 0:
+            rows = await self.results(job_id, offset, left or 0, finished_only=False)
+            if not rows:
+                return  # past the last item
+            for r in rows:
+                if r.status.value in ("pending", "running"):
+                    break
+                yield r
+                offset = r.index + 1
+                if left is not None:
+                    left -= 1
+            else:
+                continue
+            await self.wait_change(job_id, poll_s)
 
     async def submit(
         self, options: BatchOptions, items: AsyncIterator[BatchItemInput], *, max_items: int, max_image_bytes: int
@@ -306,7 +345,7 @@ class JobStore:
 
     async def cancel(self, job_id: str) -> JobView:
         view = await self.get(job_id)
-        if view.state in (BatchState.COMPLETED, BatchState.CANCELED):
+        if view.state in ENDED:
             raise JobFinished(
                 f"batch job '{job_id}' already ended ({view.state.value}); nothing to cancel",
                 metadata={"job_id": job_id, "state": view.state.name},
@@ -412,8 +451,8 @@ class JobStore:
         return await self._store.run(self._take)
 
     async def claim_many(self, limit: int) -> list[Claimed]:
-        """`claim`'s item and, of a detect-only job, up to `limit` - 1 more of its pending items (they
-        run as one batch), in one transaction; [] when there is none."""
+        """`claim`'s item and, of a detect-only job, up to `limit` - 1 more of its items (they run as one
+        batch), lapsed leases first as in `claim`, in one transaction; [] when there is none."""
 
         async def take(tx: Tx) -> list[Claimed]:
             first = await self._take(tx)
@@ -454,24 +493,33 @@ class JobStore:
         return job_id, idx, bytes(row[0]), row[1], options_from_dict(json.loads(row[2]))
 
     async def _take_more(self, tx: Tx, job_id: str, options: BatchOptions, n: int) -> list[Claimed]:
-        """Up to `n` more pending items of `job_id`, lowest index first."""
-        rows = (
-            await tx.execute(
-                "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
-                " ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND i.status = 'pending'"
-                " ORDER BY i.idx LIMIT ?",
-                (job_id, n),
-            )
-        ).rows
-        until, taken = time.time() + self.lease_s, []
-        for idx, image, question in rows:
-            cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
-                "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
-                " WHERE job_id = ? AND idx = ? AND status = 'pending'",
-                (self.owner, until, job_id, idx),
-            )
-            if cur.rowcount == 1:
-                taken.append((job_id, idx, bytes(image), question, options))
+        """Up to `n` more items of `job_id`, lowest index first: those whose lease ran out, then pending
+        ones. (Taking lapsed items only one per claim left a dead replica's whole batch waiting behind
+        the pending ones.) Two index range scans, no sort of the images."""
+        now, taken = time.time(), list[Claimed]()
+        skip_locked = " FOR UPDATE OF i SKIP LOCKED" if self._store.dialect == "postgresql" else ""
+        for claimable, args in (
+            ("i.status = 'running' AND i.lease_until < ?", (now,)),
+            ("i.status = 'pending'", ()),
+        ):
+            if len(taken) == n:
+                break
+            rows = (
+                await tx.execute(
+                    "SELECT i.idx, COALESCE(m.image, i.image), i.question FROM items i LEFT JOIN item_images m"
+                    f" ON m.job_id = i.job_id AND m.idx = i.idx WHERE i.job_id = ? AND {claimable}"
+                    f" ORDER BY i.idx LIMIT ?{skip_locked}",
+                    (job_id, *args, n - len(taken)),
+                )
+            ).rows
+            for idx, image, question in rows:
+                cur = await tx.execute(  # guarded: another replica's claim may have taken it meanwhile
+                    "UPDATE items SET status = 'running', attempts = attempts + 1, owner = ?, lease_until = ?"
+                    f" WHERE job_id = ? AND idx = ? AND {claimable.replace('i.', '')}",
+                    (self.owner, now + self.lease_s, job_id, idx, *args),
+                )
+                if cur.rowcount == 1:
+                    taken.append((job_id, idx, bytes(image), question, options))
         return taken
 
     async def finish(self, job_id: str, idx: int, outcome: ItemOutcome) -> bool:

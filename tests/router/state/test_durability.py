@@ -49,15 +49,16 @@ class RouterProcess:
 
     def __init__(self, tmp: Path, port: int, name: str, **env: str) -> None:
         self.port = port
+        self.metrics_port = int(env.get("ROADWORK__SERVER__METRICS_PORT", "0"))  # 0: no /metrics
         self.addr = f"127.0.0.1:{port}"
         self.log = tmp / f"{name}.log"
-        full_env = dict(
-            os.environ,
-            ROADWORK__SERVER__PORT=str(port),
-            ROADWORK__SERVER__METRICS_PORT="0",
-            ROADWORK__STORAGE__PATH=str(tmp / "router.sqlite3"),
+        full_env = {
+            **os.environ,
+            "ROADWORK__SERVER__PORT": str(port),
+            "ROADWORK__SERVER__METRICS_PORT": "0",
+            "ROADWORK__STORAGE__PATH": str(tmp / "router.sqlite3"),
             **env,
-        )
+        }
         self.started = time.monotonic()
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
