@@ -32,7 +32,7 @@ from router.dispatch.pools import (
     watch_stalls,
 )
 from router.errors import ConfigError
-from router.flow.detection import build_ensemble, warm_up_ensemble
+from router.flow.detection import build_stage, warm_up_stage
 from router.flow.pipeline import Pipeline
 from router.flow.shared_cache import SharedDetectionCache
 from router.observe import tracing
@@ -93,7 +93,7 @@ class RouterApp:
         self.store = open_store(
             st.url, path=st.resolved(), pool_max=st.pool_max, connect_timeout_s=st.connect_timeout_s
         )
-        self.ensemble = build_ensemble(config)
+        self.ensemble, self.detection_process = build_stage(config)
         self.pools = build_pools(config, on_transition=self.metrics.record_breaker)
         for pool in self.pools.values():
             self.metrics.breaker_state.labels("pool", pool.name).set(0)
@@ -193,7 +193,10 @@ class RouterApp:
         # once (detector and embedded engine warming up in parallel) fails with a circular import.
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
-        await asyncio.gather(warm_up_ensemble(self.ensemble, self.config), self._start_engines())
+        await asyncio.gather(warm_up_stage(self.ensemble, self.detection_process, self.config), self._start_engines())
+        if self.detection_process is not None:
+            supervise = self.detection_process.supervise()
+            self._background.append(asyncio.create_task(supervise, name="detection-supervisor"))
         await self.runner.start()
         for replica in replicas:
             watch = watch_health(replica, on_recovered=lambda r: recovered(self.pools, r))
@@ -285,6 +288,8 @@ class RouterApp:
             await r.close()
         await self.launcher.stop()
         self.ensemble.close()
+        if self.detection_process is not None:
+            await self.detection_process.stop()
         if self.pipeline.shared_cache is not None:
             await self.pipeline.shared_cache.close()
         await self.store.close()
