@@ -28,7 +28,7 @@ RouterError (INTERNAL)                       INTERNAL_ERROR            a bug in 
 │   └── Overloaded                           QUEUE_FULL                every eligible queue is full (retry hint)
 ├── Unavailable (UNAVAILABLE)                ENGINE_UNAVAILABLE        no engine could answer
 │   ├── StoreUnavailable                     STORE_UNAVAILABLE         PostgreSQL (storage.url) unreachable
-│   └── DetectionUnavailable                 ENGINE_UNAVAILABLE        the shared detection process is restarting
+│   └── DetectionUnavailable                 DETECTION_UNAVAILABLE     the shared detection process is restarting
 ├── DeadlineExceeded (DEADLINE_EXCEEDED)     DEADLINE_EXCEEDED
 ├── Unauthenticated (UNAUTHENTICATED)        TOKEN_INVALID             missing or wrong bearer token
 └── ConfigError (INTERNAL)                   INTERNAL_ERROR            invalid configuration, raised at start-up
@@ -231,6 +231,8 @@ class StoreUnavailable(Unavailable):
 class DetectionUnavailable(Unavailable):
     """The host's shared detection process (`detection.process`) is down and being restarted; retry
     shortly. Metadata: stage = "detection"."""
+
+    reason = "DETECTION_UNAVAILABLE"
 
 
 class DeadlineExceeded(RouterError):
