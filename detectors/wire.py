@@ -3,10 +3,11 @@
 A frame is a 4-byte big-endian length, then a pickle (protocol 5) of a tuple. Requests are
 `(id, op, args)`; replies `(id, ok, value)`, `value` the result or the exception raised.
 
-Hand-written over asyncio streams rather than gRPC on the socket: per round trip (a 45 KB JPEG out,
-a two-member detection back; `python -m bench.detect_ipc`, this 2-core machine) it cost the
-calling process 39 us of CPU against grpc.aio's 175 us, and the calling processes' CPU (their
-GIL) is what this process exists to spare. Pickle, because both ends are this program's own
+Hand-written over asyncio streams rather than gRPC on the socket: per round trip (a 38 KB JPEG out,
+a two-member detection back; `python -m bench.detect_ipc`, the shared 2-core CI-class machine,
+2026-12-01) it cost the calling process 99-115 us of CPU against grpc.aio's 366-416 us, and did
+4,200-4,500 round trips/s against 1,100-1,200. The calling processes' CPU (their GIL) is what
+the shared process exists to spare. Pickle, because both ends are this program's own
 processes: the socket sits in a directory only this user can enter (`private_socket_dir`).
 """
 
