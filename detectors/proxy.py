@@ -14,12 +14,10 @@ import asyncio
 import hashlib
 import itertools
 import time
-from dataclasses import replace
 from typing import Any
 
 from detectors.base import Detection, Picture, UndecodableImage
-from detectors.cache import LRUCache
-from detectors.ensemble import whole
+from detectors.ensemble import Remembered, whole
 from detectors.wire import WireError, frame, read_frame
 
 
@@ -60,23 +58,19 @@ class _Link:
         self.writer.close()
 
 
-class EnsembleProxy:
-    """The shared detection process, seen as the router's detection stage."""
+class EnsembleProxy(Remembered):
+    """The shared detection process, seen as the router's detection stage; what it answered is
+    remembered here too (`lookup`, `batch_sizes`)."""
 
     decodes_jpeg = True  # JPEGs travel as bytes: the detection process decodes them (on its GPU)
 
     def __init__(self, path: str, *, cache_size: int = 4096) -> None:
+        super().__init__(cache_size)
         self.path = path
-        self._cache: LRUCache[Detection] = LRUCache(cache_size)
-        self._batches: LRUCache[dict[str, int]] = LRUCache(256)
         self._link: _Link | None = None
         self._connecting = asyncio.Lock()
         self._ids = itertools.count()
         self.ready = False
-
-    @property
-    def cache(self) -> LRUCache[Detection]:
-        return self._cache
 
     async def _connected(self) -> _Link:
         if self._link is not None and not self._link.closed:
@@ -125,15 +119,6 @@ class EnsembleProxy:
                     raise
                 await asyncio.sleep(0.2)
         self.ready = True
-
-    def batch_sizes(self, digest: str) -> dict[str, int]:
-        """The batch each member ran an image in, for its last detection through this process."""
-        return self._batches.peek(digest) or {}
-
-    def lookup(self, digest: str) -> Detection | None:
-        """A detection this process received for the digest (marked cached), or None."""
-        cached = self._cache.get(digest)
-        return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
 
     def _keep(self, digest: str, result: Detection, batches: dict[str, int]) -> None:
         self._batches.put(digest, batches)
