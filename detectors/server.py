@@ -75,7 +75,8 @@ class DetectionServer:
             data = frame((rid, False, RuntimeError(repr(reply[2] if not reply[1] else exc))))
         if not writer.is_closing():
             writer.write(data)
-            await writer.drain()
+            with contextlib.suppress(ConnectionError):  # the router process went: nobody waits for it
+                await writer.drain()
 
     async def _run(self, op: str, args: tuple[Any, ...]) -> Any:
         ens = self.ensemble

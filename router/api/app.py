@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import ssl
+from collections.abc import Awaitable
 from pathlib import Path
 
 import grpc
@@ -269,8 +270,10 @@ class RouterApp:
         assert self._server is not None
         await self._server.wait_for_termination()
 
-    async def stop(self, grace_s: float | None = None) -> None:
-        """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
+    async def stop(self, grace_s: float | None = None, others: Awaitable[None] | None = None) -> None:
+        """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store.
+        `others`: the extra router processes stopping meanwhile; the shared detection process stops
+        only after them, so their last requests are still detected."""
         self._stopping = True
         await self.health.enter_graceful_shutdown()
         grace = self.config.server.grace_s if grace_s is None else grace_s
@@ -288,6 +291,8 @@ class RouterApp:
             await r.close()
         await self.launcher.stop()
         self.ensemble.close()
+        if others is not None:
+            await others
         if self.detection_process is not None:
             await self.detection_process.stop()
         if self.pipeline.shared_cache is not None:
