@@ -18,7 +18,7 @@ from typing import Any
 
 from detectors.base import Detection, Picture, UndecodableImage
 from detectors.ensemble import Remembered, whole
-from detectors.wire import WireError, frame, read_frame
+from detectors.wire import frame, read_frame
 
 
 class DetectionLost(ConnectionError):
@@ -43,8 +43,8 @@ class _Link:
                 future = self.pending.pop(rid, None)
                 if future is not None and not future.done():
                     future.set_result(value) if ok else future.set_exception(value)
-        except (WireError, ConnectionError) as exc:
-            why = f"the connection to the detection process broke: {exc}"
+        except Exception as exc:  # a broken stream (WireError, ConnectionError), or a reply that does not load
+            why = f"the connection to the detection process broke: {exc!r}"
         finally:
             self.fail(why)
 
@@ -122,7 +122,7 @@ class EnsembleProxy(Remembered):
 
     def _keep(self, digest: str, result: Detection, batches: dict[str, int]) -> None:
         self._batches.put(digest, batches)
-        if whole(result) and not result.cached:  # what the detection process's own cache keeps
+        if whole(result):  # what the detection process's own cache keeps
             self._cache.put(digest, result)
 
     async def detect(self, image: Picture, data: bytes, digest: str | None = None) -> Detection:
