@@ -29,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -184,6 +185,14 @@ async def _bulk(url: str, images: list[bytes]) -> dict[str, Any]:
     }
 
 
+def _detection_pid(router_pid: int) -> int | None:
+    """The shared detection process's pid (the child of the orphan guard the router started), if any."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()
+    rows = [line.split(None, 2) for line in out[1:] if len(line.split(None, 2)) == 3]
+    guards = {r[0] for r in rows if r[1] == str(router_pid) and "router.flow.detection_process" in r[2]}
+    return next((int(r[0]) for r in rows if r[1] in guards and "router.flow.detection_process" in r[2]), None)
+
+
 async def _variant(name: str, env: dict[str, str], args: argparse.Namespace, images: list[bytes],
                    bulk: list[bytes], workdir: Path) -> dict[str, Any]:  # fmt: skip
     router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / f"{name}.sqlite3")})
@@ -192,11 +201,17 @@ async def _variant(name: str, env: dict[str, str], args: argparse.Namespace, ima
         loaded = asyncio.ensure_future(asyncio.to_thread(_detect, router.url, images, args.clients, args.client_procs))
         if args.profile and name in args.profile_variants:  # once the client processes have started
             await asyncio.sleep(args.profile_delay)
-            spy = await asyncio.create_subprocess_exec(
-                args.py_spy, "record", "-p", str(router.server.pid), "-d", str(args.profile), "-f", "raw", "-r", "200",
-                "-o", str(args.profile_dir / f"profile-{name}.txt"), "--nonblocking", "--gil",
-            )  # fmt: skip
-            await spy.wait()
+            assert router.server.pid is not None
+            targets = {"": router.server.pid} | ({"-detection": d} if (d := _detection_pid(router.server.pid)) else {})
+            argv = [args.py_spy, "record", "-d", str(args.profile), "-f", "raw", "-r", "200", "--nonblocking", "--gil"]
+            spies = [  # the router process, and the shared detection process where there is one
+                await asyncio.create_subprocess_exec(
+                    *argv, "-p", str(pid), "-o", str(args.profile_dir / f"profile-{name}{suffix}.txt")
+                )
+                for suffix, pid in targets.items()
+            ]
+            for spy in spies:
+                await spy.wait()
         many = await loaded
         job = await _bulk(router.url, bulk) if bulk and name in args.bulk_variants else {}
     finally:

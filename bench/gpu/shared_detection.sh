@@ -11,8 +11,9 @@
 # router processes with detection.process = local (every process its own models, batches never
 # merge) against shared (one detection process fed by all N), in turns, WORKERS=8 by default;
 # Detect at 1 and 64 clients (8 client processes), a detect-only job of 5,000 items, each as a ratio
-# to the fused runner alone at its best batch, and the shared / local ratios; a py-spy --gil profile
-# of the first router process at 64 clients in each variant. A device command has 600 s: if 2 rounds
+# to the fused runner alone at its best batch, and the shared / local ratios; py-spy --gil profiles
+# of the first router process at 64 clients in each variant (and of the detection process in shared-N:
+# profile-shared-N-detection.txt). A device command has 600 s: if 2 rounds
 # of 8-process starts do not fit, ROUNDS=1 (or WORKERS=4).
 set -u
 OUT=${OUT:-/tmp/roadwork-gpu}
