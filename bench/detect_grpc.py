@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 
 from bench._servers import scene_jpegs
+from detectors.ensemble import Ensemble
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.api.app import RouterApp
@@ -78,6 +79,7 @@ def _backend_rows(args: argparse.Namespace, backend: str, images: list[bytes]) -
         stub = pb_grpc.RouterServiceStub(channel)  # type: ignore[no-untyped-call]
         _measure(stub, images[:8], 2)  # warm the path
         rows = []
+        assert isinstance(app.ensemble, Ensemble)  # detection.process: local (workers = 1)
         for c in args.concurrency:
             before = [(w.batches, w.items) for w in app.ensemble.workers]
             row = _measure(stub, images, c)

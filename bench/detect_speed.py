@@ -13,9 +13,11 @@ python -m bench.detect_speed [--device cuda] [--variants default cpu-decode] [--
    then a detect-only bulk job (images/s from its acceptance to its completion).
 Variants: `default` (the config as shipped), `cpu-decode` (detection.gpu_decode = false: PIL
 decodes on the router's CPU), `bulk-1` (batch.detect_batch = 1: bulk items one by one), and
-`workers-N` (server.workers = N), or any `ROADWORK__SECTION__KEY=VALUE` override. Images are
-distinct JPEGs (scenes re-encoded with a per-copy
-comment segment: same pixels, distinct bytes and digests).
+`workers-N` (server.workers = N; detection.process auto: shared), `local-N` and `shared-N`
+(server.workers = N with detection.process local / shared), or any `ROADWORK__SECTION__KEY=VALUE`
+override. `--compare-process N` runs `local-N` and `shared-N` side by side (Detect and a bulk job
+each) and adds a table of shared / local ratios. Images are distinct JPEGs (scenes re-encoded with
+a per-copy comment segment: same pixels, distinct bytes and digests).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -182,6 +185,14 @@ async def _bulk(url: str, images: list[bytes]) -> dict[str, Any]:
     }
 
 
+def _detection_pid(router_pid: int) -> int | None:
+    """The shared detection process's pid (the child of the orphan guard the router started), if any."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()
+    rows = [line.split(None, 2) for line in out[1:] if len(line.split(None, 2)) == 3]
+    guards = {r[0] for r in rows if r[1] == str(router_pid) and "router.flow.detection_process" in r[2]}
+    return next((int(r[0]) for r in rows if r[1] in guards and "router.flow.detection_process" in r[2]), None)
+
+
 async def _variant(name: str, env: dict[str, str], args: argparse.Namespace, images: list[bytes],
                    bulk: list[bytes], workdir: Path) -> dict[str, Any]:  # fmt: skip
     router = await start_router(env | {"ROADWORK__STORAGE__PATH": str(workdir / f"{name}.sqlite3")})
@@ -190,16 +201,60 @@ async def _variant(name: str, env: dict[str, str], args: argparse.Namespace, ima
         loaded = asyncio.ensure_future(asyncio.to_thread(_detect, router.url, images, args.clients, args.client_procs))
         if args.profile and name in args.profile_variants:  # once the client processes have started
             await asyncio.sleep(args.profile_delay)
-            spy = await asyncio.create_subprocess_exec(
-                args.py_spy, "record", "-p", str(router.server.pid), "-d", str(args.profile), "-f", "raw", "-r", "200",
-                "-o", str(args.profile_dir / f"profile-{name}.txt"), "--nonblocking", "--gil",
-            )  # fmt: skip
-            await spy.wait()
+            assert router.server.pid is not None
+            targets = {"": router.server.pid} | ({"-detection": d} if (d := _detection_pid(router.server.pid)) else {})
+            argv = [args.py_spy, "record", "-d", str(args.profile), "-f", "raw", "-r", "200", "--nonblocking", "--gil"]
+            spies = [  # the router process, and the shared detection process where there is one
+                await asyncio.create_subprocess_exec(
+                    *argv, "-p", str(pid), "-o", str(args.profile_dir / f"profile-{name}{suffix}.txt")
+                )
+                for suffix, pid in targets.items()
+            ]
+            for spy in spies:
+                await spy.wait()
         many = await loaded
         job = await _bulk(router.url, bulk) if bulk and name in args.bulk_variants else {}
     finally:
         await router.stop()
     return {"variant": name, "detect_1": single, "detect_many": many, "bulk": job}
+
+
+def _overrides(name: str) -> dict[str, str]:
+    """A variant's ROADWORK__ overrides, from its name."""
+    if name in VARIANTS:
+        return VARIANTS[name]
+    if "=" in name:  # any override, e.g. ROADWORK__BATCH__WORKERS=8
+        return dict([name.split("=", 1)])
+    kind, _, n = name.rpartition("-")
+    extra = {"ROADWORK__SERVER__WORKERS": n}
+    if kind in ("local", "shared"):
+        extra["ROADWORK__DETECTION__PROCESS"] = kind
+    elif kind != "workers":
+        raise SystemExit(f"unknown variant {name!r}")
+    return extra
+
+
+def _median_row(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A variant's figures over its rounds: each number the median of the rounds'; the rounds kept."""
+    row: dict[str, Any] = {"variant": name, "rounds": runs}
+    for part in ("detect_1", "detect_many", "bulk"):
+        keys = runs[0][part].keys()
+        row[part] = {k: statistics.median(r[part][k] for r in runs) for k in keys}
+    return row
+
+
+def _process_ratios(rows: list[dict[str, Any]], n: int) -> dict[str, float]:
+    """shared-N against local-N: images/s, p50 and bulk items/s, each shared / local."""
+    by = {r["variant"]: r for r in rows}
+    local, shared = by[f"local-{n}"], by[f"shared-{n}"]
+    out = {
+        "detect_many_images_per_s": shared["detect_many"]["images_per_s"] / local["detect_many"]["images_per_s"],
+        "detect_many_p50": shared["detect_many"]["p50_ms"] / local["detect_many"]["p50_ms"],
+        "detect_1_p50": shared["detect_1"]["p50_ms"] / local["detect_1"]["p50_ms"],
+    }
+    if local["bulk"] and shared["bulk"]:
+        out["bulk_items_per_s"] = shared["bulk"]["items_per_s"] / local["bulk"]["items_per_s"]
+    return out
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,16 +264,20 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     runner = await _runner_alone(_env(args.device, {}), distinct(base, args.runner_images))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.variants:
-            extra = VARIANTS.get(name, {"ROADWORK__SERVER__WORKERS": name.removeprefix("workers-")})
-            if "=" in name:  # any override, e.g. ROADWORK__BATCH__WORKERS=8
-                extra = dict([name.split("=", 1)])
-            rows.append(await _variant(name, _env(args.device, extra), args, images, bulk, Path(tmp)))
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.variants}
+        for _ in range(args.rounds):  # the variants in turn, round after round: drift hits them alike
+            for name in args.variants:
+                env = _env(args.device, _overrides(name))
+                runs[name].append(await _variant(name, env, args, images, bulk, Path(tmp)))
+        rows = [_median_row(name, r) for name, r in runs.items()]
     best = runner["best_images_per_s"]
     for r in rows:
         r["detect_many_vs_runner"] = r["detect_many"]["images_per_s"] / best
         r["bulk_vs_runner"] = r["bulk"]["items_per_s"] / best if r["bulk"] else None
-    return {"runner": runner, "variants": rows}
+    report: dict[str, Any] = {"runner": runner, "variants": rows}
+    if args.compare_process:
+        report["shared_vs_local"] = _process_ratios(rows, args.compare_process)
+    return report
 
 
 def main() -> None:
@@ -238,8 +297,18 @@ def main() -> None:
     p.add_argument("--bulk-variants", nargs="+", default=["default", "cpu-decode", "bulk-1"])
     p.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     p.add_argument("--profile-dir", type=Path, default=Path("bench/results"))
+    p.add_argument("--rounds", type=int, default=1, help="run every variant this many times; medians reported")
+    p.add_argument(
+        "--compare-process",
+        type=int,
+        metavar="N",
+        default=0,
+        help="run local-N and shared-N (server.workers = N, detection.process local / shared) instead",
+    )
     p.add_argument("--json", type=Path, default=Path("bench/results/detect_speed.json"))
     args = p.parse_args()
+    if args.compare_process:
+        args.variants = args.bulk_variants = [f"local-{args.compare_process}", f"shared-{args.compare_process}"]
     report = asyncio.run(_main(args))
     device = platform.node()
     if (args.device or "cuda").startswith("cuda"):
@@ -259,6 +328,9 @@ def main() -> None:
         print(f"{r['variant']:>12} {one['p50_ms']:>9.2f} {many['images_per_s']:>9.1f} {many['p50_ms']:>7.1f}"
               f" {many['busiest_client_cpu_share']:>10.2f} {r['detect_many_vs_runner']:>7.2f}"
               f" {job.get('items_per_s', 0):>9.1f} {r['bulk_vs_runner'] or 0:>7.2f}")  # fmt: skip
+    if ratios := report.get("shared_vs_local"):
+        print(f"shared / local at server.workers = {args.compare_process}: "
+              + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
 

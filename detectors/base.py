@@ -9,6 +9,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from detectors.cache import LRUCache
+
 
 class UndecodableImage(ValueError):
     """An image whose header was valid but whose pixels could not be decoded (a runner found out)."""
@@ -175,3 +177,30 @@ class Runner(Protocol):
         """Every member's output (or error, UndecodableImage for an image it could not decode) for
         every image: result[image][member]."""
         ...
+
+
+class DetectionStage(Protocol):
+    """What the router uses of its detection stage: an `Ensemble` in its own process, or an
+    `EnsembleProxy` of the host's shared detection process (detectors.proxy)."""
+
+    ready: bool
+
+    @property
+    def cache(self) -> LRUCache[Detection]: ...
+
+    @property
+    def decodes_jpeg(self) -> bool:
+        """Whether JPEGs may arrive undecoded (`EncodedJpeg`): the router then checks only their header."""
+        ...
+
+    async def warmup(self) -> None: ...
+
+    def batch_sizes(self, digest: str) -> dict[str, int]: ...
+
+    def lookup(self, digest: str) -> Detection | None: ...
+
+    async def detect(self, image: Picture, data: bytes, digest: str | None = None) -> Detection: ...
+
+    async def detect_many(self, images: list[Picture], digests: list[str]) -> list[Detection | UndecodableImage]: ...
+
+    def close(self) -> None: ...

@@ -80,7 +80,28 @@ class _Pending:
             f.add_done_callback(lambda f: self.finished.setdefault(id(f), time.perf_counter()))
 
 
-class Ensemble:
+class Remembered:
+    """Detections by image digest (an LRU) and the batch each member ran them in (for traces)."""
+
+    def __init__(self, cache_size: int) -> None:
+        self._cache: LRUCache[Detection] = LRUCache(cache_size)
+        self._batches: LRUCache[dict[str, int]] = LRUCache(256)
+
+    @property
+    def cache(self) -> LRUCache[Detection]:
+        return self._cache
+
+    def batch_sizes(self, digest: str) -> dict[str, int]:
+        """The batch each member ran an image in, by member name, for its last detection (for traces)."""
+        return self._batches.peek(digest) or {}
+
+    def lookup(self, digest: str) -> Detection | None:
+        """The cached detection of an image digest (marked cached), or None."""
+        cached = self._cache.get(digest)
+        return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
+
+
+class Ensemble(Remembered):
     """The shared detection stage: members vote in parallel, results are cached by image digest."""
 
     def __init__(
@@ -101,8 +122,7 @@ class Ensemble:
         self._quorum = quorum
         self._calibration = calibration
         self._deadline_s = deadline_s
-        self._cache: LRUCache[Detection] = LRUCache(cache_size)
-        self._batches: LRUCache[dict[str, int]] = LRUCache(256)  # batch sizes of recent detections (traces)
+        super().__init__(cache_size)
         self._in_flight: dict[str, _Pending] = {}
         # One long-lived thread per runner: ultralytics models are not thread-safe, and the first
         # CUDA work on a fresh thread is slow (~1.2 s on the H100).
@@ -120,10 +140,6 @@ class Ensemble:
     @property
     def members(self) -> list[Member]:
         return list(self._members)
-
-    @property
-    def cache(self) -> LRUCache[Detection]:
-        return self._cache
 
     @property
     def workers(self) -> list[BatchWorker[Picture, list[DetectorOutput | Exception]]]:
@@ -147,15 +163,6 @@ class Ensemble:
         for d in dummies:
             await asyncio.gather(*(asyncio.wrap_future(w.submit(d)) for w in self._workers))
         self.ready = True
-
-    def batch_sizes(self, digest: str) -> dict[str, int]:
-        """The batch each member ran an image in, by member name, for its last detection (for traces)."""
-        return self._batches.peek(digest) or {}
-
-    def lookup(self, digest: str) -> Detection | None:
-        """The cached detection of an image digest (marked cached), or None."""
-        cached = self._cache.get(digest)
-        return None if cached is None else replace(cached, cached=True, latency_ms=0.0)
 
     async def detect(self, image: Picture, data: bytes, digest: str | None = None) -> Detection:
         """Detection for one image (decoded, or a JPEG for runners that decode on their GPU); `data`

@@ -349,6 +349,10 @@ class DetectionConfig(_Strict):
     cache_size: int = Field(4096, ge=0)
     shared_cache: str = Field("", description="redis://host:6379/0: a detection cache replicas share ('' = none)")
     shared_cache_ttl_s: int = Field(86400, gt=0, description="how long a shared detection is kept")
+    process: Literal["auto", "shared", "local"] = Field(
+        "auto", description="shared: one detection process per host fed by every router process; local: "
+        "each router process runs its own models; auto: shared when server.workers > 1",
+    )  # fmt: skip
 
     @field_validator("shared_cache")
     @classmethod
@@ -356,6 +360,12 @@ class DetectionConfig(_Strict):
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"{url!r} is not a redis://, rediss:// or unix:// URL ('' for no shared cache)")
         return url
+
+
+def detection_shared(config: Config) -> bool:
+    """Whether detection runs in the host's shared detection process (`detection.process`)."""
+    mode = config.detection.process
+    return mode == "shared" or (mode == "auto" and config.server.workers > 1)
 
 
 class BatchConfig(_Strict):

@@ -27,7 +27,8 @@ RouterError (INTERNAL)                       INTERNAL_ERROR            a bug in 
 │   ├── JobTooLarge                          BATCH_TOO_LARGE           over limits.max_batch_items
 │   └── Overloaded                           QUEUE_FULL                every eligible queue is full (retry hint)
 ├── Unavailable (UNAVAILABLE)                ENGINE_UNAVAILABLE        no engine could answer
-│   └── StoreUnavailable                     STORE_UNAVAILABLE         PostgreSQL (storage.url) unreachable
+│   ├── StoreUnavailable                     STORE_UNAVAILABLE         PostgreSQL (storage.url) unreachable
+│   └── DetectionUnavailable                 DETECTION_UNAVAILABLE     the shared detection process is restarting
 ├── DeadlineExceeded (DEADLINE_EXCEEDED)     DEADLINE_EXCEEDED
 ├── Unauthenticated (UNAUTHENTICATED)        TOKEN_INVALID             missing or wrong bearer token
 └── ConfigError (INTERNAL)                   INTERNAL_ERROR            invalid configuration, raised at start-up
@@ -225,6 +226,13 @@ class StoreUnavailable(Unavailable):
     """The session and job store cannot be reached (PostgreSQL lost); nothing stored is lost."""
 
     reason = "STORE_UNAVAILABLE"
+
+
+class DetectionUnavailable(Unavailable):
+    """The host's shared detection process (`detection.process`) is down and being restarted; retry
+    shortly. Metadata: stage = "detection"."""
+
+    reason = "DETECTION_UNAVAILABLE"
 
 
 class DeadlineExceeded(RouterError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench._servers import scene_jpegs
 from tests.conftest import ROOT, SAMPLE, RunningRouter, free_port
 
 CLI = [sys.executable, "-m", "router.cli.main"]
@@ -107,7 +109,8 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
     from router._proto.roadwork.v1 import router_pb2 as pb
     from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 
-    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2", ROADWORK__SERVER__METRICS_PORT=str(free_port()))
+    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2", ROADWORK__SERVER__METRICS_PORT=str(free_port()),
+               ROADWORK__DETECTION__PROCESS="local")  # fmt: skip
     addr = f"127.0.0.1:{env['ROADWORK__SERVER__PORT']}"
     http = f"http://127.0.0.1:{env['ROADWORK__SERVER__METRICS_PORT']}"
     proc = subprocess.Popen([*CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -160,6 +163,66 @@ def test_worker_processes_share_the_port(tmp_path: Path) -> None:
         time.sleep(1)
         alive = [c for c in again if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text()]
         assert not alive, f"worker processes left running: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_worker_processes_share_one_detection_process(tmp_path: Path) -> None:
+    """server.workers = 2 (detection.process auto: shared): one detection process serves both router
+    processes, so over many connections the image is detected once; a detect-only bulk job runs;
+    SIGTERM stops every process."""
+    import grpc
+
+    from router._proto.roadwork.v1 import router_pb2 as pb
+    from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
+
+    env = _env(tmp_path, ROADWORK__SERVER__WORKERS="2")
+    addr = f"127.0.0.1:{env['ROADWORK__SERVER__PORT']}"
+    proc = subprocess.Popen([*CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    image = SAMPLE.read_bytes()
+
+    def family() -> list[str]:
+        out = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout.splitlines()
+        rows = [line.split(None, 2) for line in out[1:]]
+        ours, found = {str(proc.pid)}, True
+        while found:
+            more = {r[0] for r in rows if r[1] in ours} - ours
+            ours |= more
+            found = bool(more)
+        return [r[2] for r in rows if r[0] in ours]
+
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and sum("router.cli.main" in c for c in family()) < 2:
+            time.sleep(0.5)  # the extra worker starts once the first is SERVING
+        assert sum("router.flow.detection_process" in c for c in family()) == 2, family()  # the guard, the server
+        misses = 0
+        for _ in range(16):  # new connections, spread over both processes by the kernel
+            with grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+                stub = pb_grpc.RouterServiceStub(channel)
+                det = stub.Detect(pb.DetectRequest(image=image), timeout=120, wait_for_ready=True).detection
+                misses += not det.cached
+        assert misses == 1, f"{misses} detections: the router processes should share the detection cache"
+        images = tmp_path / "imgs"
+        images.mkdir()
+        for i, data in enumerate(scene_jpegs(4, seed=3)):
+            (images / f"{i}.jpg").write_bytes(data)
+        sub = subprocess.run([*CLI, "batch", "submit", str(images), "--detect-only", "--watch", "--addr", addr],
+                             capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert sub.returncode == 0, sub.stderr
+        job = sub.stdout.split()[1].rstrip(":")
+        res = subprocess.run(
+            [*CLI, "batch", "results", job, "--addr", addr], capture_output=True, text=True, timeout=60
+        )
+        assert res.returncode == 0 and res.stdout.count('"ITEM_STATUS_SUCCEEDED"') == 4, res.stdout
+        left = family()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        time.sleep(1)
+        pids = [c for c in left if "router.flow.detection_process" in c]
+        assert pids and not [c for c in family() if "detection_process" in c]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from bench.detect_grpc import _serve as serve  # the quick-start router in-process, cache off
+from detectors.ensemble import Ensemble
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from training.evaluate import heldout_scene, mcc, synth_scene
@@ -86,6 +87,7 @@ def measure(n: int, seed: int, config: str | None, device: str | None) -> dict[s
             channel.close()
         finally:
             asyncio.run_coroutine_threadsafe(app.stop(0), loop).result(60)
+    assert isinstance(app.ensemble, Ensemble)  # one router process: detection in it
     report["members"] = [m.name for m in app.ensemble.members]
     return report
 

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import ssl
+from collections.abc import Awaitable
 from pathlib import Path
 
 import grpc
@@ -33,7 +34,7 @@ from router.dispatch.pools import (
     watched,
 )
 from router.errors import ConfigError
-from router.flow.detection import build_ensemble, warm_up_ensemble
+from router.flow.detection import build_stage, warm_up_stage
 from router.flow.pipeline import Pipeline
 from router.flow.shared_cache import SharedDetectionCache
 from router.observe import tracing
@@ -94,7 +95,7 @@ class RouterApp:
         self.store = open_store(
             st.url, path=st.resolved(), pool_max=st.pool_max, connect_timeout_s=st.connect_timeout_s
         )
-        self.ensemble = build_ensemble(config)
+        self.ensemble, self.detection_process = build_stage(config)
         self.pools = build_pools(config, on_transition=self.metrics.record_breaker)
         for pool in self.pools.values():
             self.metrics.breaker_state.labels("pool", pool.name).set(0)
@@ -196,7 +197,10 @@ class RouterApp:
         # once (detector and embedded engine warming up in parallel) fails with a circular import.
         await asyncio.to_thread(_preload)
         replicas = distinct_replicas(self.pools)
-        await asyncio.gather(warm_up_ensemble(self.ensemble, self.config), self._start_engines())
+        await asyncio.gather(warm_up_stage(self.ensemble, self.detection_process, self.config), self._start_engines())
+        if self.detection_process is not None:
+            supervise = self.detection_process.supervise()
+            self._background.append(asyncio.create_task(supervise, name="detection-supervisor"))
         await self.runner.start()
         stall_limits = {id(w.progress): w.stall_s for w in watched(self.pools)}
         for replica in replicas:
@@ -272,8 +276,10 @@ class RouterApp:
         assert self._server is not None
         await self._server.wait_for_termination()
 
-    async def stop(self, grace_s: float | None = None) -> None:
-        """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store."""
+    async def stop(self, grace_s: float | None = None, others: Awaitable[None] | None = None) -> None:
+        """Stop accepting, give in-flight RPCs `grace_s`, stop workers, close engines and the store.
+        `others`: the extra router processes stopping meanwhile; the shared detection process stops
+        only after them, so their last requests are still detected."""
         self._stopping = True
         self.metrics.serving.set(0)
         await self.health.enter_graceful_shutdown()
@@ -292,6 +298,10 @@ class RouterApp:
             await r.close()
         await self.launcher.stop()
         self.ensemble.close()
+        if others is not None:
+            await others
+        if self.detection_process is not None:
+            await self.detection_process.stop()
         if self.pipeline.shared_cache is not None:
             await self.pipeline.shared_cache.close()
         await self.store.close()

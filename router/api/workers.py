@@ -26,7 +26,9 @@ def share_cores(workers: int) -> None:
     if workers > 1:
         share = str(max(1, (os.cpu_count() or 1) // workers))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, share)
+            if var not in os.environ:
+                os.environ[var] = share
+                os.environ["ROADWORK_SHARED_CORES"] = "1"  # set here: the shared detection process takes all
 
 
 def share_metrics(server: ServerConfig) -> str | None:

@@ -105,8 +105,7 @@ async def _serve(args: argparse.Namespace, demo: bool) -> None:
         supervisor = asyncio.create_task(workers.supervise(), name="worker-supervisor")
     await stop.wait()
     print(f"roadwork-router: shutting down (grace {app.config.server.grace_s:.0f} s)", flush=True)
-    stopping = [app.stop(), workers.stop(app.config.server.grace_s)]
-    await asyncio.gather(*stopping)
+    await app.stop(others=asyncio.ensure_future(workers.stop(app.config.server.grace_s)))
     if supervisor is not None:
         supervisor.cancel()
 

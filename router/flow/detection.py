@@ -1,17 +1,20 @@
-"""Composes the detection stage from the config: members, their devices and runners, calibration."""
+"""Composes the detection stage from the config: members, their devices and runners, calibration;
+in this process, or in the host's shared detection process (`detection.process`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from detectors.base import Runner, WeightsError
+from detectors.base import DetectionStage, Runner, WeightsError
 from detectors.calibration import IDENTITY, Calibration
 from detectors.ensemble import Ensemble, Solo
 from detectors.fused import FusedRunner
+from detectors.proxy import EnsembleProxy
 from detectors.ultralytics import UltralyticsDetector, UltralyticsSpec, resolve_weights
-from router.config import Config, DetectorConfig
+from router.config import Config, DetectorConfig, detection_shared
 from router.errors import ConfigError
+from router.flow.detection_process import START_TIMEOUT_S, DetectionProcess, shared_dir, socket_path
 
 
 def _cuda_count() -> int:
@@ -127,3 +130,25 @@ async def warm_up_ensemble(ensemble: Ensemble, config: Config) -> None:
     except WeightsError as exc:
         i = next(i for i, d in enumerate(config.detectors) if d.name == exc.member)
         raise ConfigError(f"detectors[{i}].weights ({exc.member}): {exc}") from exc
+
+
+def build_stage(config: Config) -> tuple[DetectionStage, DetectionProcess | None]:
+    """The detection stage: this process's own ensemble, or (`detection.process`: shared) a proxy of
+    the host's detection process, with that process itself when this is the first router process."""
+    if not detection_shared(config):
+        return build_ensemble(config), None
+    directory = shared_dir(config)
+    proxy = EnsembleProxy(socket_path(directory), cache_size=config.detection.cache_size)
+    return proxy, (DetectionProcess(config, directory) if config.server.worker_index == 0 else None)
+
+
+async def warm_up_stage(stage: DetectionStage, process: DetectionProcess | None, config: Config) -> None:
+    """Warm the ensemble up here, or start the shared detection process (the first router process)
+    and wait until it answers (every router process: the extra ones bind only after this)."""
+    if isinstance(stage, EnsembleProxy):
+        if process is not None:
+            await process.start()
+        await stage.warmup(START_TIMEOUT_S)
+    else:
+        assert isinstance(stage, Ensemble)
+        await warm_up_ensemble(stage, config)

@@ -16,8 +16,9 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 from weakref import WeakValueDictionary
 
-from detectors.base import Detection, UndecodableImage
-from detectors.ensemble import Ensemble, whole
+from detectors.base import Detection, DetectionStage, UndecodableImage
+from detectors.ensemble import whole
+from detectors.proxy import DetectionLost
 from engines.base import Delta, GenerationRequest, ImagePart, ResponseSchema, Usage
 from router.config import Config
 from router.dispatch.dispatcher import Dispatcher, Served
@@ -26,6 +27,7 @@ from router.dispatch.pricing import estimate
 from router.errors import (
     BadImage,
     ConflictingFields,
+    DetectionUnavailable,
     MissingField,
     OptionOutOfRange,
     QuestionTooLong,
@@ -76,7 +78,7 @@ class Pipeline:
     def __init__(
         self,
         config: Config,
-        ensemble: Ensemble,
+        ensemble: DetectionStage,
         dispatcher: Dispatcher,
         sessions: SessionStore,
         metrics: Metrics,
@@ -150,6 +152,8 @@ class Pipeline:
             result = await self.ensemble.detect(image.pixels, image.data, image.sha256)
         except UndecodableImage as exc:  # a JPEG left to the GPU whose data was corrupt
             raise _undecodable(exc, field) from exc
+        except DetectionLost as exc:  # the shared detection process died: it is being restarted
+            raise _lost(exc) from exc
         if self.shared_cache is not None and not result.cached and whole(result):  # what the LRU keeps
             await self.shared_cache.put(image.sha256, result)
         return result
@@ -171,7 +175,10 @@ class Pipeline:
         runner in whole batches (`Ensemble.detect_many`), skipping the per-request path."""
         checked = await asyncio.to_thread(self._validated, images, field)
         ok = [d for d in checked if isinstance(d, DecodedImage) and d.pixels is not None]
-        found = iter(await self.ensemble.detect_many([d.pixels for d in ok if d.pixels], [d.sha256 for d in ok]))
+        try:
+            found = iter(await self.ensemble.detect_many([d.pixels for d in ok if d.pixels], [d.sha256 for d in ok]))
+        except DetectionLost as exc:
+            raise _lost(exc) from exc
         outcomes = []
         for d in checked:
             if isinstance(d, RouterError):
@@ -507,6 +514,12 @@ class Pipeline:
 
 def _undecodable(exc: UndecodableImage, field: str) -> BadImage:
     return BadImage(f"{field} could not be decoded: {exc}", field=field)
+
+
+def _lost(exc: DetectionLost) -> DetectionUnavailable:
+    return DetectionUnavailable(
+        f"detection is unavailable: {exc} (detection.process = shared)", metadata={"stage": "detection"}
+    )
 
 
 def _image_part(image: DecodedImage, detection: Detection) -> ImagePart:

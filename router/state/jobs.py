@@ -21,6 +21,7 @@ from typing import Any
 
 from router.errors import (
     DeadlineExceeded,
+    DetectionUnavailable,
     ImageTooLarge,
     JobFinished,
     JobNotFound,
@@ -660,7 +661,7 @@ class JobRunner:
         span = {"roadwork.job_id": job_id, "roadwork.item_index": first, "roadwork.items": len(claimed)}
         with tracing.stage("bulk item", span):
             if options.detect_only:  # the items go to the detectors as whole batches
-                work = self._pipeline.detect_items([c[2] for c in claimed])
+                work = self._detect_items([c[2] for c in claimed])
             else:
                 work = self._one(claimed[0][2], claimed[0][3], options)
             outcomes = await self._supervised(job_id, asyncio.ensure_future(work), options, len(claimed))
@@ -673,6 +674,16 @@ class JobRunner:
             for outcome, ok in zip(outcomes, stored, strict=True):
                 if ok:
                     self._pipeline.metrics.batch_items.labels("failed" if outcome.error_code else "succeeded").inc()
+
+    async def _detect_items(self, images: list[bytes]) -> list[ItemOutcome]:
+        """Detect-only items, again every poll_s while the shared detection process is restarting (the
+        item timeout still bounds them): a restart costs the job time, not results."""
+        while True:
+            try:
+                return await self._pipeline.detect_items(images)
+            except DetectionUnavailable as exc:
+                log.warning("bulk items: %s; again in %.1f s", exc, max(self._poll_s, 0.5))
+                await asyncio.sleep(max(self._poll_s, 0.5))
 
     async def _one(self, image: bytes, question: str, options: BatchOptions) -> list[ItemOutcome]:
         return [await self._pipeline.answer_item(image, question, options)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from router.config import load_config
+from router.config import detection_shared, load_config
 from router.errors import ConfigError
 
 
@@ -46,6 +46,7 @@ def test_env_overrides_parse_json_values() -> None:
         ({"ROADWORK__DETECTORS__5__DEVICE": "cpu"}, "detectors.5.device: '5' is not an index of the 2 entries"),
         ({"ROADWORK__DETECTORS__0__BACKEND": "tensorrt"}, "detectors.0.backend"),
         ({"ROADWORK__DETECTION__MAJORITY": "0"}, "detection.majority"),
+        ({"ROADWORK__DETECTION__PROCESS": "both"}, "detection.process: Input should be 'auto', 'shared' or 'local'"),
         ({"ROADWORK__BREAKER__COOLDOWN_S": "0"}, "breaker.cooldown_s"),
         ({"ROADWORK__RETRY__MAX_ATTEMPTS": "0"}, "retry.max_attempts"),
         ({"ROADWORK__POOLS__VLLM__BREAKER": '{"failure_rate": 2}'}, "pools.vllm.breaker.failure_rate"),
@@ -59,6 +60,15 @@ def test_errors_name_the_bad_key(env: dict[str, str], words: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(env=env)
     assert words in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("process", "workers", "shared"),
+    [("auto", 1, False), ("auto", 2, True), ("shared", 1, True), ("local", 4, False)],
+)
+def test_detection_process_auto_is_shared_with_several_workers(process: str, workers: int, shared: bool) -> None:
+    env = {"ROADWORK__DETECTION__PROCESS": process, "ROADWORK__SERVER__WORKERS": str(workers)}
+    assert detection_shared(load_config(env=env)) is shared
 
 
 def test_file_errors(tmp_path: Path) -> None:

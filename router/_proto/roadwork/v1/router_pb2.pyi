@@ -40,6 +40,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
     ERROR_REASON_TOKEN_INVALID: _ClassVar[ErrorReason]
     ERROR_REASON_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_DETECTION_UNAVAILABLE: _ClassVar[ErrorReason]
 
 class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -141,6 +142,7 @@ ERROR_REASON_ENGINE_UNAVAILABLE: ErrorReason
 ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
 ERROR_REASON_TOKEN_INVALID: ErrorReason
 ERROR_REASON_STORE_UNAVAILABLE: ErrorReason
+ERROR_REASON_DETECTION_UNAVAILABLE: ErrorReason
 VERDICT_UNSPECIFIED: Verdict
 VERDICT_ROADWORK: Verdict
 VERDICT_NO_ROADWORK: Verdict
