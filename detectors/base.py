@@ -60,13 +60,17 @@ class Box:
 
 @dataclass(frozen=True)
 class DetectorOutput:
-    """What one detector saw in one image."""
+    """What one detector saw in one image: boxes, or an image-level score from a member without boxes."""
 
     boxes: tuple[Box, ...]
+    image_score: float | None = None  # P(roadwork) for the whole image (detectors.classifier)
 
     @property
     def evidence(self) -> float:
-        """Roadwork evidence in [0, 1]: the highest confidence among evidence boxes (0 when none)."""
+        """Roadwork evidence in [0, 1]: the image score where there is one, else the highest confidence
+        among evidence boxes (0 when none)."""
+        if self.image_score is not None:
+            return min(1.0, max(0.0, self.image_score))
         return max((b.confidence for b in self.boxes if b.evidence), default=0.0)
 
 
