@@ -18,12 +18,12 @@ from detectors.base import DetectorOutput, WeightsError
 from detectors.ultralytics import resolve_weights
 
 FORMAT = "roadwork-classifier/1"
-WIDTHS = (16, 32, 64, 96, 128)  # channels per stage; each stage halves the resolution
+WIDTHS = (16, 32, 64, 128)  # channels per stage; each stage halves the resolution (cells of 16 px)
 
 
 def build_net(widths: tuple[int, ...] = WIDTHS) -> Any:
-    """The network: stages of (3x3 conv stride 2, 3x3 conv), BN and ReLU, then global mean and max
-    pooling (max: one cone anywhere is enough) into one logit."""
+    """The network: stages of (3x3 conv stride 2, 3x3 conv), BN and ReLU, then a head scoring every
+    cell of the last feature map (a cell holds roadwork or not); the image's logit is its best cell's."""
     from torch import nn
 
     layers: list[nn.Module] = []
@@ -32,16 +32,18 @@ def build_net(widths: tuple[int, ...] = WIDTHS) -> Any:
         for stride in (2, 1):
             layers += [nn.Conv2d(prev, w, 3, stride, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
             prev = w
-    return nn.ModuleDict({"features": nn.Sequential(*layers), "head": nn.Linear(2 * prev, 1)})
+    head = nn.Sequential(nn.Conv2d(prev, 64, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(64, 1, 1))
+    return nn.ModuleDict({"features": nn.Sequential(*layers), "cells": head})
+
+
+def cell_logits(net: Any, x: Any) -> Any:
+    """Each cell's roadwork logit for a batch of preprocessed images (N, 3, S, S) -> (N, S/16, S/16)."""
+    return net["cells"](net["features"](x)).squeeze(1)
 
 
 def logits(net: Any, x: Any) -> Any:
-    """The network's roadwork logit for a batch of preprocessed images (N, 3, S, S) -> (N,)."""
-    import torch
-
-    f = net["features"](x)
-    pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
-    return net["head"](pooled).squeeze(1)
+    """The image's roadwork logit (its best cell's: one cone anywhere is enough), (N, 3, S, S) -> (N,)."""
+    return cell_logits(net, x).flatten(1).amax(dim=1)
 
 
 def preprocess(images: list[Image.Image], size: int) -> Any:

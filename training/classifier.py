@@ -3,11 +3,13 @@
 python -m training.classifier OUT.pt [--scenes 6000] [--val 400] [--imgsz 128] [--steps 2500] [--batch 64]
     [--lr 0.002] [--seed 0] [--minutes 20] [--plain 0.2] [--cache DIR] [--report REPORT.json]
 
-Each training scene (training.synth with its domain randomization; a --plain share without it) gives two
-images: the scene as a JPEG of random quality and the scene after the StreetVision validator augmentation.
-Batches add flips and colour jitter. The validation split is training-style scenes from another split of
-the seed (never training.heldout); the checkpoint kept is the one with the best validation MCC. The run is
-deterministic from --seed for a given number of steps; --minutes stops it early (the report says so).
+Each training scene index (training.synth with its domain randomization; a --plain share without it) gives
+two images: a scene as a JPEG of random quality and another after the StreetVision validator augmentation
+(boxes moved with it). The network scores every 16-pixel cell; the loss is each cell's (does a roadwork box
+cover it) plus the image's (its best cell: is any roadwork visible). Batches add flips and colour jitter.
+The validation split is training-style scenes from another split of the seed (never training.heldout);
+the checkpoint kept is the one with the best validation MCC. The run is deterministic from --seed for a
+given number of steps; --minutes stops it early (the report says so).
 """
 
 from __future__ import annotations
@@ -24,42 +26,67 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from detectors.classifier import WIDTHS, build_net, logits, pixels_to_tensor, save
+from detectors.classifier import WIDTHS, build_net, cell_logits, logits, pixels_to_tensor, save
 from training.evaluate import mcc
 
+CELL = 16  # pixels of the input per cell of the network's last feature map
 
-def _scene(seed: int, split: int, i: int, size: int, plain: float) -> tuple[np.ndarray[Any, Any], ...]:
-    """One scene's two images (JPEG of random quality, StreetVision-augmented) at size x size, and its label."""
-    from training.synth import augment_streetvision, render_scene
+
+def _cells(labels: list[tuple[int, float, float, float, float]], grid: int) -> np.ndarray[Any, Any]:
+    """A grid x grid target: 1 where a roadwork object's box (normalised YOLO labels) covers the cell."""
+    out = np.zeros((grid, grid), np.float32)
+    for _cls, xc, yc, w, h in labels:
+        x0, x1 = int((xc - w / 2) * grid), min(grid - 1, int((xc + w / 2) * grid))
+        y0, y1 = int((yc - h / 2) * grid), min(grid - 1, int((yc + h / 2) * grid))
+        out[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1] = 1.0
+    return out
+
+
+def _scene(seed: int, split: int, i: int, size: int, plain: float) -> list[tuple[Any, Any, bool]]:
+    """Two images at size x size with their cell targets and labels: a scene as a JPEG of random quality,
+    and another after the StreetVision augmentation (its boxes moved with it)."""
+    from training.synth import render_scene, render_scene_augmented
 
     rng = np.random.default_rng([seed, split, i])
-    img, _labels, roadwork = render_scene(rng, randomize=bool(rng.random() >= plain))
+    img, labels, _roadwork = render_scene(rng, randomize=bool(rng.random() >= plain))
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=int(rng.integers(35, 96)))
     clean = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    aug = augment_streetvision(rng, img)
-    pair = [np.asarray(im.resize((size, size), Image.Resampling.BILINEAR)) for im in (clean, aug)]
-    return pair[0], pair[1], np.array([roadwork, roadwork])
+    aug, aug_labels, _ = render_scene_augmented(rng, randomize=bool(rng.random() >= plain))
+    grid = size // CELL
+    return [
+        (np.asarray(im.resize((size, size), Image.Resampling.BILINEAR)), _cells(lab, grid), bool(lab))
+        for im, lab in ((clean, labels), (aug, aug_labels))
+    ]
 
 
-def make_split(seed: int, split: int, n: int, size: int, plain: float, cache: Path | None) -> tuple[Any, Any]:
-    """n scenes of one split as (2n, S, S, 3) uint8 pixels and (2n,) labels; reused from `cache` when there."""
-    key = hashlib.sha256(f"{seed}/{split}/{n}/{size}/{plain}".encode()).hexdigest()[:16]
+def make_split(seed: int, split: int, n: int, size: int, plain: float, cache: Path | None) -> tuple[Any, Any, Any]:
+    """n scenes of one split as (2n, S, S, 3) uint8 pixels, (2n, S/16, S/16) cell targets and (2n,) labels
+    (roadwork visible: an augmented crop can cut every object out); reused from `cache` when there."""
+    key = hashlib.sha256(f"cells/{seed}/{split}/{n}/{size}/{plain}".encode()).hexdigest()[:16]
     path = cache / f"classifier-data-{key}.npz" if cache else None
     if path is not None and path.exists():
         with np.load(path) as data:
-            return data["x"], data["y"]
-    rows = [_scene(seed, split, i, size, plain) for i in range(n)]
-    x = np.stack([im for r in rows for im in r[:2]])
-    y = np.concatenate([r[2] for r in rows]).astype(np.float32)
+            return data["x"], data["cells"], data["y"]
+    rows = [r for i in range(n) for r in _scene(seed, split, i, size, plain)]
+    x = np.stack([r[0] for r in rows])
+    cells = np.stack([r[1] for r in rows])
+    y = np.array([r[2] for r in rows], np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, x=x, y=y)
-    return x, y
+        np.savez(path, x=x, cells=cells, y=y)
+    return x, cells, y
+
+
+def flipped(batch: Any, flip: Any) -> Any:
+    """The batch with the images (N, ..., W) where `flip` is set mirrored left to right."""
+    import torch
+
+    return torch.where(flip.view(-1, *([1] * (batch.dim() - 1))), batch.flip(-1), batch)
 
 
 def jitter(batch: Any, gen: Any) -> Any:
-    """Random horizontal flips and brightness, contrast and saturation changes on a preprocessed batch."""
+    """Random brightness, contrast and saturation changes on a preprocessed batch."""
     import torch
 
     n = batch.shape[0]
@@ -67,8 +94,6 @@ def jitter(batch: Any, gen: Any) -> Any:
     def u(lo: float, hi: float) -> Any:
         return lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen)
 
-    flip = torch.rand(n, generator=gen) < 0.5
-    batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
     grey = batch.mean(dim=1, keepdim=True)
     batch = grey + (batch - grey) * u(0.6, 1.4)
     mean = batch.mean(dim=(1, 2, 3), keepdim=True)
@@ -98,10 +123,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     t0 = time.perf_counter()
-    x, y = make_split(args.seed, 0, args.scenes, args.imgsz, args.plain, args.cache)
-    vx, vy = make_split(args.seed, 1, args.val, args.imgsz, args.plain, args.cache)
+    x, cells, y = make_split(args.seed, 0, args.scenes, args.imgsz, args.plain, args.cache)
+    vx, _, vy = make_split(args.seed, 1, args.val, args.imgsz, args.plain, args.cache)
     data_s = time.perf_counter() - t0
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, ct, yt = torch.from_numpy(x), torch.from_numpy(cells), torch.from_numpy(y)
     net = build_net(WIDTHS)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=5e-4)
     warm = max(1, args.steps // 30)
@@ -114,8 +139,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     step = 0
     while step < args.steps:
         idx = torch.randint(len(xt), (args.batch,), generator=gen)
-        batch = jitter(pixels_to_tensor(xt[idx]), gen)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits(net, batch), yt[idx])
+        flip = torch.rand(args.batch, generator=gen) < 0.5
+        batch = jitter(flipped(pixels_to_tensor(xt[idx]), flip), gen)
+        cl = cell_logits(net, batch)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        loss = bce(cl, flipped(ct[idx], flip)) + bce(cl.flatten(1).amax(dim=1), yt[idx])
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
@@ -127,6 +155,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps(val), flush=True)
             if (val["mcc"], -val["loss"]) > (best["mcc"], -best["loss"]):
                 best = val | {"state": {k: v.clone() for k, v in net.state_dict().items()}}
+                save(str(args.out), net, args.imgsz, WIDTHS, {"step": step, "partial": True})  # kept if cut off
         if args.minutes and time.perf_counter() - t1 >= args.minutes * 60:
             break
     if "state" not in best:  # stopped before the first evaluation
