@@ -148,6 +148,32 @@ class Member(Protocol):
         ...
 
 
+class MemberSpec(Protocol):
+    """What a member's spec holds for its vote (UltralyticsSpec, ClassifierSpec)."""
+
+    name: str
+    weight: float
+    vote_threshold: float
+
+
+class SpecMember:
+    """A member's name, weight and threshold, read from its `spec`."""
+
+    spec: MemberSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def weight(self) -> float:
+        return self.spec.weight
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.vote_threshold
+
+
 class Detector(Member, Protocol):
     """An object detector; its methods block and run on the detector's own worker thread."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from detectors.base import DetectorOutput, WeightsError
+from detectors.base import DetectorOutput, SpecMember, WeightsError
 from detectors.ultralytics import resolve_weights
 
 FORMAT = "roadwork-classifier/1"
@@ -92,24 +92,12 @@ class ClassifierSpec:
 
 
 @dataclass
-class ImageClassifier:
+class ImageClassifier(SpecMember):
     """The member; load() and detect_batch() run on its runner's one worker thread."""
 
     spec: ClassifierSpec
     _net: Any = field(default=None, init=False, repr=False)
     _size: int = field(default=0, init=False, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def weight(self) -> float:
-        return self.spec.weight
-
-    @property
-    def threshold(self) -> float:
-        return self.spec.vote_threshold
 
     @property
     def notices(self) -> tuple[str, ...]:
