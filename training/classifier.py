@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--cache", type=Path, help="keep the generated scenes here for later runs")
     p.add_argument("--report", type=Path, help="also write the report here (JSON)")
     args = p.parse_args(argv)
-    args.argv = list(argv) if argv is not None else __import__("sys").argv[1:]
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     report = train(args)
     if args.report:
         args.report.write_text(json.dumps(report, indent=2) + "\n")
