@@ -62,13 +62,17 @@ class Box:
 
 @dataclass(frozen=True)
 class DetectorOutput:
-    """What one detector saw in one image."""
+    """What one detector saw in one image: boxes, or an image-level score from a member without boxes."""
 
     boxes: tuple[Box, ...]
+    image_score: float | None = None  # P(roadwork) for the whole image (detectors.classifier)
 
     @property
     def evidence(self) -> float:
-        """Roadwork evidence in [0, 1]: the highest confidence among evidence boxes (0 when none)."""
+        """Roadwork evidence in [0, 1]: the image score where there is one, else the highest confidence
+        among evidence boxes (0 when none)."""
+        if self.image_score is not None:
+            return min(1.0, max(0.0, self.image_score))
         return max((b.confidence for b in self.boxes if b.evidence), default=0.0)
 
 
@@ -144,6 +148,32 @@ class Member(Protocol):
     def notices(self) -> tuple[str, ...]:
         """Caveats about this member shown with every detection (e.g. untrained weights)."""
         ...
+
+
+class MemberSpec(Protocol):
+    """What a member's spec holds for its vote (UltralyticsSpec, ClassifierSpec)."""
+
+    name: str
+    weight: float
+    vote_threshold: float
+
+
+class SpecMember:
+    """A member's name, weight and threshold, read from its `spec`."""
+
+    spec: MemberSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def weight(self) -> float:
+        return self.spec.weight
+
+    @property
+    def threshold(self) -> float:
+        return self.spec.vote_threshold
 
 
 class Detector(Member, Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from detectors.base import Box, DetectorOutput, WeightsError
+from detectors.base import Box, DetectorOutput, SpecMember, WeightsError
 
 # No downloads, ever: weights are local files (ultralytics reads the literal string "true").
 os.environ.setdefault("YOLO_OFFLINE", "true")
@@ -51,23 +51,11 @@ def resolve_weights(weights: str) -> str:
 
 
 @dataclass
-class UltralyticsDetector:
+class UltralyticsDetector(SpecMember):
     """One ensemble member; load() and detect() must run on the same (long-lived) worker thread."""
 
     spec: UltralyticsSpec
     _model: Any = field(default=None, init=False, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def weight(self) -> float:
-        return self.spec.weight
-
-    @property
-    def threshold(self) -> float:
-        return self.spec.vote_threshold
 
     @property
     def notices(self) -> tuple[str, ...]:

@@ -316,7 +316,9 @@ class EmbeddedConfig(_Strict):
 
 class DetectorConfig(_Strict):
     name: str
-    kind: Literal["yolo", "rtdetr"] = "yolo"
+    kind: Literal["yolo", "rtdetr", "classifier"] = Field(
+        "yolo", description="yolo, rtdetr (ultralytics detectors) or classifier (an image-level P(roadwork), no boxes)"
+    )
     weights: str
     weight: float = Field(1.0, ge=0)
     vote_threshold: float | None = Field(None, gt=0, le=1, description="None = detection.vote_threshold")

@@ -376,3 +376,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)
+
+
+TINY_CLASSIFIER_RUN = ("--scenes", "6", "--val", "2", "--steps", "3", "--batch", "4", "--imgsz", "64",
+                       "--eval-every", "2")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def classifier_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Image-classifier weights from a tiny real training run (training.classifier, a few steps)."""
+    from training.classifier import main
+
+    out = tmp_path_factory.mktemp("classifier") / "tiny-cnn.pt"
+    main([str(out), *TINY_CLASSIFIER_RUN])
+    return out

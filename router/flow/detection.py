@@ -8,6 +8,7 @@ from pathlib import Path
 
 from detectors.base import DetectionStage, Runner, WeightsError
 from detectors.calibration import IDENTITY, Calibration
+from detectors.classifier import ClassifierSpec, ImageClassifier
 from detectors.ensemble import Ensemble, Solo
 from detectors.fused import FusedRunner
 from detectors.proxy import EnsembleProxy
@@ -68,6 +69,9 @@ def build_ensemble(config: Config) -> Ensemble:
             raise ConfigError(f"detectors[{i}].weights ({d.name}): {exc}") from exc
         if d.backend == "fused" and d.kind != "yolo":
             raise ConfigError(f"detectors[{i}].backend ({d.name}): 'fused' runs YOLO models only; use 'predict'")
+        if d.kind == "classifier":
+            runners.append(Solo(_classifier(d, device, d.vote_threshold or det.vote_threshold)))
+            continue
         spec = UltralyticsSpec(
             name=d.name,
             weights=d.weights,
@@ -103,6 +107,13 @@ def build_ensemble(config: Config) -> Ensemble:
         max_batch=det.max_batch,
         batch_wait_s=det.batch_wait_ms / 1e3,
     )
+
+
+def _classifier(d: DetectorConfig, device: str, threshold: float) -> ImageClassifier:
+    """An image-level member (no boxes: its vote counts in the probability, the others give the boxes)."""
+    spec = ClassifierSpec(name=d.name, weights=d.weights, weight=d.weight, vote_threshold=threshold, device=device,
+                          notice=d.notice)  # fmt: skip
+    return ImageClassifier(spec)
 
 
 def load_calibration(config: Config) -> Calibration:

@@ -49,6 +49,15 @@ def test_exact_majority_boundary_and_ties() -> None:
     assert tally((v("a", 1, 0.9), v("b", 1, 0.0)), majority=0.5).roadwork
 
 
+def test_two_of_three_pass_the_default_configs_rounded_majority() -> None:
+    from router.config import load_config
+
+    majority = load_config(env={}).detection.majority  # 0.6666667 in default.toml, above 2/3
+    assert majority > 2 / 3
+    assert tally((v("a", 1, 0.9), v("b", 1, 0.9), v("c", 1, 0.0)), majority).roadwork
+    assert not tally((v("a", 1, 0.9), v("b", 1, 0.0), v("c", 1, 0.0)), majority).roadwork
+
+
 def test_evidence_at_threshold_votes_yes_and_a_unanimous_no_scores_low() -> None:
     out = tally((v("a", 1, 0.5), v("b", 1, 0.5)))
     assert out.roadwork and out.score == pytest.approx(0.75)
