@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from router.errors import ConfigError, StoreUnavailable
 from router.state.migrations import migrate_postgresql
@@ -32,6 +33,11 @@ def shown_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     return f"{parts.scheme}://{parts.username + '@' if parts.username else ''}{host}:{parts.port or 5432}{parts.path}"
+
+
+def _rolled_back(exc: BaseException) -> bool:
+    """PostgreSQL aborted the transaction to break a deadlock (40P01) or a serialization conflict (40001)."""
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in ("40P01", "40001")
 
 
 class _PgTx:
@@ -82,9 +88,20 @@ class PostgresStore:
         await self._pool.open(wait=True, timeout=self._timeout)
 
     async def run(self, fn: TxFn[T]) -> T:
+        """`fn` in one transaction; run again (up to 5 times, a few ms apart) when PostgreSQL rolled it
+        back to break a deadlock or a serialization conflict, as its manual advises: a CancelBatch's
+        update of a job's items and the replicas' claims and results lock rows in different orders."""
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                return await fn(_PgTx(conn))
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_rolled_back),
+                stop=stop_after_attempt(5),
+                wait=wait_random_exponential(multiplier=0.005, max=0.1),
+                reraise=True,
+            ):
+                with attempt:
+                    async with self._pool.connection() as conn, conn.transaction():
+                        return await fn(_PgTx(conn))
+            raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:  # lost, or closed under us
             with contextlib.suppress(Exception):
                 await self._pool.check()  # drop the connections the database closed

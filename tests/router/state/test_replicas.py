@@ -32,7 +32,7 @@ LEASE_S = 8.0  # renewed every 2.7 s: long enough for a loaded CI machine's even
 MARGIN_S = 15.0  # an item's run and the claim round trips on a loaded 2-core machine (8 s seen at load 35)
 DETECT_BATCH = 16  # batch.detect_batch, the default: a worker claims and detects 16 items together
 WORKERS = 4  # batch.workers, the default
-CANCEL_ITEMS = 48
+CANCEL_ITEMS = 144  # enough that b and c still hold items however long the wait below takes under load
 CANCEL_TOKENS = 400  # the placeholder model never stops early: 1-3 s an item on a 2-core CPU
 QUIET_S = 2.5  # after the stop, the replicas' held items would have gone on answering this long
 STOPPING = "canceled: stopping its"  # the router's log line when it stops a job's items in flight
@@ -98,24 +98,23 @@ def test_a_cancel_sent_to_one_replica_stops_the_items_running_on_the_others(
         default_question="Is there roadwork?", generation=pb.GenerationOptions(max_tokens=CANCEL_TOKENS)
     )
     job = _submit(a.stub, items, options).job_id
+    watched: list[tuple[float, pb.BatchJob]] = []
+
+    def watch() -> None:  # WatchBatch on b, until the job ends
+        for m in b.stub.WatchBatch(pb.WatchBatchRequest(job_id=job), timeout=180):
+            watched.append((time.monotonic(), m.job))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     deadline = time.monotonic() + 120
-    while True:  # until b and c both answered an item and both run more
+    while True:  # until b and c both answered an item and both run more: then the cancel at once
         running = {_owner_pid(o) for s, o, _ in _items(url, job).values() if s == "running"}
         if {b.proc.pid, c.proc.pid} <= running and all(_completion_tokens(r.metrics_port) for r in others.values()):
             break
         assert time.monotonic() < deadline, f"b and c never both ran items: {_items(url, job)}"
         time.sleep(0.1)
-    watched: list[tuple[float, pb.BatchJob]] = []
-
-    def watch() -> None:  # WatchBatch on b, until the job ends
-        for m in b.stub.WatchBatch(pb.WatchBatchRequest(job_id=job), timeout=60):
-            watched.append((time.monotonic(), m.job))
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    time.sleep(0.2)
     t_cancel = time.monotonic()
-    a.stub.CancelBatch(pb.CancelBatchRequest(job_id=job), timeout=10)
+    a.stub.CancelBatch(pb.CancelBatchRequest(job_id=job), timeout=30)
     at_cancel = _items(url, job)
     stopped_s: dict[str, float] = {}
     while len(stopped_s) < 2 and time.monotonic() - t_cancel < 5:  # each logs when it stops its items

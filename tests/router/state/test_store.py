@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -18,7 +19,7 @@ from router.errors import ConfigError, StoreUnavailable
 from router.state.jobs import ItemOutcome, JobStore
 from router.state.migrations import MIGRATIONS, migrate_postgresql, migrate_sqlite
 from router.state.sessions import SessionStore
-from router.state.store import open_store
+from router.state.store import Tx, open_store
 from router.types import BatchOptions
 from tests.conftest import free_port
 from tests.pg import PostgresServer
@@ -158,3 +159,32 @@ async def test_postgresql_lost_mid_run_fails_unavailable_keeps_the_items_and_rec
         await store.close()
     finally:
         await asyncio.to_thread(server.remove)
+
+
+async def test_postgresql_transactions_rolled_back_by_a_deadlock_run_again(postgres: PostgresServer) -> None:
+    """Two transactions that lock two rows in opposite orders deadlock; PostgreSQL aborts one, and the
+    store runs it again, so both succeed (a CancelBatch against the replicas' claims did this)."""
+    store = open_store(await asyncio.to_thread(postgres.database))
+    await store.open()
+    try:
+        await store.run(lambda tx: tx.execute("CREATE TABLE pair (k INT PRIMARY KEY, v INT)"))
+        await store.run(lambda tx: tx.execute("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+        both = asyncio.Barrier(2)
+        tries: list[int] = []
+
+        def crossing(first: int, second: int) -> Callable[[Tx], Awaitable[None]]:
+            async def fn(tx: Tx) -> None:
+                tries.append(first)
+                await tx.execute("UPDATE pair SET v = v + 1 WHERE k = ?", (first,))
+                if len(tries) <= 2:  # the first tries meet, each holding one row
+                    await both.wait()
+                await tx.execute("UPDATE pair SET v = v + 1 WHERE k = ?", (second,))
+
+            return fn
+
+        await asyncio.wait_for(asyncio.gather(store.run(crossing(1, 2)), store.run(crossing(2, 1))), 30)
+        assert len(tries) == 3, "one of the two was rolled back and run again"
+        values = await store.run(lambda tx: tx.execute("SELECT v FROM pair ORDER BY k"))
+        assert [v for (v,) in values.rows] == [2, 2], "each transaction's two updates stored once"
+    finally:
+        await store.close()
