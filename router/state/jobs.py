@@ -353,11 +353,15 @@ class JobStore:
             )
 
         async def mark(tx: Tx) -> JobView | None:
-            await tx.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
+            # Rows in the order the replicas' writes take them (items by index, then the job): a cancel
+            # that took the job's row first deadlocked with finish_many, 1 s (deadlock_timeout) each time.
+            if self._store.dialect == "postgresql":
+                await tx.execute("SELECT idx FROM items WHERE job_id = ? ORDER BY idx FOR UPDATE", (job_id,))
             await tx.execute(
                 "UPDATE items SET status = 'canceled', image = ? WHERE job_id = ? AND status IN ('pending', 'running')",
                 (b"", job_id),
             )
+            await tx.execute("UPDATE jobs SET canceled = 1, updated = ? WHERE id = ?", (time.time(), job_id))
             await tx.execute("DELETE FROM item_images WHERE job_id = ?", (job_id,))
             await self._store.notify(tx, CHANNEL, "cancel:" + job_id)  # every replica stops its items
             return await _view(tx, job_id)
