@@ -2,8 +2,9 @@
 
 `AiohttpTransport` (aiohttp, a maintained client, traced by opentelemetry-instrumentation-aiohttp-client)
 and `LeanTransport` (the few lines of HTTP/1.1 the stream needs, for plain-http engines without a
-proxy). `pools.<name>.http_client` picks one; lean is the default because aiohttp measured 13 %
-slower at 16 concurrent streams (bench.overhead, docs/benchmarks.md). Each maps its failures to
+proxy). `pools.<name>.http_client` picks one; lean is the default because aiohttp added 2.2x its
+latency at 1 stream and 1.6x at 16 in front of vLLM on an H200 (4.00 vs 1.82 ms, 20.6 vs 12.5 ms added
+p50; bench.overhead, docs/benchmarks.md), far over the 5 % a maintained client was allowed. Each maps its failures to
 EngineTimeout / EngineUnavailable, so the one streaming loop in engines/openai_http.py does not
 know which it runs on."""
 
