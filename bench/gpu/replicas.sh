@@ -46,6 +46,7 @@ LOG="$OUT/log.txt"
 SITE=/root/roadwork-site
 python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl-speed/*.whl .whl-pg/*.whl >> "$LOG" 2>&1 || true
 mkdir -p /root/pg && tar -C /root/pg -xJf .whl-pg/postgresql-*.txz
+chmod o+rx /root /root/pg  # initdb runs as the postgres user: it must reach the tree (2026-12-01: exit 127 without)
 V=$(ls /root/pg/usr/lib/postgresql | sort -n | tail -1)
 id postgres > /dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
 export ROADWORK_PG_BINDIR=/root/pg/usr/lib/postgresql/$V/bin LD_LIBRARY_PATH=/root/pg/usr/lib/pgsys
