@@ -44,7 +44,9 @@ OUT=${OUT:-/tmp/roadwork-gpu}
 mkdir -p "$OUT"
 LOG="$OUT/log.txt"
 SITE=/root/roadwork-site
-python3 -m pip install -q --no-index --no-deps --target "$SITE" .whl-speed/*.whl .whl-pg/*.whl >> "$LOG" 2>&1 || true
+for w in .whl-speed .whl-pg; do  # one install each: both hold prometheus-client, and pip refuses the pair
+  [ -d "$w" ] && python3 -m pip install -q --no-index --no-deps --target "$SITE" "$w"/*.whl >> "$LOG" 2>&1
+done
 mkdir -p /root/pg && tar -C /root/pg -xJf .whl-pg/postgresql-*.txz
 chmod o+rx /root /root/pg  # initdb runs as the postgres user: it must reach the tree (2026-12-01: exit 127 without)
 V=$(ls /root/pg/usr/lib/postgresql | sort -n | tail -1)
