@@ -445,6 +445,11 @@ class JobStore:
         until = time.time() + self.lease_s
 
         async def extend(tx: Tx) -> int:
+            if self._store.dialect == "postgresql":  # rows in (job, index) order, as a cancel takes them
+                await tx.execute(
+                    "SELECT 1 FROM items WHERE owner = ? AND status = 'running' ORDER BY job_id, idx FOR UPDATE",
+                    (self.owner,),
+                )
             sql = "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'"
             return (await tx.execute(sql, (until, self.owner))).rowcount
 
@@ -535,10 +540,12 @@ class JobStore:
     async def finish_many(self, job_id: str, outcomes: list[tuple[int, ItemOutcome]]) -> list[bool]:
         """Store items' results in one transaction; each False as in `finish`."""
         rows = [(idx, *_outcome_to_json(outcome)) for idx, outcome in outcomes]
+        order = sorted(range(len(rows)), key=lambda i: rows[i][0])  # rows by index, the order a cancel locks them
 
         async def write(tx: Tx) -> list[bool]:
-            stored = []
-            for idx, status, result in rows:
+            stored = [False] * len(rows)
+            for i in order:
+                idx, status, result = rows[i]
                 cur = await tx.execute(
                     "UPDATE items SET status = ?, result = ?, image = ?, owner = NULL, lease_until = NULL"
                     " WHERE job_id = ? AND idx = ? AND status = 'running' AND owner = ?",
@@ -546,7 +553,7 @@ class JobStore:
                 )
                 if cur.rowcount == 1:
                     await tx.execute("DELETE FROM item_images WHERE job_id = ? AND idx = ?", (job_id, idx))
-                stored.append(cur.rowcount == 1)
+                stored[i] = cur.rowcount == 1
             await tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time(), job_id))
             if any(stored):
                 await self._store.notify(tx, CHANNEL, "change:" + job_id)  # watchers on other replicas
