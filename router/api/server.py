@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import logging
 import os
@@ -20,7 +19,6 @@ from google.protobuf.message import DecodeError
 from router._proto.roadwork.v1 import router_pb2 as pb
 from router._proto.roadwork.v1 import router_pb2_grpc as pb_grpc
 from router.api import convert, error_details
-from router.api.sends import Sends
 from router.config import Config
 from router.errors import ConfigError, DeadlineExceeded, MalformedRequest, MissingField, RouterError, Unauthenticated
 from router.flow.pipeline import Pipeline, Trace
@@ -28,7 +26,7 @@ from router.observe import tracing
 from router.observe.metrics import Metrics
 from router.state.jobs import JobStore
 from router.state.sessions import SessionStore
-from router.types import AskEvent, BatchItemInput, BatchOptions
+from router.types import BatchItemInput, BatchOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,8 +35,10 @@ _UNAUTHENTICATED = (
 )
 
 
-async def _write(context: grpc.aio.ServicerContext, to_pb: Callable[[T], object], event: T) -> None:
-    await context.write(to_pb(event))
+def _retrieved(send: asyncio.Future[None]) -> None:
+    """Consume a pipelined send's outcome (a failed one is reported through the handler's own path)."""
+    if not send.cancelled():
+        send.exception()
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
@@ -212,35 +212,41 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         context: grpc.aio.ServicerContext,
         events: Callable[[str], AsyncGenerator[T, None]],
         trace: Trace | None = None,
-        to_pb: Callable[[T], object] = lambda event: event,
     ) -> None:
-        """Write each event of `events(request_id)` (the call's one id), converted by `to_pb`, with
-        `context.write`. Unlike yielding from the handler, a client cancel or a passed deadline then
-        raises CancelledError inside this call chain, so `aclosing` closes the pipeline and the engine
-        stream at once (aborting generation) instead of whenever GC runs. The sends are pipelined
-        (`router/api/sends.py`): converting and writing an event never holds up producing the next."""
+        """Write each event of `events(request_id)` (the call's one id) with `context.write`. Unlike
+        yielding from the handler, a client cancel or a passed deadline then raises CancelledError inside
+        this call chain, so `aclosing` closes the pipeline and the engine stream at once (aborting
+        generation) instead of whenever GC runs.
+
+        Sends are pipelined one deep: the initial metadata and each write run as a task that is
+        awaited only before the next send (grpc takes one at a time), so producing the next event
+        (for Ask: opening the engine request, reading the next token) overlaps grpc completing the
+        previous send, a round trip through its poller thread, instead of waiting for it."""
         start = time.perf_counter()
         with self._observed(rpc, context):
             trace = trace or Trace()
-            rid, metadata = await self._begin(context)
-            sends = Sends(metadata)
+            rid, pending = await self._begin(context)
             try:
                 # Our own deadline (grpc cancels a handler late, or only at its next write): when it passes,
                 # the chain below is cancelled and closed, which aborts the engine request.
                 async with asyncio.timeout(context.time_remaining()), aclosing(events(rid)) as it:
                     async for event in it:
-                        await sends.add(functools.partial(_write, context, to_pb, event))
-                    await sends.drain()
+                        await pending
+                        pending = asyncio.ensure_future(context.write(event))
+                    await pending
             except asyncio.CancelledError:
                 self._record(rpc, trace, grpc.StatusCode.CANCELLED, start)
                 raise
             except Exception as exc:
                 err = _failure(exc, rid)
                 self._record(rpc, trace, err.code, start)
-                await sends.settle(1.0)
+                if not pending.done():  # let the send in flight settle before the status goes out (bounded:
+                    await asyncio.wait((pending,), timeout=1.0)  # a client that stopped reading blocks it)
                 await _abort(context, err, rid)
             finally:
-                sends.cancel()
+                if not pending.done():
+                    pending.cancel()
+                pending.add_done_callback(_retrieved)
             self._record(rpc, trace, grpc.StatusCode.OK, start)
 
     # -- RPCs ------------------------------------------------------------------------------------
@@ -254,16 +260,16 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext) -> None:
         trace = Trace()
 
-        async def events(rid: str) -> AsyncGenerator[AskEvent, None]:
+        async def events(rid: str) -> AsyncGenerator[pb.AskResponse, None]:
             inp = convert.ask_input(request, rid)
             remaining = context.time_remaining()
             if remaining is not None:
                 inp = replace(inp, deadline=time.monotonic() + remaining)
             async with aclosing(self._pipeline.ask(inp, trace)) as it:
                 async for event in it:
-                    yield event
+                    yield convert.ask_event_pb(event)
 
-        await self._stream("Ask", context, events, trace, to_pb=convert.ask_event_pb)
+        await self._stream("Ask", context, events, trace)
 
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
