@@ -353,10 +353,8 @@ class JobStore:
             )
 
         async def mark(tx: Tx) -> JobView | None:
-            # Rows in the order the replicas' writes take them (items by index, then the job): a cancel
-            # that took the job's row first deadlocked with finish_many, 1 s (deadlock_timeout) each time.
-            if self._store.dialect == "postgresql":
-                await tx.execute("SELECT idx FROM items WHERE job_id = ? ORDER BY idx FOR UPDATE", (job_id,))
+            # The job's row after its items: taken first it deadlocked with finish_many, 1 s each time.
+            await self._lock_items(tx, "job_id = ?", (job_id,))
             await tx.execute(
                 "UPDATE items SET status = 'canceled', image = ? WHERE job_id = ? AND status IN ('pending', 'running')",
                 (b"", job_id),
@@ -440,16 +438,18 @@ class JobStore:
 
         return await self._store.run(reset)
 
+    async def _lock_items(self, tx: Tx, where: str, args: tuple[Any, ...]) -> None:
+        """Row-lock the items matching `where` in (job, index) order on PostgreSQL, the one order every
+        multi-row write of items takes (cancel, lease renewal, finish_many), so they never deadlock."""
+        if self._store.dialect == "postgresql":
+            await tx.execute(f"SELECT 1 FROM items WHERE {where} ORDER BY job_id, idx FOR UPDATE", args)
+
     async def renew(self) -> int:
         """Extend the lease on every item this process runs; returns how many."""
         until = time.time() + self.lease_s
 
         async def extend(tx: Tx) -> int:
-            if self._store.dialect == "postgresql":  # rows in (job, index) order, as a cancel takes them
-                await tx.execute(
-                    "SELECT 1 FROM items WHERE owner = ? AND status = 'running' ORDER BY job_id, idx FOR UPDATE",
-                    (self.owner,),
-                )
+            await self._lock_items(tx, "owner = ? AND status = 'running'", (self.owner,))
             sql = "UPDATE items SET lease_until = ? WHERE owner = ? AND status = 'running'"
             return (await tx.execute(sql, (until, self.owner))).rowcount
 
